@@ -1,0 +1,295 @@
+"""What every unfinished task is doing: the body of deadlock and limit reports.
+
+For each task we follow its ``await`` chain down to the innermost frame, find the line of the
+user's code it is suspended at, recognise the asyncio primitive it waits on (from the code
+object of the asyncio method on the chain, whose ``self`` is the primitive), and, where that
+is knowable, which other tasks it waits for: the holder of a Lock, an awaited task, the
+children of ``gather``, the tasks of a ``TaskGroup``. Those edges give the wait-for cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import linecache
+import os
+from collections.abc import Iterable, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from simloop import _stdlib
+from simloop._clock import format_seconds
+from simloop._errors import DeadlockError
+
+if TYPE_CHECKING:
+    from simloop._loop import SimLoop
+
+
+@attrs.frozen
+class TaskReport:
+    """One unfinished task, as a deadlock or limit report shows it."""
+
+    #: The task's name.
+    name: str
+    #: ``"ready"`` (about to run), ``"sleeping"`` (on a timer) or ``"waiting"``.
+    state: str
+    #: Where the task is suspended in the user's code: ``"file.py:12 in func"``.
+    location: str | None
+    #: The source line at ``location``.
+    source_line: str | None
+    #: What the task waits on, e.g. ``"Lock `self.lock`, held by 'worker-2'"``.
+    waiting_on: str | None
+    #: Names of the tasks this one waits for (holders of what it needs, awaited tasks).
+    waits_for: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        lines = [f"'{self.name}' ({self.state})" + (f" at {self.location}" if self.location else "")]
+        if self.source_line:
+            lines.append(f"    {self.source_line}")
+        if self.waiting_on:
+            lines.append(f"  {self.waiting_on}")
+        return "\n".join(lines)
+
+
+def describe_tasks(loop: SimLoop) -> list[TaskReport]:
+    """A report on every unfinished task of ``loop``, in creation order."""
+    reports, _ = _analyse(loop)
+    return reports
+
+
+def _analyse(loop: SimLoop) -> tuple[list[TaskReport], dict[asyncio.Task[Any], list[asyncio.Task[Any]]]]:
+    tasks = [t for t in _stdlib.tasks_of_loop(loop) if not t.done()]
+    ready = _ready_tasks(loop)
+    reports = []
+    edges: dict[asyncio.Task[Any], list[asyncio.Task[Any]]] = {}
+    for task in tasks:
+        report, waits_for = _describe(task, task in ready, loop)
+        reports.append(report)
+        edges[task] = waits_for
+    return reports, edges
+
+
+def _ready_tasks(loop: SimLoop) -> set[asyncio.Task[Any]]:
+    found = set()
+    for handle in loop._ready_handles():
+        task = _stdlib.task_of_callback(handle._callback)
+        if task is not None:
+            found.add(task)
+    return found
+
+
+def _describe(
+    task: asyncio.Task[Any], is_ready: bool, loop: SimLoop
+) -> tuple[TaskReport, list[asyncio.Task[Any]]]:
+    frames = _stdlib.coroutine_frames(task)
+    user_frames = [f for f in frames if not _stdlib.is_library_frame(f)]
+    user_frame = user_frames[-1] if user_frames else (frames[-1] if frames else None)
+    location = source_line = None
+    if user_frame is not None:
+        code = user_frame.f_code
+        lineno = user_frame.f_lineno
+        location = f"{_short_path(code.co_filename)}:{lineno} in {code.co_name}"
+        source_line = linecache.getline(code.co_filename, lineno).strip() or None
+
+    waiting_on, waits_for, state = _what_it_waits_on(task, frames, user_frame, loop)
+    if is_ready:
+        state = "ready"
+        waiting_on = "ready to run"
+        waits_for = []
+    report = TaskReport(
+        name=task.get_name(),
+        state=state,
+        location=location,
+        source_line=source_line,
+        waiting_on=waiting_on,
+        waits_for=tuple(t.get_name() for t in waits_for),
+    )
+    return report, waits_for
+
+
+def _what_it_waits_on(
+    task: asyncio.Task[Any],
+    frames: Sequence[FrameType],
+    user_frame: FrameType | None,
+    loop: SimLoop,
+) -> tuple[str | None, list[asyncio.Task[Any]], str]:
+    """(description, tasks it waits for, state) from the innermost recognisable frame."""
+    for frame in reversed(frames):
+        kind = _stdlib.PRIMITIVE_WAITS.get(frame.f_code)
+        if kind is None:
+            continue
+        obj = _stdlib.frame_self(frame)
+        name = _name_of(obj, user_frame)
+        if kind == "Lock":
+            owner = _stdlib.lock_owner(obj)
+            if owner is not None and owner is not task:
+                return f"waits on Lock {name}, held by '{owner.get_name()}'", [owner], "waiting"
+            if owner is task:
+                return f"waits on Lock {name}, which it already holds", [task], "waiting"
+            return f"waits on Lock {name}", [], "waiting"
+        if kind == "Event":
+            return f"waits on Event {name}, which nobody sets", [], "waiting"
+        if kind == "Condition":
+            return f"waits on Condition {name} (needs notify())", [], "waiting"
+        if kind == "Semaphore":
+            value = getattr(obj, "_value", "?")
+            return f"waits on Semaphore {name} (value {value})", [], "waiting"
+        if kind == "Barrier":
+            count = getattr(obj, "n_waiting", "?")
+            parties = getattr(obj, "parties", "?")
+            return f"waits on Barrier {name} ({count} of {parties} arrived)", [], "waiting"
+        if kind == "Queue.get":
+            return f"waits on Queue.get() of {name}, which is empty", [], "waiting"
+        if kind == "Queue.put":
+            size = getattr(obj, "maxsize", "?")
+            return f"waits on Queue.put() to {name}, which is full (maxsize {size})", [], "waiting"
+        if kind == "Queue.join":
+            left = getattr(obj, "_unfinished_tasks", "?")
+            return (
+                f"waits on Queue.join() of {name}: {left} items not marked task_done()",
+                [],
+                "waiting",
+            )
+        if kind == "sleep":
+            when = _sleep_deadline(frame)
+            if when is not None:
+                return f"sleeps until t={format_seconds(when)}", [], "sleeping"
+            return "sleeps", [], "sleeping"
+        if kind == "TaskGroup":
+            members = _stdlib.taskgroup_tasks(obj)
+            return f"waits for its TaskGroup: {_names(members)}", members, "waiting"
+        # wait / wait_for: fall through to the awaited future below.
+        break
+    return _describe_awaited(task)
+
+
+def _describe_awaited(task: asyncio.Task[Any]) -> tuple[str | None, list[asyncio.Task[Any]], str]:
+    waited = _stdlib.waited_future(task)
+    if waited is None:
+        waited = _stdlib.awaited_object(task)
+    if isinstance(waited, asyncio.Task):
+        return f"waits for task '{waited.get_name()}'", [waited], "waiting"
+    children = [c for c in _stdlib.gathered_children(waited) if not c.done()]
+    if children:
+        child_tasks = [c for c in children if isinstance(c, asyncio.Task)]
+        return f"waits in gather() for {_names(child_tasks)}", child_tasks, "waiting"
+    if asyncio.isfuture(waited):
+        return "waits on a Future that nothing completes", [], "waiting"
+    return None, [], "waiting"
+
+
+def _sleep_deadline(frame: FrameType) -> int | None:
+    try:
+        handle = frame.f_locals.get("h")
+    except Exception:  # noqa: BLE001 - a report must not fail on a strange frame
+        return None
+    when = getattr(handle, "when", None)
+    if when is None:
+        return None
+    return round(when() * 1_000_000_000)
+
+
+def _names(tasks: Iterable[asyncio.Task[Any]]) -> str:
+    return ", ".join(f"'{t.get_name()}'" for t in tasks) or "nothing"
+
+
+def _name_of(obj: Any, frame: FrameType | None) -> str:
+    """A name for ``obj`` as the user's code knows it: `lock`, `self.lock`, `locks['a']`."""
+    if obj is None or frame is None:
+        return "(unnamed)"
+    try:
+        scopes = [frame.f_locals, frame.f_globals]
+    except Exception:  # noqa: BLE001 - a report must not fail on a strange frame
+        return "(unnamed)"
+    for scope in scopes:
+        for var, value in list(scope.items()):
+            for path, candidate in _candidates(var, value):
+                if candidate is obj:
+                    return f"`{path}`"
+    return f"({type(obj).__name__} created elsewhere)"
+
+
+def _candidates(var: str, value: Any) -> Iterable[tuple[str, Any]]:
+    yield var, value
+    yield from _members(var, value)
+    attributes = getattr(value, "__dict__", None)
+    if isinstance(attributes, dict) and not isinstance(value, type):
+        for attr, member in list(attributes.items()):
+            yield f"{var}.{attr}", member
+            yield from _members(f"{var}.{attr}", member)
+
+
+def _members(path: str, value: Any) -> Iterable[tuple[str, Any]]:
+    if isinstance(value, dict) and len(value) <= 1000:
+        for key, member in list(value.items()):
+            yield f"{path}[{key!r}]", member
+    elif isinstance(value, (list, tuple)) and len(value) <= 1000:
+        for index, member in enumerate(value):
+            yield f"{path}[{index}]", member
+
+
+def _short_path(filename: str) -> str:
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:
+        return filename
+    return filename if relative.startswith("..") else relative
+
+
+def format_task_reports(reports: Sequence[TaskReport]) -> str:
+    """The task list as it appears in error messages (empty if there are no tasks)."""
+    if not reports:
+        return ""
+    count = "1 unfinished task" if len(reports) == 1 else f"{len(reports)} unfinished tasks"
+    body = "\n".join("  " + str(r).replace("\n", "\n  ") for r in reports)
+    return f"\n{count}:\n{body}"
+
+
+def find_cycle(edges: dict[asyncio.Task[Any], list[asyncio.Task[Any]]]) -> list[asyncio.Task[Any]]:
+    """A wait-for cycle among the tasks (first task repeated at the end), or ``[]``."""
+    state: dict[asyncio.Task[Any], int] = {}  # 1: on the current path, 2: finished
+    path: list[asyncio.Task[Any]] = []
+
+    def visit(task: asyncio.Task[Any]) -> list[asyncio.Task[Any]]:
+        state[task] = 1
+        path.append(task)
+        for nxt in edges.get(task, ()):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[task] = 2
+        return []
+
+    for task in edges:
+        if task not in state:
+            found = visit(task)
+            if found:
+                return found
+    return []
+
+
+def deadlock_error(loop: SimLoop, main: asyncio.Future[Any] | None) -> DeadlockError:
+    """The :class:`DeadlockError` for a loop with nothing ready and no timer pending."""
+    reports, edges = _analyse(loop)
+    cycle = [t.get_name() for t in find_cycle(edges)]
+    at = format_seconds(loop._now_ns)
+    if main is None:
+        head = (
+            f"deadlock at t={at}: the loop is running, but nothing is ready to run, no timer "
+            "is pending, and so nothing can ever call stop()."
+        )
+    else:
+        what = f"task '{main.get_name()}'" if isinstance(main, asyncio.Task) else "future"
+        head = (
+            f"deadlock at t={at}: the main {what} is not done, but nothing is ready to run "
+            "and no timer is pending."
+        )
+    text = head + format_task_reports(reports)
+    if cycle:
+        text += "\nwait-for cycle: " + " -> ".join(f"'{name}'" for name in cycle)
+    return DeadlockError(text, reports, cycle)

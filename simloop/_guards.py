@@ -1,0 +1,366 @@
+"""The determinism boundary: what user code may and may not reach while a simulation runs.
+
+While a :class:`~simloop.SimLoop` runs in a thread, this module makes the process-global
+sources of nondeterminism deterministic *for that thread*:
+
+* the clock functions of :mod:`time` read virtual time, and ``time.sleep`` advances it;
+* the global :mod:`random` generator, ``os.urandom``, ``uuid.uuid4``/``uuid1``,
+  :class:`random.SystemRandom` and unseeded ``random.Random()`` draw from generators seeded by
+  the run's seed;
+
+and it turns calls that would reach the real world (threads, sockets, DNS, subprocesses,
+signal handlers) into :class:`~simloop.EscapedSimulationError` at the call site.
+
+The patches are installed when the first loop starts running and removed when the last one
+stops, also after an exception or ``KeyboardInterrupt``. Each patched function checks which
+thread calls it, so other threads (a pytest timeout thread, say) keep the real behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from simloop._clock import NS_PER_SECOND, seconds_to_ns
+from simloop._errors import BlockingCallWarning, EscapedSimulationError
+
+if TYPE_CHECKING:
+    from simloop._loop import SimLoop
+
+_get_ident = threading.get_ident
+
+#: The loop running in each thread that has one, for each kind of guard.
+_time_loops: dict[int, SimLoop] = {}
+_random_loops: dict[int, SimLoop] = {}
+_fence_loops: dict[int, SimLoop] = {}
+
+_lock = threading.Lock()
+_installed = 0
+_originals: list[tuple[Any, str, Any]] = []
+
+
+class RunGuards:
+    """The guards of one loop; ``with guards:`` wraps each ``run_forever``."""
+
+    def __init__(
+        self,
+        loop: SimLoop,
+        *,
+        seed: int,
+        patch_time: bool,
+        patch_random: bool,
+        forbid_escapes: bool,
+        epoch: float,
+    ) -> None:
+        self.loop = loop
+        self.patch_time = patch_time
+        self.patch_random = patch_random
+        self.forbid_escapes = forbid_escapes
+        self.epoch_ns = seconds_to_ns(epoch, name="epoch")
+        # Separate generators for separate purposes, so that adding a draw of one kind does
+        # not shift every draw of the other kinds. String seeds are hashed with SHA-512 by
+        # random.seed, independently of PYTHONHASHSEED.
+        self.global_state = random.Random(f"simloop:random:{seed}").getstate()
+        self.bytes_random = random.Random(f"simloop:urandom:{seed}")
+        self.seeds_random = random.Random(f"simloop:seeds:{seed}")
+        self._saved_global_state: Any = None
+        self._previous: tuple[SimLoop | None, SimLoop | None, SimLoop | None] = (None, None, None)
+
+    def __enter__(self) -> RunGuards:
+        global _installed
+        ident = _get_ident()
+        with _lock:
+            if _installed == 0:
+                _install()
+            _installed += 1
+            self._previous = (
+                _time_loops.pop(ident, None),
+                _random_loops.pop(ident, None),
+                _fence_loops.pop(ident, None),
+            )
+            if self.patch_time:
+                _time_loops[ident] = self.loop
+            if self.patch_random:
+                _random_loops[ident] = self.loop
+            if self.forbid_escapes:
+                _fence_loops[ident] = self.loop
+        if self.patch_random:
+            self._saved_global_state = random.getstate()
+            random.setstate(self.global_state)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _installed
+        if self.patch_random:
+            # Keep the simulation's generator where it is, so the next run_until_complete of
+            # this loop continues the sequence instead of repeating it.
+            self.global_state = random.getstate()
+            random.setstate(self._saved_global_state)
+            self._saved_global_state = None
+        ident = _get_ident()
+        with _lock:
+            for registry, previous in zip(
+                (_time_loops, _random_loops, _fence_loops), self._previous, strict=True
+            ):
+                registry.pop(ident, None)
+                if previous is not None:
+                    registry[ident] = previous
+            _installed -= 1
+            if _installed == 0:
+                _uninstall()
+
+
+# --- time -------------------------------------------------------------------------------------
+
+_real_time = time.time
+_real_time_ns = time.time_ns
+_real_monotonic = time.monotonic
+_real_monotonic_ns = time.monotonic_ns
+_real_perf_counter = time.perf_counter
+_real_perf_counter_ns = time.perf_counter_ns
+_real_sleep = time.sleep
+
+
+def _virtual_ns(loop: SimLoop) -> int:
+    return loop._now_ns + loop._blocking_offset_ns()
+
+
+def _time() -> float:
+    loop = _time_loops.get(_get_ident())
+    if loop is None:
+        return _real_time()
+    return (loop._guards.epoch_ns + _virtual_ns(loop)) / NS_PER_SECOND
+
+
+def _time_ns() -> int:
+    loop = _time_loops.get(_get_ident())
+    if loop is None:
+        return _real_time_ns()
+    return loop._guards.epoch_ns + _virtual_ns(loop)
+
+
+def _monotonic() -> float:
+    loop = _time_loops.get(_get_ident())
+    if loop is None:
+        return _real_monotonic()
+    return _virtual_ns(loop) / NS_PER_SECOND
+
+
+def _monotonic_ns() -> int:
+    loop = _time_loops.get(_get_ident())
+    if loop is None:
+        return _real_monotonic_ns()
+    return _virtual_ns(loop)
+
+
+def _perf_counter() -> float:
+    loop = _time_loops.get(_get_ident())
+    if loop is None:
+        return _real_perf_counter()
+    return _virtual_ns(loop) / NS_PER_SECOND
+
+
+def _perf_counter_ns() -> int:
+    loop = _time_loops.get(_get_ident())
+    if loop is None:
+        return _real_perf_counter_ns()
+    return _virtual_ns(loop)
+
+
+def _sleep(seconds: float) -> None:
+    loop = _time_loops.get(_get_ident())
+    if loop is None:
+        _real_sleep(seconds)
+        return
+    if seconds < 0:
+        msg = "sleep length must be non-negative"
+        raise ValueError(msg)
+    if not loop._block_for(seconds_to_ns(seconds, name="seconds")):
+        warnings.warn(
+            f"time.sleep({seconds!r}) inside a simulated run: it would block a real event loop "
+            "for that long, stalling every task. simloop advanced virtual time instead. Use "
+            "`await asyncio.sleep(...)`, or run blocking code with `asyncio.to_thread(...)`.",
+            BlockingCallWarning,
+            stacklevel=2,
+        )
+
+
+# --- randomness -------------------------------------------------------------------------------
+
+_real_urandom = os.urandom
+_real_random_urandom = getattr(random, "_urandom", os.urandom)
+_real_random_seed = random.Random.seed
+_real_uuid1 = uuid.uuid1
+
+
+def _urandom(size: int) -> bytes:
+    loop = _random_loops.get(_get_ident())
+    if loop is None:
+        return _real_urandom(size)
+    if size < 0:
+        msg = "negative argument not allowed"
+        raise ValueError(msg)
+    return loop._guards.bytes_random.randbytes(size)
+
+
+def _random_seed(self: random.Random, a: Any = None, version: int = 2) -> None:
+    if a is None and _random_loops:
+        loop = _random_loops.get(_get_ident())
+        if loop is not None:
+            # An unseeded Random() would seed itself from the OS; seed it from the run instead.
+            a = loop._guards.seeds_random.getrandbits(128)
+    _real_random_seed(self, a, version)
+
+
+def _uuid1(node: int | None = None, clock_seq: int | None = None) -> uuid.UUID:
+    loop = _random_loops.get(_get_ident())
+    if loop is None:
+        return _real_uuid1(node, clock_seq)
+    rng = loop._guards.bytes_random
+    # RFC 4122: 100-ns intervals since 1582-10-15; the node gets the multicast bit, as RFC 4122
+    # asks of a random node id.
+    timestamp = (_time_ns() // 100) + 0x01B21DD213814000
+    if clock_seq is None:
+        clock_seq = rng.getrandbits(14)
+    if node is None:
+        node = rng.getrandbits(48) | (1 << 40)
+    time_low = timestamp & 0xFFFFFFFF
+    time_mid = (timestamp >> 32) & 0xFFFF
+    time_hi_version = (timestamp >> 48) & 0x0FFF
+    clock_seq_low = clock_seq & 0xFF
+    clock_seq_hi_variant = (clock_seq >> 8) & 0x3F
+    fields = (time_low, time_mid, time_hi_version, clock_seq_hi_variant, clock_seq_low, node)
+    return uuid.UUID(fields=fields, version=1)
+
+
+# --- escapes ----------------------------------------------------------------------------------
+
+
+def escape_message(call: str, why: str, instead: str) -> str:
+    """The text of an :class:`EscapedSimulationError`: the call, why it escapes, what to do."""
+    return (
+        f"{call} was called inside a simulated run: {why}, so the run could not be replayed. "
+        f"{instead}"
+    )
+
+
+def _fenced(call: str, why: str, instead: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    def guard(*args: Any, **kwargs: Any) -> Any:
+        if _fence_loops and _get_ident() in _fence_loops:
+            raise EscapedSimulationError(escape_message(call, why, instead))
+        return original(*args, **kwargs)
+
+    guard.__name__ = getattr(original, "__name__", "guard")
+    guard.__qualname__ = getattr(original, "__qualname__", "guard")
+    guard.__doc__ = getattr(original, "__doc__", None)
+    guard.__wrapped__ = original  # type: ignore[attr-defined]
+    return guard
+
+
+_ALLOW = "Pass forbid_escapes=False to allow it (the run is then not reproducible)."
+_NETWORK = (
+    "a real network call depends on the world outside the simulation",
+    "simloop does not simulate the network yet: replace the connection with an in-memory fake, "
+    f"or run this test on a real event loop. {_ALLOW}",
+)
+_THREAD = (
+    "a real thread runs outside simloop's control",
+    "Use `await asyncio.to_thread(...)` or `loop.run_in_executor(...)`, which simloop runs "
+    f"deterministically. {_ALLOW}",
+)
+_PROCESS = (
+    "a subprocess runs outside simloop's control",
+    f"Fake the subprocess in the test, or run this test on a real event loop. {_ALLOW}",
+)
+_SIGNAL = (
+    "real signals arrive at times simloop does not control",
+    f"Call the handler directly from the test instead. {_ALLOW}",
+)
+
+
+def _patch_targets() -> list[tuple[Any, str, Any]]:
+    """(owner, attribute, replacement) for every patch, built fresh for each install."""
+    targets: list[tuple[Any, str, Any]] = [
+        (time, "time", _time),
+        (time, "time_ns", _time_ns),
+        (time, "monotonic", _monotonic),
+        (time, "monotonic_ns", _monotonic_ns),
+        (time, "perf_counter", _perf_counter),
+        (time, "perf_counter_ns", _perf_counter_ns),
+        (time, "sleep", _sleep),
+        (os, "urandom", _urandom),
+        (random, "_urandom", _urandom),
+        (random.Random, "seed", _random_seed),
+        (uuid, "uuid1", _uuid1),
+        (
+            threading.Thread,
+            "start",
+            _fenced("threading.Thread.start()", *_THREAD, threading.Thread.start),
+        ),
+        (
+            socket.socket,
+            "__init__",
+            _fenced("socket.socket()", *_NETWORK, socket.socket.__init__),
+        ),
+        (
+            subprocess.Popen,
+            "__init__",
+            _fenced("subprocess.Popen()", *_PROCESS, subprocess.Popen.__init__),
+        ),
+        (os, "system", _fenced("os.system()", *_PROCESS, os.system)),
+        (signal, "signal", _fenced("signal.signal()", *_SIGNAL, signal.signal)),
+    ]
+    for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr"):
+        targets.append(
+            (socket, name, _fenced(f"socket.{name}()", *_NETWORK, getattr(socket, name)))
+        )
+    return targets
+
+
+def _install() -> None:
+    for owner, name, replacement in _patch_targets():
+        _originals.append((owner, name, owner.__dict__.get(name, _MISSING)))
+        setattr(owner, name, replacement)
+
+
+def _uninstall() -> None:
+    while _originals:
+        owner, name, original = _originals.pop()
+        if original is _MISSING:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, original)
+
+
+_MISSING = object()
+
+
+def is_installed() -> bool:
+    """Whether the patches are in place (some loop is running somewhere)."""
+    return _installed > 0
+
+
+def real_time_functions() -> dict[str, Callable[..., Any]]:
+    """The unpatched clock functions, for code that must measure real time."""
+    return {
+        "time": _real_time,
+        "monotonic": _real_monotonic,
+        "perf_counter": _real_perf_counter,
+        "sleep": _real_sleep,
+    }
+
+
+# uuid.uuid4 calls os.urandom at call time, so patching os.urandom covers it; check that this
+# stays true on every Python we support, rather than find out from a flaky test.
+assert "urandom" in uuid.uuid4.__code__.co_names, "uuid.uuid4 no longer calls os.urandom"
+assert sys.version_info >= (3, 11)

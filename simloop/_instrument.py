@@ -1,0 +1,44 @@
+"""Observers of a run: the trace recorder, invariant checkers and debuggers are instruments.
+
+A loop with no instrument runs a lean batch loop; attaching one switches it to a batch loop
+that calls these hooks, so an unused hook costs nothing and a run without instruments pays
+nothing for their existence.
+"""
+
+from __future__ import annotations
+
+from asyncio import events
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from simloop._loop import SimLoop
+    from simloop._scheduling import ChoiceKind
+
+
+class Instrument:
+    """Base class for observers attached with :meth:`SimLoop.add_instrument`.
+
+    Override the hooks you need; the defaults do nothing. Hooks run inside the simulation, in
+    the loop's thread: they must not start tasks or schedule callbacks, or they would change
+    the run they observe.
+    """
+
+    def run_started(self, loop: SimLoop) -> None:
+        """A ``run_forever`` (or ``run_until_complete``) call begins."""
+
+    def run_stopped(self, loop: SimLoop) -> None:
+        """That call ends, normally or with an exception."""
+
+    def choice_made(self, loop: SimLoop, kind: ChoiceKind, n: int, choice: int) -> None:
+        """The scheduler answered ``choice`` to a choice point with ``n`` options."""
+
+    def step_started(
+        self, loop: SimLoop, index: int, handle: events.Handle, choice: int, options: int
+    ) -> None:
+        """Step ``index`` is about to run ``handle``, picked as ``choice`` of ``options``."""
+
+    def step_finished(self, loop: SimLoop, index: int, handle: events.Handle) -> None:
+        """Step ``index`` returned (its exceptions have gone to the exception handler)."""
+
+    def clock_advanced(self, loop: SimLoop, old_ns: int, new_ns: int) -> None:
+        """Nothing was ready, so virtual time jumped from ``old_ns`` to the next timer."""

@@ -1,0 +1,120 @@
+"""A simulation has no real I/O: the loop methods that would touch the OS raise instead.
+
+Each raises :class:`~simloop.EscapedSimulationError` naming the call, why it would make the
+run unreproducible, and what to do instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from simloop._errors import EscapedSimulationError
+from simloop._guards import escape_message
+
+_NETWORK_WHY = "a real network call depends on the world outside the simulation"
+_NETWORK_INSTEAD = (
+    "simloop does not simulate the network yet: replace the connection with an in-memory "
+    "fake, or run this test on a real event loop."
+)
+_FD_WHY = "watching a real file descriptor depends on the world outside the simulation"
+_PROCESS_WHY = "a subprocess runs outside simloop's control"
+_PROCESS_INSTEAD = "Fake the subprocess in the test, or run this test on a real event loop."
+
+
+def _escape(call: str, why: str, instead: str) -> NoReturn:
+    raise EscapedSimulationError(escape_message(f"loop.{call}()", why, instead))
+
+
+class NoRealIO:
+    """Mixin for SimLoop: every event-loop method that needs the OS raises an escape error."""
+
+    def add_reader(self, fd: Any, callback: Any, *args: Any) -> None:
+        _escape("add_reader", _FD_WHY, "Fake the I/O source in the test.")
+
+    def add_writer(self, fd: Any, callback: Any, *args: Any) -> None:
+        _escape("add_writer", _FD_WHY, "Fake the I/O source in the test.")
+
+    def remove_reader(self, fd: Any) -> bool:
+        return False
+
+    def remove_writer(self, fd: Any) -> bool:
+        return False
+
+    def add_signal_handler(self, sig: int, callback: Any, *args: Any) -> None:
+        _escape(
+            "add_signal_handler",
+            "real signals arrive at times simloop does not control",
+            "Call the handler directly from the test instead.",
+        )
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        return False
+
+    async def getaddrinfo(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("getaddrinfo", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def getnameinfo(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("getnameinfo", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("create_connection", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def create_server(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("create_server", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def create_datagram_endpoint(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("create_datagram_endpoint", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def create_unix_connection(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("create_unix_connection", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def create_unix_server(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("create_unix_server", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def connect_accepted_socket(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("connect_accepted_socket", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def start_tls(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("start_tls", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def sendfile(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("sendfile", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def sock_sendfile(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("sock_sendfile", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def sock_recv(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("sock_recv", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def sock_recv_into(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("sock_recv_into", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def sock_recvfrom(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("sock_recvfrom", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def sock_recvfrom_into(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("sock_recvfrom_into", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def sock_sendall(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("sock_sendall", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def sock_sendto(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("sock_sendto", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def sock_connect(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("sock_connect", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def sock_accept(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("sock_accept", _NETWORK_WHY, _NETWORK_INSTEAD)
+
+    async def connect_read_pipe(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("connect_read_pipe", "a real pipe is outside the simulation", "Fake the pipe.")
+
+    async def connect_write_pipe(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("connect_write_pipe", "a real pipe is outside the simulation", "Fake the pipe.")
+
+    async def subprocess_exec(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("subprocess_exec", _PROCESS_WHY, _PROCESS_INSTEAD)
+
+    async def subprocess_shell(self, *args: Any, **kwargs: Any) -> Any:
+        _escape("subprocess_shell", _PROCESS_WHY, _PROCESS_INSTEAD)

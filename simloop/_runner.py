@@ -1,0 +1,126 @@
+"""``simloop.run``: the ``asyncio.run`` of the simulation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from simloop import _stdlib
+from simloop._errors import InvalidArgumentError
+from simloop._loop import SimLoop
+from simloop._scheduling import Fifo, RandomWalk, Replay, Scheduler
+
+_T = TypeVar("_T")
+
+
+def run(
+    main: Coroutine[Any, Any, _T],
+    *,
+    seed: int | None = None,
+    scheduler: Scheduler | None = None,
+    debug: bool | None = None,
+    **loop_options: Any,
+) -> _T:
+    """Run the coroutine ``main`` on a fresh :class:`SimLoop` and return its result.
+
+    Like :func:`asyncio.run`: it creates the loop, runs ``main`` as a task in a copy of the
+    current context, then cancels the tasks left over (in the order they were created, so that
+    cleanup is deterministic too), finalizes async generators and closes the loop. ``seed``,
+    ``scheduler`` and ``loop_options`` go to :class:`SimLoop`.
+
+    If the run fails, the exception carries a note saying which schedule failed and how to
+    replay it.
+    """
+    if _stdlib.get_running_loop_or_none() is not None:
+        msg = "simloop.run() cannot be called from a running event loop"
+        raise RuntimeError(msg)
+    if not asyncio.iscoroutine(main):
+        msg = f"`main` must be a coroutine, not {type(main).__name__} {main!r}"
+        raise InvalidArgumentError(msg)
+    try:
+        loop = SimLoop(seed=seed, scheduler=scheduler, **loop_options)
+    except BaseException:
+        main.close()  # it will never run; closing it avoids "coroutine was never awaited"
+        raise
+    if debug is not None:
+        loop.set_debug(debug)
+    # One session for the whole run, cleanup included: the guards go on and off once.
+    loop._enter_session()
+    try:
+        try:
+            task = loop.create_task(main, context=contextvars.copy_context())
+            result = loop.run_until_complete(task)
+        except BaseException as exc:
+            note = replay_note(loop)  # before cleanup adds steps of its own
+            try:
+                _shut_down(loop)
+            except BaseException as cleanup_error:  # noqa: BLE001 - reported as a note
+                exc.add_note(
+                    f"simloop: cleaning up after the failure also failed: {cleanup_error!r}"
+                )
+            exc.add_note(note)
+            raise
+        try:
+            _shut_down(loop)
+        except BaseException as exc:
+            exc.add_note(replay_note(loop))
+            raise
+        return result
+    finally:
+        loop._exit_session()
+        loop.close()
+
+
+def _shut_down(loop: SimLoop) -> None:
+    """What ``asyncio.run`` does after the main task: cancel leftovers, finalize generators."""
+    leftovers = sorted(asyncio.all_tasks(loop), key=_stdlib.task_sort_key)
+    if leftovers:
+        for task in leftovers:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        for task in leftovers:
+            if not task.cancelled() and task.exception() is not None:
+                loop.call_exception_handler(
+                    {
+                        "message": "unhandled exception during simloop.run() shutdown",
+                        "exception": task.exception(),
+                        "task": task,
+                    }
+                )
+    loop.run_until_complete(loop.shutdown_asyncgens())
+
+
+def replay_note(loop: SimLoop) -> str:
+    """The note attached to a failure: which schedule failed and how to run it again."""
+    scheduler = loop.scheduler
+    trace = loop.trace
+    where = f"after {trace.steps} steps at virtual time {trace.end_time:g}s"
+    if isinstance(scheduler, Fifo):
+        text = (
+            f"simloop: failed in stock asyncio's order (Fifo scheduler) {where}. No other "
+            "interleaving was involved: it fails the same way on every run."
+        )
+    elif isinstance(scheduler, RandomWalk):
+        text = (
+            f"simloop: failed under RandomWalk(seed={scheduler.seed}) {where}, "
+            f"{trace.deviations} deviations from asyncio's order. Replay it exactly with "
+            f"seed={scheduler.seed} and the same program."
+        )
+    elif isinstance(scheduler, Replay) and len(trace.choices) <= 40:
+        text = (
+            f"simloop: failed replaying a schedule {where}. Replay it exactly with "
+            f"scheduler=simloop.Replay({trace.choices!r}), seed={loop.seed!r}."
+        )
+    else:
+        text = (
+            f"simloop: failed under {scheduler!r} {where}. Replay it exactly with "
+            "scheduler=loop.trace.replay_scheduler() and the same seed."
+        )
+    if trace.hash_seed == "random":
+        text += (
+            " (PYTHONHASHSEED is random in this process: if a replay differs, the program may "
+            "depend on the order of a set of strings; pin it, e.g. PYTHONHASHSEED=0.)"
+        )
+    return text

@@ -1,0 +1,278 @@
+"""The one module that touches asyncio's private internals.
+
+Everything here depends on how CPython 3.11-3.13 implement asyncio; keeping it in one place
+means a new Python version needs checking here and nowhere else. Each helper degrades to a
+harmless answer (``None``, an empty list) if an internal it reads is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import asyncio.events
+import asyncio.format_helpers
+import asyncio.locks
+import asyncio.queues
+import asyncio.tasks
+import os
+import sys
+import weakref
+from collections.abc import Iterator
+from types import CodeType, FrameType
+from typing import Any
+
+#: Directories whose frames are library plumbing, not the user's code.
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
+_SIMLOOP_DIR = os.path.dirname(__file__) + os.sep
+
+get_running_loop_or_none = asyncio.events._get_running_loop
+set_running_loop = asyncio.events._set_running_loop
+
+# SimLoop's hot path builds Handle and TimerHandle objects by setting their slots directly and
+# runs them by calling ``handle._context.run(handle._callback, *handle._args)``, as
+# ``Handle._run`` does, without its call overhead (about a third of the cost of a step). It
+# relies on this layout, the same on 3.11, 3.12 and 3.13; check it once, here, at import.
+HANDLE_SLOTS = (
+    "_callback",
+    "_args",
+    "_cancelled",
+    "_loop",
+    "_source_traceback",
+    "_repr",
+    "__weakref__",
+    "_context",
+)
+TIMER_HANDLE_SLOTS = ("_scheduled", "_when")
+if (
+    tuple(asyncio.events.Handle.__slots__) != HANDLE_SLOTS
+    or tuple(asyncio.events.TimerHandle.__slots__) != TIMER_HANDLE_SLOTS
+):  # pragma: no cover - only on an untested Python version
+    msg = "simloop does not know this Python's asyncio.Handle layout; please report it"
+    raise ImportError(msg)
+
+
+def callback_error_context(handle: asyncio.Handle, exc: BaseException) -> dict[str, Any]:
+    """The exception-handler context ``Handle._run`` builds when its callback raises."""
+    callback = handle._callback  # type: ignore[attr-defined]
+    args = handle._args  # type: ignore[attr-defined]
+    source = asyncio.format_helpers._format_callback_source(callback, args)
+    context: dict[str, Any] = {
+        "message": f"Exception in callback {source}",
+        "exception": exc,
+        "handle": handle,
+    }
+    if handle._source_traceback:  # type: ignore[attr-defined]
+        context["source_traceback"] = handle._source_traceback  # type: ignore[attr-defined]
+    return context
+
+
+def task_of_callback(callback: object) -> asyncio.Task[Any] | None:
+    """The task a ready callback belongs to, if it is a task step or wake-up.
+
+    Both the C and the Python ``Task`` schedule their steps as callbacks whose ``__self__`` is
+    the task (a ``TaskStepMethWrapper`` or a bound ``task_wakeup``/``__step``).
+    """
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        return owner
+    return None
+
+
+def tasks_of_loop(loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[Any]]:
+    """Every task of ``loop`` that is still alive, done or not, in a stable order.
+
+    ``asyncio.all_tasks`` leaves out finished tasks; the registries behind it keep them until
+    they are garbage collected, which is what finding unretrieved exceptions needs.
+    """
+    registries: list[Any] = []
+    for name in ("_scheduled_tasks", "_all_tasks", "_eager_tasks"):
+        registry = getattr(asyncio.tasks, name, None)
+        if registry is not None:
+            registries.append(registry)
+    found: dict[int, asyncio.Task[Any]] = {}
+    for registry in registries:
+        # Copy first: iterating a WeakSet while a collection removes items is unsafe.
+        for task in list(registry):
+            if task.get_loop() is loop:
+                found[id(task)] = task
+    return sorted(found.values(), key=task_sort_key)
+
+
+def task_sort_key(task: asyncio.Task[Any]) -> tuple[int, str]:
+    """Order tasks by the loop-local number in their default name, then by name."""
+    name = task.get_name()
+    prefix, _, number = name.rpartition("-")
+    if prefix == "Task" and number.isdigit():
+        return (int(number), name)
+    return (sys.maxsize, name)
+
+
+def waited_future(task: asyncio.Task[Any]) -> asyncio.Future[Any] | None:
+    """The future a suspended task waits on (``None`` if it is ready or done)."""
+    return getattr(task, "_fut_waiter", None)
+
+
+def has_unretrieved_exception(task: asyncio.Task[Any]) -> bool:
+    """Whether the task finished with an exception that nobody has looked at."""
+    return bool(getattr(task, "_log_traceback", False))
+
+
+def mark_exception_retrieved(task: asyncio.Task[Any]) -> None:
+    """Stop asyncio from logging "exception was never retrieved" for this task later."""
+    try:
+        task._log_traceback = False  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        pass
+
+
+def gathered_children(future: asyncio.Future[Any]) -> list[asyncio.Future[Any]]:
+    """The children of a ``gather()`` future, or ``[]`` for any other future."""
+    children = getattr(future, "_children", None)
+    return list(children) if isinstance(children, list) else []
+
+
+def coroutine_frames(task: asyncio.Task[Any]) -> list[FrameType]:
+    """The frames of a suspended task, outermost first, following ``await`` down the chain."""
+    frames: list[FrameType] = []
+    awaitable: Any = task.get_coro()
+    for _ in range(200):  # a bound, in case of a pathological await chain
+        if awaitable is None:
+            break
+        frame = (
+            getattr(awaitable, "cr_frame", None)
+            or getattr(awaitable, "gi_frame", None)
+            or getattr(awaitable, "ag_frame", None)
+        )
+        if frame is None:
+            break
+        frames.append(frame)
+        awaitable = (
+            getattr(awaitable, "cr_await", None)
+            or getattr(awaitable, "gi_yieldfrom", None)
+            or getattr(awaitable, "ag_await", None)
+        )
+    return frames
+
+
+def awaited_object(task: asyncio.Task[Any]) -> Any:
+    """The innermost thing a task's await chain is blocked on (a future, usually)."""
+    awaitable: Any = task.get_coro()
+    for _ in range(200):
+        nxt = (
+            getattr(awaitable, "cr_await", None)
+            or getattr(awaitable, "gi_yieldfrom", None)
+            or getattr(awaitable, "ag_await", None)
+        )
+        if nxt is None:
+            break
+        awaitable = nxt
+    return awaitable
+
+
+def is_library_frame(frame: FrameType) -> bool:
+    """Whether a frame belongs to asyncio or simloop rather than to the user's program."""
+    filename = frame.f_code.co_filename
+    return filename.startswith(_ASYNCIO_DIR) or filename.startswith(_SIMLOOP_DIR)
+
+
+def _code(function: Any) -> CodeType | None:
+    return getattr(function, "__code__", None)
+
+
+#: Code objects of asyncio's blocking methods, mapped to the kind of primitive they wait on.
+PRIMITIVE_WAITS: dict[CodeType, str] = {}
+for _kind, _functions in {
+    "Lock": [asyncio.locks.Lock.acquire],
+    "Event": [asyncio.locks.Event.wait],
+    "Condition": [asyncio.locks.Condition.wait, asyncio.locks.Condition.wait_for],
+    "Semaphore": [asyncio.locks.Semaphore.acquire],
+    "Barrier": [
+        asyncio.locks.Barrier.wait,
+        getattr(asyncio.locks.Barrier, "_block", None),
+        getattr(asyncio.locks.Barrier, "_wait", None),
+    ],
+    "Queue.get": [asyncio.queues.Queue.get],
+    "Queue.put": [asyncio.queues.Queue.put],
+    "Queue.join": [asyncio.queues.Queue.join],
+    "sleep": [asyncio.tasks.sleep],
+    "TaskGroup": [
+        asyncio.TaskGroup.__aexit__,
+        getattr(asyncio.TaskGroup, "_aexit", None),
+    ],
+    "wait": [getattr(asyncio.tasks, "_wait", None), asyncio.tasks.wait],
+    "wait_for": [asyncio.tasks.wait_for],
+}.items():
+    for _function in _functions:
+        _c = _code(_function)
+        if _c is not None:
+            PRIMITIVE_WAITS[_c] = _kind
+
+
+def frame_self(frame: FrameType) -> Any:
+    """The ``self`` of a method's frame, or ``None``."""
+    try:
+        return frame.f_locals.get("self")
+    except Exception:  # noqa: BLE001 - reading locals of a strange frame must not fail a report
+        return None
+
+
+def taskgroup_tasks(group: Any) -> list[asyncio.Task[Any]]:
+    """The unfinished tasks of a ``TaskGroup``."""
+    tasks = getattr(group, "_tasks", None)
+    return [t for t in tasks if not t.done()] if tasks else []
+
+
+# --- Who holds which asyncio.Lock -------------------------------------------------------------
+#
+# asyncio.Lock does not record its owner. While lock tracking is on, ``Lock._locked`` is a
+# property on the class: setting it to True (which only ``acquire`` does) records the current
+# task. The value itself stays in the instance ``__dict__``, so locks created before tracking
+# started, and tracking switched off mid-way, both keep working.
+
+_OWNER_KEY = "_simloop_owner"
+
+
+def _get_locked(lock: Any) -> bool:
+    return bool(lock.__dict__.get("_locked", False))
+
+
+def _set_locked(lock: Any, value: bool) -> None:
+    state = lock.__dict__
+    state["_locked"] = value
+    if value:
+        loop = get_running_loop_or_none()
+        task = asyncio.tasks.current_task(loop) if loop is not None else None
+        state[_OWNER_KEY] = None if task is None else weakref.ref(task)
+    else:
+        state.pop(_OWNER_KEY, None)
+
+
+_tracking_depth = 0
+
+
+def start_tracking_lock_owners() -> None:
+    """Record the owner of every ``asyncio.Lock`` from now on (nests)."""
+    global _tracking_depth
+    if _tracking_depth == 0:
+        asyncio.locks.Lock._locked = property(_get_locked, _set_locked)  # type: ignore[attr-defined]
+    _tracking_depth += 1
+
+
+def stop_tracking_lock_owners() -> None:
+    """Undo one :func:`start_tracking_lock_owners`."""
+    global _tracking_depth
+    _tracking_depth -= 1
+    if _tracking_depth == 0:
+        del asyncio.locks.Lock._locked  # type: ignore[attr-defined]
+
+
+def lock_owner(lock: Any) -> asyncio.Task[Any] | None:
+    """The task that holds ``lock``, if lock tracking saw it acquire the lock."""
+    if not _get_locked(lock):
+        return None
+    ref = lock.__dict__.get(_OWNER_KEY)
+    return None if ref is None else ref()
+
+
+def iter_frames_of_task(task: asyncio.Task[Any]) -> Iterator[FrameType]:
+    """Innermost frame first."""
+    return reversed(coroutine_frames(task))

@@ -1,0 +1,490 @@
+"""Traces: what a run decided (its schedule) and, on request, what it did at every step.
+
+A trace always holds the *schedule*: the answer to each choice point (``choices``) and how
+many options each had (``options``). That is enough to replay the run exactly, and cheap
+enough to record during exploration. With ``record_events=True`` it also holds one
+:class:`Step` per callback run: the virtual time, which task ran, where it resumed and where
+it suspended. Replays of failures record events; replay is exact, so this costs one extra run.
+
+Traces save to a versioned JSON file (:meth:`Trace.save`, :meth:`Trace.load`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from simloop import _stdlib
+from simloop._clock import NS_PER_SECOND, format_seconds
+from simloop._errors import TraceFormatError
+from simloop._instrument import Instrument
+
+if TYPE_CHECKING:
+    from asyncio import events
+
+    from simloop._loop import SimLoop
+    from simloop._scheduling import ChoiceKind, Replay
+
+FORMAT_NAME = "simloop-trace"
+FORMAT_VERSION = 1
+
+_STEP_FIELDS = (
+    "index",
+    "time_ns",
+    "kind",
+    "label",
+    "task_id",
+    "resumed_at",
+    "suspended_at",
+    "choice",
+    "options",
+)
+
+
+@attrs.frozen
+class Step:
+    """One callback run by the loop."""
+
+    #: Position in the run, from 0.
+    index: int
+    #: Virtual time when it ran, in nanoseconds.
+    time_ns: int
+    #: ``"task"`` (a task step), ``"timer"`` (a timer callback) or ``"callback"``.
+    kind: str
+    #: The task's name for a task step, else the callback's qualified name.
+    label: str
+    #: For a task step, the task's number in this run (1 for the first task seen), else None.
+    task_id: int | None
+    #: Where the task resumed (its previous suspension point), ``"file.py:12 in func"``.
+    resumed_at: str | None
+    #: Where the task suspended after this step; ``"finished"`` if it returned.
+    suspended_at: str | None
+    #: The option the scheduler picked for this step (0 if there was no choice).
+    choice: int
+    #: How many ready lanes there were to pick from (1: no choice).
+    options: int
+
+    @property
+    def time(self) -> float:
+        """Virtual time in seconds."""
+        return self.time_ns / NS_PER_SECOND
+
+    @property
+    def deviates(self) -> bool:
+        """Whether this step differs from what stock asyncio would have run next."""
+        return self.choice != 0
+
+
+@attrs.define(eq=True)
+class Trace:
+    """The record of one run: its schedule, and optionally its events."""
+
+    #: The answer to each choice point that had two or more options.
+    choices: list[int]
+    #: How many options each of those choice points had.
+    options: list[int]
+    #: How many callbacks ran.
+    steps: int
+    #: Virtual time at the start and at the end of the run, in nanoseconds.
+    start_time_ns: int
+    end_time_ns: int
+    #: The run's seed (``None`` for an unseeded Fifo run).
+    seed: int | None
+    #: The scheduler, as ``repr`` shows it (``"RandomWalk(seed=7)"``).
+    scheduler: str
+    #: Loop settings that change the schedule; a replay must use the same.
+    shuffle: bool = False
+    timer_jitter_ns: int = 0
+    #: ``PYTHONHASHSEED`` of the recording process: a number, ``"random"`` or ``"disabled"``.
+    hash_seed: str = "random"
+    #: One :class:`Step` per callback, when the run recorded events.
+    events: list[Step] | None = None
+    #: What ended the run, e.g. ``{"kind": "exception", "type": "AssertionError", ...}``.
+    outcome: dict[str, Any] | None = None
+    #: Where the trace was recorded (informational: Python version, platform, simloop version).
+    recorded_with: dict[str, str] = attrs.field(factory=lambda: _environment())
+
+    @property
+    def deviations(self) -> int:
+        """How many choices differ from stock asyncio's order (non-zero answers)."""
+        return sum(1 for c in self.choices if c)
+
+    @property
+    def end_time(self) -> float:
+        """Virtual time at the end of the run, in seconds."""
+        return self.end_time_ns / NS_PER_SECOND
+
+    def fingerprint(self) -> str:
+        """A stable digest of the run: equal fingerprints mean the same decisions, steps and time.
+
+        It covers the schedule (trailing zeros dropped, since past the end of a schedule every
+        answer is 0), the number of steps and the virtual start and end times. It does not
+        depend on whether events were recorded, so an exploration run and its full replay have
+        the same fingerprint.
+        """
+        schedule = list(self.choices)
+        while schedule and schedule[-1] == 0:
+            schedule.pop()
+        payload = json.dumps(
+            [FORMAT_VERSION, schedule, self.steps, self.start_time_ns, self.end_time_ns],
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+    def replay_scheduler(self, *, strict: bool = True) -> Replay:
+        """A :class:`~simloop.Replay` scheduler that re-makes this run's choices."""
+        from simloop._scheduling import Replay
+
+        return Replay(self.choices, self.options, strict=strict)
+
+    def loop_options(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`~simloop.SimLoop` that replay this trace exactly."""
+        return {
+            "seed": self.seed,
+            "scheduler": self.replay_scheduler(),
+            "start_time": self.start_time_ns / NS_PER_SECOND,
+            "shuffle": self.shuffle,
+            "timer_jitter": self.timer_jitter_ns / NS_PER_SECOND,
+        }
+
+    # --- files --------------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The trace as JSON-compatible data (what :meth:`save` writes)."""
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "fingerprint": self.fingerprint(),
+            "seed": self.seed,
+            "scheduler": self.scheduler,
+            "shuffle": self.shuffle,
+            "timer_jitter_ns": self.timer_jitter_ns,
+            "hash_seed": self.hash_seed,
+            "steps": self.steps,
+            "start_time_ns": self.start_time_ns,
+            "end_time_ns": self.end_time_ns,
+            "choices": self.choices,
+            "options": self.options,
+            "outcome": self.outcome,
+            "recorded_with": self.recorded_with,
+            "event_fields": list(_STEP_FIELDS),
+            "events": None
+            if self.events is None
+            else [[getattr(step, f) for f in _STEP_FIELDS] for step in self.events],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, *, source: str = "trace") -> Trace:
+        """Read what :meth:`to_json` wrote; raises :class:`~simloop.TraceFormatError`."""
+        reader = _Reader(data, source)
+        return reader.trace()
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the trace to ``path`` (parent directories are created); return the path."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.to_json(), separators=(",", ":"))
+        # Write next to the target, then rename: a crash never leaves a half-written trace.
+        partial = target.with_name(target.name + ".partial")
+        partial.write_text(text + "\n", encoding="utf-8")
+        partial.replace(target)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Trace:
+        """Read a trace file; raises :class:`~simloop.TraceFormatError` if it is not one."""
+        source = os.fspath(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            msg = f"{source}: no such trace file"
+            raise TraceFormatError(msg) from None
+        except UnicodeDecodeError:
+            msg = f"{source}: not a simloop trace (the file is not UTF-8 text)"
+            raise TraceFormatError(msg) from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            msg = (
+                f"{source}: corrupt or truncated trace file ({exc.msg} at line {exc.lineno}, "
+                f"column {exc.colno})"
+            )
+            raise TraceFormatError(msg) from None
+        return cls.from_json(data, source=source)
+
+    # --- reading it -------------------------------------------------------------------------------
+
+    def format_events(self, *, limit: int | None = None, around: int | None = None) -> str:
+        """The events as a table: step, virtual time, what ran, where; deviations marked ``*``.
+
+        ``around`` centres a window of ``limit`` rows on that step.
+        """
+        if not self.events:
+            return "(no events recorded: run with record_events=True)"
+        steps = self.events
+        first = 0
+        if limit is not None and len(steps) > limit:
+            centre = len(steps) - 1 if around is None else around
+            first = max(0, min(centre - limit // 2, len(steps) - limit))
+            steps = steps[first : first + limit]
+        rows = [("step", "vtime", "ran", "resumed at", "suspended at")]
+        for step in steps:
+            mark = "*" if step.deviates else " "
+            rows.append(
+                (
+                    f"{mark}{step.index}",
+                    format_seconds(step.time_ns),
+                    step.label if step.kind != "timer" else f"timer {step.label}",
+                    step.resumed_at or "",
+                    step.suspended_at or "",
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines = [
+            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
+            for row in rows
+        ]
+        if first:
+            lines.insert(1, f"  ... {first} earlier steps")
+        shown_end = first + len(steps)
+        if shown_end < len(self.events):
+            lines.append(f"  ... {len(self.events) - shown_end} later steps")
+        return "\n".join(line.rstrip() for line in lines)
+
+
+def hash_seed_description() -> str:
+    """The process's ``PYTHONHASHSEED``: a number, ``"random"``, or ``"disabled"``."""
+    if not sys.flags.hash_randomization:
+        return "disabled"
+    value = os.environ.get("PYTHONHASHSEED", "random")
+    return value if value.isdigit() else "random"
+
+
+def _environment() -> dict[str, str]:
+    from simloop import __version__
+
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": sys.platform,
+        "simloop": __version__,
+    }
+
+
+class _Reader:
+    """Validates trace data field by field, so a bad file gets an error naming the field."""
+
+    def __init__(self, data: Any, source: str) -> None:
+        self.data = data
+        self.source = source
+
+    def fail(self, problem: str) -> TraceFormatError:
+        return TraceFormatError(f"{self.source}: {problem}")
+
+    def field(self, name: str, kinds: type | tuple[type, ...], *, optional: bool = False) -> Any:
+        if name not in self.data:
+            if optional:
+                return None
+            raise self.fail(f"not a valid simloop trace: the field {name!r} is missing")
+        value = self.data[name]
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) and bool not in _as_tuple(kinds):
+            raise self.fail(f"the field {name!r} must be {_kind_names(kinds)}, not {value!r}")
+        if not isinstance(value, kinds):
+            raise self.fail(f"the field {name!r} must be {_kind_names(kinds)}, not {value!r}")
+        return value
+
+    def int_list(self, name: str) -> list[int]:
+        values = self.field(name, list)
+        for i, value in enumerate(values):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise self.fail(f"{name}[{i}] must be a non-negative int, not {value!r}")
+        return values
+
+    def trace(self) -> Trace:
+        if not isinstance(self.data, Mapping) or self.data.get("format") != FORMAT_NAME:
+            raise self.fail("not a simloop trace (no \"format\": \"simloop-trace\" field)")
+        version = self.field("version", int)
+        if version > FORMAT_VERSION:
+            raise self.fail(
+                f"trace format version {version} is newer than this simloop reads "
+                f"(up to {FORMAT_VERSION}); upgrade simloop to read it"
+            )
+        if version < 1:
+            raise self.fail(f"unknown trace format version {version}")
+        choices = self.int_list("choices")
+        options = self.int_list("options")
+        if len(choices) != len(options):
+            raise self.fail(
+                f"{len(choices)} choices but {len(options)} option counts: the trace is corrupt"
+            )
+        for i, (c, n) in enumerate(zip(choices, options, strict=True)):
+            if c >= n:
+                raise self.fail(f"choice {i} is {c} but had only {n} options: the trace is corrupt")
+        trace = Trace(
+            choices=choices,
+            options=options,
+            steps=self.field("steps", int),
+            start_time_ns=self.field("start_time_ns", int),
+            end_time_ns=self.field("end_time_ns", int),
+            seed=self.field("seed", int, optional=True),
+            scheduler=self.field("scheduler", str),
+            shuffle=self.field("shuffle", bool),
+            timer_jitter_ns=self.field("timer_jitter_ns", int),
+            hash_seed=self.field("hash_seed", str),
+            events=self.events(),
+            outcome=self.field("outcome", dict, optional=True),
+            recorded_with=self.field("recorded_with", dict, optional=True) or {},
+        )
+        recorded = self.data.get("fingerprint")
+        if recorded is not None and recorded != trace.fingerprint():
+            raise self.fail(
+                f"fingerprint mismatch (file says {recorded}, content gives "
+                f"{trace.fingerprint()}): the trace was edited or is corrupt"
+            )
+        return trace
+
+    def events(self) -> list[Step] | None:
+        rows = self.field("events", list, optional=True)
+        if rows is None:
+            return None
+        fields = self.field("event_fields", list)
+        if tuple(fields) != _STEP_FIELDS:
+            raise self.fail(f"unknown event fields {fields!r}")
+        steps = []
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != len(fields):
+                raise self.fail(f"event {i} must be a list of {len(fields)} values, not {row!r}")
+            try:
+                steps.append(Step(**dict(zip(fields, row, strict=True))))
+            except TypeError as exc:
+                raise self.fail(f"event {i} is malformed: {exc}") from None
+        return steps
+
+
+def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kinds if isinstance(kinds, tuple) else (kinds,)
+
+
+def _kind_names(kinds: type | tuple[type, ...]) -> str:
+    names = {int: "an int", str: "a string", list: "a list", dict: "an object", bool: "true/false"}
+    return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kinds))
+
+
+# --- recording events ------------------------------------------------------------------------
+
+
+class TraceRecorder(Instrument):
+    """Records one :class:`Step` per callback the loop runs."""
+
+    def __init__(self) -> None:
+        self.events: list[Step] = []
+        self._task_ids: dict[int, tuple[asyncio.Task[Any], int]] = {}
+        self._where: dict[int, str] = {}
+        self._current: tuple[str, int | None, str | None, int, int, int, str] | None = None
+
+    def _task_id(self, task: asyncio.Task[Any]) -> int:
+        # Keyed by id() but holding the task, so an id is never reused while we remember it.
+        entry = self._task_ids.get(id(task))
+        if entry is None or entry[0] is not task:
+            entry = (task, len(self._task_ids) + 1)
+            self._task_ids[id(task)] = entry
+        return entry[1]
+
+    def step_started(
+        self, loop: SimLoop, index: int, handle: events.Handle, choice: int, options: int
+    ) -> None:
+        callback = handle._callback
+        task = _stdlib.task_of_callback(callback)
+        if task is not None:
+            task_id = self._task_id(task)
+            resumed_at = self._where.get(task_id)
+            if resumed_at is None:
+                resumed_at = suspension_point(task) or "start"
+            self._current = ("task", task_id, resumed_at, index, choice, options, task.get_name())
+        else:
+            kind = "timer" if isinstance(handle, asyncio.TimerHandle) else "callback"
+            self._current = (kind, None, None, index, choice, options, callback_label(callback))
+
+    def step_finished(self, loop: SimLoop, index: int, handle: events.Handle) -> None:
+        current = self._current
+        if current is None or current[3] != index:
+            return
+        kind, task_id, resumed_at, _, choice, options, label = current
+        suspended_at = None
+        if kind == "task":
+            task = _stdlib.task_of_callback(handle._callback) if handle._callback else None
+            if task is not None and task.done():
+                suspended_at = "finished"
+            elif task is not None:
+                suspended_at = suspension_point(task)
+            if task_id is not None and suspended_at is not None:
+                self._where[task_id] = suspended_at
+        self.events.append(
+            Step(
+                index=index,
+                time_ns=loop._now_ns,
+                kind=kind,
+                label=label,
+                task_id=task_id,
+                resumed_at=resumed_at,
+                suspended_at=suspended_at,
+                choice=choice,
+                options=options,
+            )
+        )
+        self._current = None
+
+    def choice_made(self, loop: SimLoop, kind: ChoiceKind, n: int, choice: int) -> None:
+        pass
+
+
+def suspension_point(task: asyncio.Task[Any]) -> str | None:
+    """Where in the user's code a suspended task waits: ``"file.py:12 in func"``."""
+    frames = _stdlib.coroutine_frames(task)
+    user = [f for f in frames if not _stdlib.is_library_frame(f)]
+    frame = user[-1] if user else (frames[-1] if frames else None)
+    if frame is None:
+        return None
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
+def callback_label(callback: Any) -> str:
+    """A process-independent name for a callback: its qualified name, never an address."""
+    func = callback
+    for _ in range(10):
+        inner = getattr(func, "func", None)  # functools.partial
+        if inner is None:
+            break
+        func = inner
+    qualname = getattr(func, "__qualname__", None)
+    if qualname is None:
+        return type(func).__qualname__
+    module = getattr(func, "__module__", None) or ""
+    if module.startswith("asyncio."):
+        return f"asyncio.{qualname}"
+    return qualname
+
+
+def iter_deviations(trace: Trace) -> Iterator[tuple[int, int, int]]:
+    """``(choice index, choice, options)`` for every choice that deviates from stock order."""
+    for i, (c, n) in enumerate(zip(trace.choices, trace.options, strict=True)):
+        if c:
+            yield i, c, n
+
+
+def step_table_rows(events: Sequence[Step]) -> list[tuple[str, ...]]:
+    """Rows for a step table (used by reports)."""
+    return [
+        (str(s.index), format_seconds(s.time_ns), s.label, s.suspended_at or "") for s in events
+    ]
