@@ -21,8 +21,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -50,7 +48,7 @@ _originals: list[tuple[Any, str, Any]] = []
 
 
 class RunGuards:
-    """The guards of one loop; ``with guards:`` wraps each ``run_forever``."""
+    """The guards of one loop: :meth:`enter` and :meth:`exit` wrap each session of the loop."""
 
     def __init__(
         self,
@@ -63,20 +61,43 @@ class RunGuards:
         epoch: float,
     ) -> None:
         self.loop = loop
+        self.seed = seed
         self.patch_time = patch_time
         self.patch_random = patch_random
         self.forbid_escapes = forbid_escapes
         self.epoch_ns = seconds_to_ns(epoch, name="epoch")
-        # Separate generators for separate purposes, so that adding a draw of one kind does
-        # not shift every draw of the other kinds. String seeds are hashed with SHA-512 by
-        # random.seed, independently of PYTHONHASHSEED.
-        self.global_state = random.Random(f"simloop:random:{seed}").getstate()
-        self.bytes_random = random.Random(f"simloop:urandom:{seed}")
-        self.seeds_random = random.Random(f"simloop:seeds:{seed}")
-        self._saved_global_state: Any = None
+        self._global_state: Any = None  # the simulation's state of the global generator
+        self._saved_global_state: Any = None  # the user's, while the simulation runs
+        self._bytes_random: random.Random | None = None
+        self._seeds_random: random.Random | None = None
         self._previous: tuple[SimLoop | None, SimLoop | None, SimLoop | None] = (None, None, None)
 
-    def __enter__(self) -> RunGuards:
+    # Separate generators for separate purposes, so that adding a draw of one kind does not
+    # shift the draws of the others. Each is seeded from the run's seed and its purpose, and
+    # created on first use: seeding costs more than most short runs.
+
+    def _purpose_seed(self, purpose: int) -> int:
+        # Zigzag the seed to a non-negative int (random.seed ignores the sign), then make room
+        # for the purpose in the low bits.
+        zigzag = self.seed * 2 if self.seed >= 0 else -self.seed * 2 - 1
+        return zigzag * 4 + purpose
+
+    @property
+    def bytes_random(self) -> random.Random:
+        """Feeds ``os.urandom``, ``uuid``, ``random.SystemRandom``."""
+        if self._bytes_random is None:
+            self._bytes_random = random.Random(self._purpose_seed(1))
+        return self._bytes_random
+
+    @property
+    def seeds_random(self) -> random.Random:
+        """Seeds ``random.Random()`` instances created without a seed."""
+        if self._seeds_random is None:
+            self._seeds_random = random.Random(self._purpose_seed(2))
+        return self._seeds_random
+
+    def enter(self) -> None:
+        """Turn the guards on for the calling thread."""
         global _installed
         ident = _get_ident()
         with _lock:
@@ -96,15 +117,19 @@ class RunGuards:
                 _fence_loops[ident] = self.loop
         if self.patch_random:
             self._saved_global_state = random.getstate()
-            random.setstate(self.global_state)
-        return self
+            if self._global_state is None:
+                random.seed(self._purpose_seed(0))
+            else:
+                random.setstate(self._global_state)
 
-    def __exit__(self, *exc_info: object) -> None:
+    def exit(self, *, final: bool = False) -> None:
+        """Turn them off again. ``final``: the loop will not run again (so skip saving state)."""
         global _installed
         if self.patch_random:
-            # Keep the simulation's generator where it is, so the next run_until_complete of
-            # this loop continues the sequence instead of repeating it.
-            self.global_state = random.getstate()
+            if not final:
+                # Keep the simulation's generator where it is, so the next run of this loop
+                # continues the sequence instead of repeating it.
+                self._global_state = random.getstate()
             random.setstate(self._saved_global_state)
             self._saved_global_state = None
         ident = _get_ident()
@@ -289,8 +314,8 @@ _SIGNAL = (
 
 
 def _patch_targets() -> list[tuple[Any, str, Any]]:
-    """(owner, attribute, replacement) for every patch, built fresh for each install."""
-    targets: list[tuple[Any, str, Any]] = [
+    """(owner, attribute, replacement) for every patch."""
+    return [
         (time, "time", _time),
         (time, "time_ns", _time_ns),
         (time, "monotonic", _monotonic),
@@ -307,28 +332,46 @@ def _patch_targets() -> list[tuple[Any, str, Any]]:
             "start",
             _fenced("threading.Thread.start()", *_THREAD, threading.Thread.start),
         ),
-        (
-            socket.socket,
-            "__init__",
-            _fenced("socket.socket()", *_NETWORK, socket.socket.__init__),
-        ),
-        (
-            subprocess.Popen,
-            "__init__",
-            _fenced("subprocess.Popen()", *_PROCESS, subprocess.Popen.__init__),
-        ),
-        (os, "system", _fenced("os.system()", *_PROCESS, os.system)),
         (signal, "signal", _fenced("signal.signal()", *_SIGNAL, signal.signal)),
     ]
-    for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr"):
-        targets.append(
-            (socket, name, _fenced(f"socket.{name}()", *_NETWORK, getattr(socket, name)))
-        )
-    return targets
+
+
+_PATCHES = _patch_targets()
+
+# Sockets, name lookups and subprocesses are fenced with an audit hook (PEP 578) rather than
+# patches: it sees them however they are reached (``socket.socket``, ``_socket``,
+# ``subprocess``, ``os.posix_spawn``...), and costs nothing to turn on and off. An audit hook
+# cannot be removed, so it is added once, the first time a simulation runs, and does nothing
+# in threads that run no simulation.
+_AUDITED_ESCAPES: dict[str, tuple[str, str, str]] = {
+    "socket.__new__": ("socket.socket()", *_NETWORK),
+    "socket.getaddrinfo": ("socket.getaddrinfo()", *_NETWORK),
+    "socket.gethostbyname": ("socket.gethostbyname()", *_NETWORK),
+    "socket.gethostbyaddr": ("socket.gethostbyaddr()", *_NETWORK),
+    "socket.getnameinfo": ("socket.getnameinfo()", *_NETWORK),
+    "subprocess.Popen": ("subprocess.Popen()", *_PROCESS),
+    "os.system": ("os.system()", *_PROCESS),
+    "os.posix_spawn": ("os.posix_spawn()", *_PROCESS),
+    "os.spawn": ("os.spawn*()", *_PROCESS),
+    "os.exec": ("os.exec*()", *_PROCESS),
+    "os.fork": ("os.fork()", *_PROCESS),
+    "_thread.start_new_thread": ("_thread.start_new_thread()", *_THREAD),
+    "_thread.start_joinable_thread": ("_thread.start_joinable_thread()", *_THREAD),
+}
+_audit_hook_added = False
+
+
+def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
+    if _fence_loops and event in _AUDITED_ESCAPES and _get_ident() in _fence_loops:
+        raise EscapedSimulationError(escape_message(*_AUDITED_ESCAPES[event]))
 
 
 def _install() -> None:
-    for owner, name, replacement in _patch_targets():
+    global _audit_hook_added
+    if not _audit_hook_added:
+        sys.addaudithook(_audit_hook)
+        _audit_hook_added = True
+    for owner, name, replacement in _PATCHES:
         _originals.append((owner, name, owner.__dict__.get(name, _MISSING)))
         setattr(owner, name, replacement)
 

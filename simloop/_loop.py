@@ -482,19 +482,20 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         whole run, cleanup included, so the guards go on and off once rather than per call.
         """
         if self._session_depth == 0:
-            self._guards.__enter__()
+            self._guards.enter()
             if self._track_locks:
                 _stdlib.start_tracking_lock_owners()
         self._session_depth += 1
 
-    def _exit_session(self) -> None:
+    def _exit_session(self, *, final: bool = False) -> None:
+        """Close a session; ``final`` if the loop will not run again."""
         self._session_depth -= 1
         if self._session_depth == 0:
             try:
                 if self._track_locks:
                     _stdlib.stop_tracking_lock_owners()
             finally:
-                self._guards.__exit__(None, None, None)
+                self._guards.exit(final=final)
 
     def run_until_complete(self, future: Coroutine[Any, Any, _T] | asyncio.Future[_T]) -> _T:  # type: ignore[override]
         self._check_closed()
@@ -649,12 +650,45 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
                 done = 0
                 if over:
                     raise self._limit_error(StepLimitError)
-                if not ready or self._batch_boundary_needs_work():
+                if ready:
+                    if self._batch_boundary_needs_work():
+                        return
+                elif not self._advance_clock_inline():
                     return
                 ntodo = len(ready)
         finally:
             self._steps = steps + done
             handle = None  # break reference cycles through a failed callback
+
+    def _advance_clock_inline(self) -> bool:
+        """Nothing is ready: in Fifo mode, move the clock to the next timer if that is all the
+        batch boundary has to do, and return True; else return False for the full treatment.
+        """
+        timers = self._timers
+        if (
+            not timers
+            or self._stopping
+            or self._escapes
+            or self._instruments
+            or self._timer_cancelled_count > _MIN_CANCELLED_TO_COMPACT
+        ):
+            return False
+        key, timer = timers[0]
+        when = key >> _SEQUENCE_BITS
+        if timer._cancelled or when >= NEVER_NS or when > self._time_limit_ns:
+            return False
+        if when > self._now_ns:
+            self._now_ns = when
+        bound = (when + 1) << _SEQUENCE_BITS
+        ready = self._ready
+        while timers and timers[0][0] < bound:
+            timer = heappop(timers)[1]
+            timer._scheduled = False
+            if timer._cancelled:
+                self._timer_cancelled_count -= 1
+            else:
+                ready.append(timer)
+        return True
 
     def _run_batches_chosen(self, ntodo: int) -> None:
         """Run batches, the scheduler choosing each callback, while no boundary needs work.
@@ -1011,7 +1045,11 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         found: list[BaseException] = []
         for context in self._unhandled:
             exc = context["exception"]
-            exc.add_note(f"simloop: {context.get('message', 'unhandled exception')}")
+            message = context.get("message") or "unhandled exception"
+            source = context.get("task") or context.get("future")
+            if isinstance(source, asyncio.Task):
+                message = f"{message} (task {source.get_name()!r})"
+            exc.add_note(f"simloop: {message}")
             found.append(exc)
         self._unhandled.clear()
         for task in _stdlib.tasks_of_loop(self):

@@ -69,7 +69,7 @@ def run(
             raise
         return result
     finally:
-        loop._exit_session()
+        loop._exit_session(final=True)
         loop.close()
 
 
@@ -89,7 +89,10 @@ def _shut_down(loop: SimLoop) -> None:
                         "task": task,
                     }
                 )
-    loop.run_until_complete(loop.shutdown_asyncgens())
+    if loop._asyncgens:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    else:
+        loop._asyncgens_shutdown_called = True  # what shutdown_asyncgens() would do
 
 
 def replay_note(loop: SimLoop) -> str:

@@ -90,9 +90,12 @@ def tasks_of_loop(loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[Any]]:
             registries.append(registry)
     found: dict[int, asyncio.Task[Any]] = {}
     for registry in registries:
-        # Copy first: iterating a WeakSet while a collection removes items is unsafe.
-        for task in list(registry):
-            if task.get_loop() is loop:
+        # A WeakSet's own iterator is slow; read its set of references (copied first, as a
+        # collection may remove items meanwhile).
+        refs = getattr(registry, "data", None)
+        members = [ref() for ref in list(refs)] if refs is not None else list(registry)
+        for task in members:
+            if task is not None and task.get_loop() is loop:
                 found[id(task)] = task
     return sorted(found.values(), key=task_sort_key)
 
