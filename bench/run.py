@@ -266,7 +266,9 @@ def main() -> None:
         f"simloop {simloop.__version__} on Python {platform.python_version()} "
         f"({platform.machine()}), scale {args.scale}, best of {args.repeat}"
     )
-    header = f"{'workload':34} {'stock':>10} {'Fifo':>10} {'ratio':>6} {'RandomWalk':>11} {'ratio':>6}"
+    header = (
+        f"{'workload':34} {'stock':>10} {'Fifo':>10} {'ratio':>6} {'RandomWalk':>11} {'ratio':>6}"
+    )
     print(header)
     print("-" * len(header))
     for name, workload, unit in WORKLOADS:
@@ -281,7 +283,9 @@ def main() -> None:
             runs = max(1, int(1000 * args.scale))
             cells = [f"{runs / seconds[m]:8.0f}/s" for m, _ in MODES]
             ratios = [stock / seconds[m] for m in ("Fifo", "RandomWalk")]  # higher is better
-            print(f"{name:34} {cells[0]:>10} {cells[1]:>10} {ratios[0]:5.2f}x {cells[2]:>11} {ratios[1]:5.2f}x")
+            print(
+                f"{name:34} {cells[0]:>10} {cells[1]:>10} {ratios[0]:5.2f}x {cells[2]:>11} {ratios[1]:5.2f}x"
+            )
         else:
             ratios = [seconds[m] / stock for m in ("Fifo", "RandomWalk")]
             print(
@@ -290,7 +294,9 @@ def main() -> None:
             )
         sys.stdout.flush()
     if not args.only or "sleep(3600)" in args.only:
-        print(f"{'one sleep(3600) (simloop.run)':34} {one_long_sleep(args.repeat) * 1000:9.3f} ms real")
+        print(
+            f"{'one sleep(3600) (simloop.run)':34} {one_long_sleep(args.repeat) * 1000:9.3f} ms real"
+        )
     if not args.only or "memory" in args.only:
         stock_mem = memory_per_sleeping_task(stock_loop, args.scale)
         sim_mem = memory_per_sleeping_task(fifo_loop, args.scale)
@@ -298,7 +304,9 @@ def main() -> None:
             f"{'memory per sleeping task (100k)':34} {stock_mem:8.0f} B {sim_mem:8.0f} B "
             f"{sim_mem / stock_mem:5.2f}x"
         )
-    print("ratios: SimLoop time / stock time (lower is better); fresh loops: SimLoop runs/s / stock runs/s (higher is better)")
+    print(
+        "ratios: SimLoop time / stock time (lower is better); fresh loops: SimLoop runs/s / stock runs/s (higher is better)"
+    )
 
 
 if __name__ == "__main__":

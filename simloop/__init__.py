@@ -17,6 +17,7 @@ from simloop._errors import (
     TraceFormatError,
     UnhandledExceptionsError,
 )
+from simloop._install import loop_factory, simulated
 from simloop._instrument import Instrument
 from simloop._loop import SimLoop
 from simloop._runner import run
@@ -47,5 +48,7 @@ __all__ = [
     "TraceFormatError",
     "UnhandledExceptionsError",
     "__version__",
+    "loop_factory",
     "run",
+    "simulated",
 ]

@@ -44,7 +44,9 @@ class TaskReport:
     waits_for: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        lines = [f"'{self.name}' ({self.state})" + (f" at {self.location}" if self.location else "")]
+        lines = [
+            f"'{self.name}' ({self.state})" + (f" at {self.location}" if self.location else "")
+        ]
         if self.source_line:
             lines.append(f"    {self.source_line}")
         if self.waiting_on:
@@ -58,7 +60,9 @@ def describe_tasks(loop: SimLoop) -> list[TaskReport]:
     return reports
 
 
-def _analyse(loop: SimLoop) -> tuple[list[TaskReport], dict[asyncio.Task[Any], list[asyncio.Task[Any]]]]:
+def _analyse(
+    loop: SimLoop,
+) -> tuple[list[TaskReport], dict[asyncio.Task[Any], list[asyncio.Task[Any]]]]:
     tasks = [t for t in _stdlib.tasks_of_loop(loop) if not t.done()]
     ready = _ready_tasks(loop)
     reports = []

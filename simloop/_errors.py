@@ -89,9 +89,7 @@ class UnhandledExceptionsError(SimulationError, ExceptionGroup):  # type: ignore
     exceptions inside.
     """
 
-    def __new__(
-        cls, message: str, exceptions: Sequence[Exception]
-    ) -> UnhandledExceptionsError:
+    def __new__(cls, message: str, exceptions: Sequence[Exception]) -> UnhandledExceptionsError:
         return super().__new__(cls, message, exceptions)
 
     def derive(self, excs: Sequence[Exception]) -> UnhandledExceptionsError:  # noqa: D102

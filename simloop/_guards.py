@@ -220,6 +220,44 @@ def _sleep(seconds: float) -> None:
         )
 
 
+# Calendar functions read the wall clock when called without a time: give them virtual time.
+_real_localtime = time.localtime
+_real_gmtime = time.gmtime
+_real_ctime = time.ctime
+_real_asctime = time.asctime
+_real_strftime = time.strftime
+
+
+def _localtime(seconds: float | None = None) -> time.struct_time:
+    if seconds is None and _time_loops and _get_ident() in _time_loops:
+        seconds = _time()
+    return _real_localtime(seconds)
+
+
+def _gmtime(seconds: float | None = None) -> time.struct_time:
+    if seconds is None and _time_loops and _get_ident() in _time_loops:
+        seconds = _time()
+    return _real_gmtime(seconds)
+
+
+def _ctime(seconds: float | None = None) -> str:
+    if seconds is None and _time_loops and _get_ident() in _time_loops:
+        seconds = _time()
+    return _real_ctime(seconds)
+
+
+def _asctime(t: Any = None) -> str:
+    if t is None and _time_loops and _get_ident() in _time_loops:
+        t = _real_localtime(_time())
+    return _real_asctime() if t is None else _real_asctime(t)
+
+
+def _strftime(format: str, t: Any = None) -> str:  # noqa: A002 - the stdlib's parameter name
+    if t is None and _time_loops and _get_ident() in _time_loops:
+        t = _real_localtime(_time())
+    return _real_strftime(format) if t is None else _real_strftime(format, t)
+
+
 # --- randomness -------------------------------------------------------------------------------
 
 _real_urandom = os.urandom
@@ -323,6 +361,11 @@ def _patch_targets() -> list[tuple[Any, str, Any]]:
         (time, "perf_counter", _perf_counter),
         (time, "perf_counter_ns", _perf_counter_ns),
         (time, "sleep", _sleep),
+        (time, "localtime", _localtime),
+        (time, "gmtime", _gmtime),
+        (time, "ctime", _ctime),
+        (time, "asctime", _asctime),
+        (time, "strftime", _strftime),
         (os, "urandom", _urandom),
         (random, "_urandom", _urandom),
         (random.Random, "seed", _random_seed),

@@ -313,7 +313,10 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
     # --- scheduling callbacks -------------------------------------------------------------
 
     def call_soon(
-        self, callback: Callable[..., object], *args: Any, context: contextvars.Context | None = None
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
     ) -> events.Handle:
         if self._closed:
             raise RuntimeError("Event loop is closed")
@@ -352,7 +355,10 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
             self.call_soon(_run_unless_cancelled, handle, context=handle._context)
 
     def call_soon_threadsafe(
-        self, callback: Callable[..., object], *args: Any, context: contextvars.Context | None = None
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
     ) -> events.Handle:
         owner = self._thread_id
         if owner is not None and owner != threading.get_ident():
@@ -758,9 +764,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
                         except (SystemExit, KeyboardInterrupt):
                             raise
                         except BaseException as exc:  # noqa: BLE001 - reported as asyncio does
-                            self.call_exception_handler(
-                                _stdlib.callback_error_context(handle, exc)
-                            )
+                            self.call_exception_handler(_stdlib.callback_error_context(handle, exc))
                     if pending:
                         # The step's callbacks become a lane (one lane each with shuffle).
                         queued += len(pending)

@@ -313,7 +313,7 @@ class _Reader:
 
     def trace(self) -> Trace:
         if not isinstance(self.data, Mapping) or self.data.get("format") != FORMAT_NAME:
-            raise self.fail("not a simloop trace (no \"format\": \"simloop-trace\" field)")
+            raise self.fail('not a simloop trace (no "format": "simloop-trace" field)')
         version = self.field("version", int)
         if version > FORMAT_VERSION:
             raise self.fail(
@@ -456,7 +456,9 @@ def suspension_point(task: asyncio.Task[Any]) -> str | None:
     frame = user[-1] if user else (frames[-1] if frames else None)
     if frame is None:
         return None
-    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
+    return (
+        f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
+    )
 
 
 def callback_label(callback: Any) -> str:
