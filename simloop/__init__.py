@@ -17,6 +17,7 @@ from simloop._errors import (
     TraceFormatError,
     UnhandledExceptionsError,
 )
+from simloop._explore import ExplorationResult, Failure, RunResult, ShrinkReport, explore, replay
 from simloop._install import loop_factory, simulated
 from simloop._instrument import Instrument
 from simloop._loop import SimLoop
@@ -31,13 +32,17 @@ __all__ = [
     "ChoiceKind",
     "DeadlockError",
     "EscapedSimulationError",
+    "ExplorationResult",
+    "Failure",
     "Fifo",
     "Instrument",
     "InvalidArgumentError",
     "RandomWalk",
     "Replay",
     "ReplayDivergenceError",
+    "RunResult",
     "Scheduler",
+    "ShrinkReport",
     "SimLoop",
     "SimulationError",
     "Step",
@@ -48,7 +53,9 @@ __all__ = [
     "TraceFormatError",
     "UnhandledExceptionsError",
     "__version__",
+    "explore",
     "loop_factory",
+    "replay",
     "run",
     "simulated",
 ]

@@ -33,9 +33,19 @@ class Instrument:
         """The scheduler answered ``choice`` to a choice point with ``n`` options."""
 
     def step_started(
-        self, loop: SimLoop, index: int, handle: events.Handle, choice: int, options: int
+        self,
+        loop: SimLoop,
+        index: int,
+        handle: events.Handle,
+        choice: int,
+        options: int,
+        stock: events.Handle,
     ) -> None:
-        """Step ``index`` is about to run ``handle``, picked as ``choice`` of ``options``."""
+        """Step ``index`` is about to run ``handle``, picked as ``choice`` of ``options``.
+
+        ``stock`` is the callback stock asyncio would have run instead (``handle`` itself
+        when ``choice`` is 0).
+        """
 
     def step_finished(self, loop: SimLoop, index: int, handle: events.Handle) -> None:
         """Step ``index`` returned (its exceptions have gone to the exception handler)."""

@@ -812,13 +812,13 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
             ntodo = max(0, limit - self._steps)
         instruments = self._instruments
         for _ in range(ntodo):
-            handle, choice, options = self._take()
+            handle, choice, options, stock = self._take()
             index = self._steps
             self._steps = index + 1
             if handle._cancelled:
                 continue
             for instrument in instruments:
-                instrument.step_started(self, index, handle, choice, options)
+                instrument.step_started(self, index, handle, choice, options, stock)
             self._current_handle = handle
             try:
                 if self._debug:
@@ -834,25 +834,31 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         if over:
             raise self._limit_error(StepLimitError)
 
-    def _take(self) -> tuple[events.Handle, int, int]:
-        """Take the next callback to run: (handle, choice made, number of options)."""
+    def _take(self) -> tuple[events.Handle, int, int, events.Handle]:
+        """Take the next callback to run.
+
+        Returns (handle, choice made, number of options, the handle stock asyncio would have
+        run: the same one unless the choice deviates).
+        """
         if self._fifo:
-            return self._ready.popleft(), 0, 1
+            handle = self._ready.popleft()
+            return handle, 0, 1, handle
         active = self._active
         k = len(active)
         c = 0
         if k == 1:
-            handle = active[0]
+            handle = stock = active[0]
         else:
             c = self._make_choice(_READY, k)
             order = self._fifo_order
             while order[0]._pos == _TAKEN:
                 order.popleft()
+            stock = order[0]
             if c == 0:
-                handle = order[0]
+                handle = stock
             else:
                 handle = active[c]
-                if handle is order[0]:
+                if handle is stock:
                     handle = active[0]
         pos = handle._pos
         successor = handle._next
@@ -865,7 +871,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
                 active[pos] = last
                 last._pos = pos
         handle._pos = _TAKEN
-        return handle, c, k
+        return handle, c, k, stock
 
     def _ready_handles(self) -> Iterator[events.Handle]:
         """Every ready callback (for reports), lane by lane."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from simloop import _stdlib
@@ -33,9 +33,7 @@ def run(
     If the run fails, the exception carries a note saying which schedule failed and how to
     replay it.
     """
-    if _stdlib.get_running_loop_or_none() is not None:
-        msg = "simloop.run() cannot be called from a running event loop"
-        raise RuntimeError(msg)
+    check_not_in_loop("simloop.run")
     if not asyncio.iscoroutine(main):
         msg = f"`main` must be a coroutine, not {type(main).__name__} {main!r}"
         raise InvalidArgumentError(msg)
@@ -46,6 +44,27 @@ def run(
         raise
     if debug is not None:
         loop.set_debug(debug)
+    return run_on(loop, main)
+
+
+def check_not_in_loop(what: str) -> None:
+    """Refuse to start a simulation from inside a running event loop, as asyncio.run does."""
+    if _stdlib.get_running_loop_or_none() is not None:
+        msg = f"{what}() cannot be called from a running event loop"
+        raise RuntimeError(msg)
+
+
+def run_on(
+    loop: SimLoop,
+    main: Coroutine[Any, Any, _T],
+    *,
+    on_failure: Callable[[BaseException], None] | None = None,
+) -> _T:
+    """Run ``main`` to completion on ``loop``, clean up as asyncio.run does, close the loop.
+
+    A failure gets the replay note. Both it and ``on_failure`` see the loop as it was when
+    the run failed, before cleanup adds steps of its own.
+    """
     # One session for the whole run, cleanup included: the guards go on and off once.
     loop._enter_session()
     try:
@@ -53,7 +72,9 @@ def run(
             task = loop.create_task(main, context=contextvars.copy_context())
             result = loop.run_until_complete(task)
         except BaseException as exc:
-            note = replay_note(loop)  # before cleanup adds steps of its own
+            if on_failure is not None:
+                on_failure(exc)
+            note = replay_note(loop)
             try:
                 _shut_down(loop)
             except BaseException as cleanup_error:  # noqa: BLE001 - reported as a note
@@ -65,6 +86,8 @@ def run(
         try:
             _shut_down(loop)
         except BaseException as exc:
+            if on_failure is not None:
+                on_failure(exc)
             exc.add_note(replay_note(loop))
             raise
         return result

@@ -172,9 +172,15 @@ def awaited_object(task: asyncio.Task[Any]) -> Any:
 
 
 def is_library_frame(frame: FrameType) -> bool:
-    """Whether a frame belongs to asyncio or simloop rather than to the user's program."""
+    """Whether a frame belongs to asyncio or simloop rather than to the user's program.
+
+    simloop's own code is its private modules (``_*.py``); the bundled demo programs in
+    ``simloop/demo/`` count as user code.
+    """
     filename = frame.f_code.co_filename
-    return filename.startswith(_ASYNCIO_DIR) or filename.startswith(_SIMLOOP_DIR)
+    if filename.startswith(_ASYNCIO_DIR):
+        return True
+    return filename.startswith(_SIMLOOP_DIR) and os.path.basename(filename).startswith("_")
 
 
 def _code(function: Any) -> CodeType | None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import linecache
 import os
 import platform
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,9 @@ _STEP_FIELDS = (
     "suspended_at",
     "choice",
     "options",
+    "ahead_of",
+    "resumed_source",
+    "suspended_source",
 )
 
 
@@ -72,6 +76,11 @@ class Step:
     choice: int
     #: How many ready lanes there were to pick from (1: no choice).
     options: int
+    #: When the step deviates from stock asyncio's order: what asyncio would have run instead.
+    ahead_of: str | None = None
+    #: The source lines at ``resumed_at`` and ``suspended_at``, stripped.
+    resumed_source: str | None = None
+    suspended_source: str | None = None
 
     @property
     def time(self) -> float:
@@ -139,6 +148,20 @@ class Trace:
             separators=(",", ":"),
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+    @property
+    def token(self) -> str:
+        """The schedule as one short string, ``"sl1-..."``, that replays this run."""
+        from simloop import _token
+
+        return _token.encode(self)
+
+    @classmethod
+    def from_token(cls, token: str) -> Trace:
+        """The schedule a replay token holds (a trace without events)."""
+        from simloop import _token
+
+        return _token.decode(token)
 
     def replay_scheduler(self, *, strict: bool = True) -> Replay:
         """A :class:`~simloop.Replay` scheduler that re-makes this run's choices."""
@@ -390,8 +413,8 @@ class TraceRecorder(Instrument):
     def __init__(self) -> None:
         self.events: list[Step] = []
         self._task_ids: dict[int, tuple[asyncio.Task[Any], int]] = {}
-        self._where: dict[int, str] = {}
-        self._current: tuple[str, int | None, str | None, int, int, int, str] | None = None
+        self._where: dict[int, tuple[str, str | None]] = {}
+        self._current: dict[str, Any] | None = None
 
     def _task_id(self, task: asyncio.Task[Any]) -> int:
         # Keyed by id() but holding the task, so an id is never reused while we remember it.
@@ -402,63 +425,98 @@ class TraceRecorder(Instrument):
         return entry[1]
 
     def step_started(
-        self, loop: SimLoop, index: int, handle: events.Handle, choice: int, options: int
+        self,
+        loop: SimLoop,
+        index: int,
+        handle: events.Handle,
+        choice: int,
+        options: int,
+        stock: events.Handle,
     ) -> None:
         callback = handle._callback
         task = _stdlib.task_of_callback(callback)
+        current: dict[str, Any] = {
+            "index": index,
+            "choice": choice,
+            "options": options,
+            "ahead_of": None if stock is handle else handle_label(stock),
+            "task_id": None,
+            "resumed_at": None,
+            "resumed_source": None,
+        }
         if task is not None:
             task_id = self._task_id(task)
-            resumed_at = self._where.get(task_id)
-            if resumed_at is None:
-                resumed_at = suspension_point(task) or "start"
-            self._current = ("task", task_id, resumed_at, index, choice, options, task.get_name())
+            where = self._where.get(task_id)
+            if where is None:
+                where = suspension_point(task) or ("start", None)
+            current.update(
+                kind="task",
+                label=task_label(task),
+                task_id=task_id,
+                task=task,
+                resumed_at=where[0],
+                resumed_source=where[1],
+            )
         else:
             kind = "timer" if isinstance(handle, asyncio.TimerHandle) else "callback"
-            self._current = (kind, None, None, index, choice, options, callback_label(callback))
+            current.update(kind=kind, label=callback_label(callback), task=None)
+        self._current = current
 
     def step_finished(self, loop: SimLoop, index: int, handle: events.Handle) -> None:
         current = self._current
-        if current is None or current[3] != index:
+        if current is None or current["index"] != index:
             return
-        kind, task_id, resumed_at, _, choice, options, label = current
-        suspended_at = None
-        if kind == "task":
-            task = _stdlib.task_of_callback(handle._callback) if handle._callback else None
-            if task is not None and task.done():
-                suspended_at = "finished"
-            elif task is not None:
-                suspended_at = suspension_point(task)
-            if task_id is not None and suspended_at is not None:
-                self._where[task_id] = suspended_at
+        self._current = None
+        task = current.pop("task")
+        suspended: tuple[str, str | None] | None = None
+        if task is not None:
+            suspended = ("finished", None) if task.done() else suspension_point(task)
+            if suspended is not None:
+                self._where[current["task_id"]] = suspended
         self.events.append(
             Step(
-                index=index,
                 time_ns=loop._now_ns,
-                kind=kind,
-                label=label,
-                task_id=task_id,
-                resumed_at=resumed_at,
-                suspended_at=suspended_at,
-                choice=choice,
-                options=options,
+                suspended_at=None if suspended is None else suspended[0],
+                suspended_source=None if suspended is None else suspended[1],
+                **current,
             )
         )
-        self._current = None
-
-    def choice_made(self, loop: SimLoop, kind: ChoiceKind, n: int, choice: int) -> None:
-        pass
 
 
-def suspension_point(task: asyncio.Task[Any]) -> str | None:
-    """Where in the user's code a suspended task waits: ``"file.py:12 in func"``."""
+def suspension_point(task: asyncio.Task[Any]) -> tuple[str, str | None] | None:
+    """Where in the user's code a suspended task waits: (``"file.py:12 in func"``, source)."""
     frames = _stdlib.coroutine_frames(task)
     user = [f for f in frames if not _stdlib.is_library_frame(f)]
     frame = user[-1] if user else (frames[-1] if frames else None)
     if frame is None:
         return None
-    return (
-        f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
-    )
+    code = frame.f_code
+    location = f"{os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}"
+    source = linecache.getline(code.co_filename, frame.f_lineno).strip() or None
+    return location, source
+
+
+def task_label(task: asyncio.Task[Any]) -> str:
+    """A task's name, with its coroutine's name when the name is a default ``Task-N``."""
+    name = task.get_name()
+    prefix, _, number = name.rpartition("-")
+    if prefix == "Task" and number.isdigit():
+        coro = task.get_coro()
+        qualname = getattr(coro, "__qualname__", None)
+        if qualname:
+            return f"{name} ({qualname.rsplit('.', 1)[-1]})"
+    return name
+
+
+def handle_label(handle: events.Handle) -> str:
+    """What a ready callback is, for a person: a task's name or a callback's name."""
+    callback = handle._callback
+    if callback is None:
+        return "a cancelled callback"
+    task = _stdlib.task_of_callback(callback)
+    if task is not None:
+        return task_label(task)
+    return callback_label(callback)
 
 
 def callback_label(callback: Any) -> str:
@@ -476,17 +534,3 @@ def callback_label(callback: Any) -> str:
     if module.startswith("asyncio."):
         return f"asyncio.{qualname}"
     return qualname
-
-
-def iter_deviations(trace: Trace) -> Iterator[tuple[int, int, int]]:
-    """``(choice index, choice, options)`` for every choice that deviates from stock order."""
-    for i, (c, n) in enumerate(zip(trace.choices, trace.options, strict=True)):
-        if c:
-            yield i, c, n
-
-
-def step_table_rows(events: Sequence[Step]) -> list[tuple[str, ...]]:
-    """Rows for a step table (used by reports)."""
-    return [
-        (str(s.index), format_seconds(s.time_ns), s.label, s.suspended_at or "") for s in events
-    ]

@@ -1,0 +1,567 @@
+"""Exploring schedules: run a program under many schedules, shrink a failure, replay it.
+
+``explore(main)`` runs ``main()`` on a fresh :class:`~simloop.SimLoop` once per schedule, each
+schedule coming from a *search* (by default, random walks with successive seeds). When a run
+fails, the failing schedule is *shrunk* towards stock asyncio's order, then replayed with full
+event recording, which also checks that the failure reproduces. ``replay(main, recording)``
+re-runs one recorded schedule.
+
+A *recording* is a :class:`~simloop.Trace` without events: the seed, the loop settings that
+shape the schedule, and the choices. ``recording.token`` is the same as one short string.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import traceback
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+
+from simloop import _stdlib, _token
+from simloop._errors import (
+    DeadlockError,
+    InvalidArgumentError,
+    ReplayDivergenceError,
+    StepLimitError,
+    TimeLimitError,
+    TraceFormatError,
+    UnhandledExceptionsError,
+)
+from simloop._loop import SimLoop
+from simloop._runner import check_not_in_loop, run_on
+from simloop._scheduling import RandomWalk, Replay, Scheduler
+from simloop._trace import Trace
+
+Main = Callable[[], Coroutine[Any, Any, Any]]
+
+#: Real clock for measuring explorations: inside a run, time.perf_counter is virtual.
+_perf_counter = time.perf_counter
+
+DEFAULT_SHRINK_BUDGET = 300
+
+
+@attrs.frozen
+class Failure:
+    """How a run failed."""
+
+    #: The exception the run raised.
+    exception: BaseException = attrs.field(eq=False)
+    #: ``"exception"``, ``"deadlock"``, ``"step limit"``, ``"time limit"``, ``"unhandled"``
+    #: (exceptions nobody retrieved) or ``"invariant"``.
+    kind: str
+    #: Where it was raised in the user's code (``"file.py:12 in func"``), if known.
+    location: str | None
+    #: How many steps had run, and the virtual time (ns), when it failed.
+    step: int
+    time_ns: int
+
+    @property
+    def signature(self) -> tuple[str, str, str | None]:
+        """What makes two failures "the same": kind, exception type, and place."""
+        return (self.kind, type(self.exception).__qualname__, self.location)
+
+    def summary(self) -> str:
+        """One line: ``"AssertionError: lost update ... (bank.py:34 in test)"``."""
+        text = f"{type(self.exception).__name__}: {str(self.exception).splitlines()[0] if str(self.exception) else ''}"
+        return text.rstrip(": ") + (f" ({self.location})" if self.location else "")
+
+
+@attrs.frozen
+class RunResult:
+    """One run of a program under one schedule."""
+
+    #: What ``main()`` returned (``None`` if it failed).
+    value: Any
+    #: How the run failed, or ``None``.
+    failure: Failure | None
+    #: The run's trace (with events if it was recorded with them).
+    trace: Trace
+
+    @property
+    def failed(self) -> bool:
+        return self.failure is not None
+
+
+@attrs.frozen
+class ShrinkReport:
+    """What shrinking achieved."""
+
+    deviations_before: int
+    deviations_after: int
+    steps_before: int
+    steps_after: int
+    replays: int
+
+    def __str__(self) -> str:
+        return (
+            f"shrunk from {self.deviations_before} to {self.deviations_after} deviations from "
+            f"asyncio's order in {self.replays} replays"
+        )
+
+
+@attrs.frozen
+class ExplorationResult:
+    """The outcome of :func:`explore`."""
+
+    #: Whether some schedule failed.
+    found: bool
+    #: How many schedules ran (up to and including the first failure).
+    runs: int
+    #: The failure, as the final (shrunk, replayed) schedule produces it.
+    failure: Failure | None
+    #: The failing schedule, shrunk: replay it with :func:`replay` or its ``token``.
+    recording: Trace | None
+    #: The full trace of the failing schedule's replay, events included.
+    trace: Trace | None
+    #: 1-based index of the first failing schedule.
+    failing_run: int | None
+    #: The scheduler of the first failing schedule, e.g. ``"RandomWalk(seed=1237)"``.
+    failing_scheduler: str | None
+    #: What shrinking did (``None`` if it did not run).
+    shrink: ShrinkReport | None
+    #: Set when replaying the failing schedule did not fail the same way: the program is
+    #: nondeterministic. Says where the runs first diverged.
+    nondeterminism: str | None
+    #: Real seconds the exploration took.
+    seconds: float
+    #: Total steps over all runs (for schedules/s and steps/s figures).
+    total_steps: int
+
+    def raise_failure(self) -> None:
+        """Raise the failure's exception (with notes on how to replay it), if there was one."""
+        if self.failure is not None:
+            raise self.failure.exception
+
+
+class Search(Protocol):
+    """Where exploration gets its schedulers from: one per run.
+
+    ``schedulers()`` yields a fresh scheduler for each run, and may stop early (an exhaustive
+    search that has covered everything). ``run_finished(trace)`` is told about each run, so
+    that a search can learn from it before yielding the next scheduler.
+    """
+
+    def schedulers(self) -> Iterator[Scheduler]: ...
+
+    def run_finished(self, trace: Trace) -> None: ...
+
+
+class SeedSearch:
+    """One scheduler per run from ``factory(seed)``, with seeds ``first, first + 1, ...``."""
+
+    def __init__(self, factory: Callable[[int], Scheduler] = RandomWalk, first: int = 0) -> None:
+        self.factory = factory
+        self.first = first
+
+    def schedulers(self) -> Iterator[Scheduler]:
+        seed = self.first
+        while True:
+            yield self.factory(seed)
+            seed += 1
+
+    def run_finished(self, trace: Trace) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        name = getattr(self.factory, "__name__", repr(self.factory))
+        return f"{name} seeds from {self.first}"
+
+
+class Program(Protocol):
+    """Something exploration can run under a given schedule: ``run`` never raises the run's
+    failure, it returns it in the :class:`RunResult`."""
+
+    def run(self, scheduler: Scheduler, seed: int | None, *, record_events: bool) -> RunResult: ...
+
+
+class AsyncProgram:
+    """An async ``main`` (a function returning a fresh coroutine), one SimLoop per run."""
+
+    def __init__(self, main: Main, loop_options: dict[str, Any]) -> None:
+        self.main = main
+        self.loop_options = loop_options
+
+    def run(self, scheduler: Scheduler, seed: int | None, *, record_events: bool) -> RunResult:
+        options = {**self.loop_options, "record_events": record_events}
+        return run_schedule(self.main, scheduler, seed=seed, **options)
+
+
+def _search_for(scheduler: Any, seed: int) -> Search:
+    if scheduler is None:
+        return SeedSearch(RandomWalk, seed)
+    if callable(getattr(scheduler, "schedulers", None)):
+        return scheduler  # type: ignore[no-any-return]
+    if callable(scheduler):
+        return SeedSearch(scheduler, seed)
+    msg = (
+        "`scheduler` must be a search (with schedulers() and run_finished()), or a callable "
+        f"taking a seed and returning a scheduler (like simloop.RandomWalk), not {scheduler!r}"
+    )
+    raise InvalidArgumentError(msg)
+
+
+def _check_main(main: Any, what: str) -> None:
+    if asyncio.iscoroutine(main):
+        main.close()
+        msg = (
+            f"{what}() needs a function that makes a fresh coroutine, since every schedule runs "
+            f"the program anew: pass `main`, not `main()`"
+        )
+        raise InvalidArgumentError(msg)
+    if not callable(main):
+        msg = f"`main` must be a zero-argument async function, not {type(main).__name__} {main!r}"
+        raise InvalidArgumentError(msg)
+
+
+def run_schedule(
+    main: Main, scheduler: Scheduler, *, seed: int | None, **loop_options: Any
+) -> RunResult:
+    """Run ``main()`` once on a fresh loop with ``scheduler``; never raises the run's failure."""
+    loop = SimLoop(seed=seed, scheduler=scheduler, **loop_options)
+    failure_at: list[tuple[int, int]] = []
+
+    def on_failure(exc: BaseException) -> None:
+        failure_at.append((loop.steps, loop._now_ns))
+
+    coro = main()
+    if not asyncio.iscoroutine(coro):
+        loop.close()
+        msg = f"`main()` must return a coroutine, not {type(coro).__name__} {coro!r}"
+        raise InvalidArgumentError(msg)
+    try:
+        value = run_on(loop, coro, on_failure=on_failure)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a failing run is a result, not an error here
+        step, time_ns = failure_at[0] if failure_at else (loop.steps, loop._now_ns)
+        failure = Failure(
+            exception=exc,
+            kind=failure_kind(exc),
+            location=failure_location(exc),
+            step=step,
+            time_ns=time_ns,
+        )
+        return RunResult(value=None, failure=failure, trace=loop.trace)
+    return RunResult(value=value, failure=None, trace=loop.trace)
+
+
+def failure_kind(exc: BaseException) -> str:
+    """The kind of failure an exception stands for."""
+    for kind, types in _KINDS:
+        if isinstance(exc, types):
+            return kind
+    return "exception"
+
+
+_KINDS: list[tuple[str, type[BaseException] | tuple[type[BaseException], ...]]] = [
+    ("deadlock", DeadlockError),
+    ("step limit", StepLimitError),
+    ("time limit", TimeLimitError),
+    ("unhandled", UnhandledExceptionsError),
+    ("divergence", ReplayDivergenceError),
+]
+
+
+def failure_location(exc: BaseException) -> str | None:
+    """Where in the user's code ``exc`` was raised: its innermost non-library frame."""
+    if isinstance(exc, DeadlockError):
+        spots = sorted({t.location for t in exc.tasks if t.location})
+        return "; ".join(spots) or None
+    if isinstance(exc, UnhandledExceptionsError):
+        return (
+            "; ".join(sorted(filter(None, (failure_location(e) for e in exc.exceptions)))) or None
+        )
+    location = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if not _stdlib.is_library_frame(frame):
+            code = frame.f_code
+            location = f"{os.path.basename(code.co_filename)}:{lineno} in {code.co_name}"
+    return location
+
+
+def as_recording(recording: Trace | str | os.PathLike[str]) -> Trace:
+    """A recording from a trace, a replay token, or a trace file's path."""
+    if isinstance(recording, Trace):
+        return recording
+    if isinstance(recording, str) and recording.startswith(_token.PREFIX):
+        return _token.decode(recording)
+    if isinstance(recording, (str, os.PathLike)):
+        if not Path(recording).exists():
+            msg = f"{os.fspath(recording)!r} is neither a replay token nor a trace file"
+            raise TraceFormatError(msg)
+        return Trace.load(recording)
+    msg = f"`recording` must be a Trace, a replay token or a trace file path, not {recording!r}"
+    raise InvalidArgumentError(msg)
+
+
+def replay(
+    main: Main,
+    recording: Trace | str | os.PathLike[str],
+    *,
+    record_events: bool = True,
+    strict: bool = True,
+    **loop_options: Any,
+) -> RunResult:
+    """Re-run ``main()`` under a recorded schedule, exactly; return the run (never raises it).
+
+    ``recording`` is a :class:`~simloop.Trace`, a replay token (``"sl1-..."``) or a trace file.
+    With ``strict`` (the default), a run that leaves the recorded schedule fails with
+    :class:`~simloop.ReplayDivergenceError` instead of silently doing something else.
+    ``loop_options`` go to the :class:`SimLoop` (the recording's own settings win).
+    """
+    check_not_in_loop("simloop.replay")
+    _check_main(main, "simloop.replay")
+    schedule = as_recording(recording)
+    program = AsyncProgram(main, {**loop_options, **_schedule_settings(schedule)})
+    return replay_program(program, schedule, record_events=record_events, strict=strict)
+
+
+def _schedule_settings(schedule: Trace) -> dict[str, Any]:
+    """The loop settings a recording fixes (everything in loop_options but seed, scheduler)."""
+    options = schedule.loop_options()
+    del options["seed"], options["scheduler"]
+    return options
+
+
+def replay_program(
+    program: Program, schedule: Trace, *, record_events: bool, strict: bool = True
+) -> RunResult:
+    """Run ``program`` under ``schedule``'s choices and seed."""
+    scheduler = schedule.replay_scheduler(strict=strict)
+    return program.run(scheduler, schedule.seed, record_events=record_events)
+
+
+def explore(
+    main: Main,
+    *,
+    runs: int = 100,
+    seed: int = 0,
+    scheduler: Any = None,
+    shrink: bool = True,
+    shrink_budget: int = DEFAULT_SHRINK_BUDGET,
+    **loop_options: Any,
+) -> ExplorationResult:
+    """Run ``main()`` under up to ``runs`` schedules; stop at the first failure and shrink it.
+
+    ``main`` is a zero-argument callable that returns a fresh coroutine (each schedule runs the
+    program anew). ``scheduler`` chooses the schedules: by default random walks seeded
+    ``seed, seed + 1, ...``; a callable taking a seed (``simloop.RandomWalk``) or a search
+    object (see :class:`Search`) also work. ``loop_options`` go to every :class:`SimLoop`.
+    """
+    check_not_in_loop("simloop.explore")
+    _check_main(main, "simloop.explore")
+    return explore_program(
+        AsyncProgram(main, loop_options),
+        runs=runs,
+        seed=seed,
+        scheduler=scheduler,
+        shrink=shrink,
+        shrink_budget=shrink_budget,
+    )
+
+
+def explore_program(
+    program: Program,
+    *,
+    runs: int,
+    seed: int,
+    scheduler: Any,
+    shrink: bool,
+    shrink_budget: int,
+    first_runs: tuple[Trace, ...] = (),
+) -> ExplorationResult:
+    """:func:`explore` for any :class:`Program`. ``first_runs``: schedules to try first
+    (a failure database's), each replayed leniently before the search begins."""
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        msg = f"`runs` must be a positive int, not {runs!r}"
+        raise InvalidArgumentError(msg)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        msg = f"`seed` must be an int, not {type(seed).__name__} {seed!r}"
+        raise InvalidArgumentError(msg)
+    search = _search_for(scheduler, seed)
+    started = _perf_counter()
+    total_steps = 0
+    count = 0
+    first: RunResult | None = None
+    failing_scheduler = None
+    for schedule in first_runs:
+        count += 1
+        result = replay_program(program, schedule, record_events=False, strict=False)
+        total_steps += result.trace.steps
+        if result.failure is not None:
+            first = result
+            failing_scheduler = "a schedule saved by an earlier failure"
+            break
+    if first is None:
+        for candidate in search.schedulers():
+            count += 1
+            result = program.run(candidate, getattr(candidate, "seed", None), record_events=False)
+            total_steps += result.trace.steps
+            search.run_finished(result.trace)
+            if result.failure is not None:
+                first = result
+                failing_scheduler = repr(candidate)
+                break
+            if count >= runs:
+                break
+    if first is None:
+        return ExplorationResult(
+            found=False,
+            runs=count,
+            failure=None,
+            recording=None,
+            trace=None,
+            failing_run=None,
+            failing_scheduler=None,
+            shrink=None,
+            nondeterminism=None,
+            seconds=_perf_counter() - started,
+            total_steps=total_steps,
+        )
+    assert first.failure is not None
+    recording = first.trace
+    shrink_report = None
+    if shrink:
+        recording, shrink_report = shrink_schedule(program, first, budget=shrink_budget)
+    final = replay_program(program, recording, record_events=True)
+    nondeterminism = None
+    failure = final.failure
+    if failure is None or failure.signature != first.failure.signature:
+        nondeterminism = describe_divergence(recording, final, first.failure)
+        failure = first.failure
+    return ExplorationResult(
+        found=True,
+        runs=count,
+        failure=failure,
+        recording=_schedule_only(recording),
+        trace=final.trace,
+        failing_run=count,
+        failing_scheduler=failing_scheduler,
+        shrink=shrink_report,
+        nondeterminism=nondeterminism,
+        seconds=_perf_counter() - started,
+        total_steps=total_steps,
+    )
+
+
+def _schedule_only(trace: Trace) -> Trace:
+    return attrs.evolve(trace, events=None)
+
+
+def describe_divergence(recording: Trace, replayed: RunResult, expected: Failure) -> str:
+    """Where a replay left its recording: the first choice that differs, and what each did."""
+    got = (
+        "passed"
+        if replayed.failure is None
+        else f"failed differently ({replayed.failure.summary()})"
+    )
+    text = (
+        f"replaying the failing schedule did not fail the same way: the original run failed "
+        f"with {expected.summary()}, the replay {got}. The program is nondeterministic: "
+        "something it depends on is not under simloop's control."
+    )
+    a, b = recording, replayed.trace
+    for i, (pair_a, pair_b) in enumerate(
+        zip(
+            zip(a.choices, a.options, strict=True),
+            zip(b.choices, b.options, strict=True),
+            strict=False,
+        )
+    ):
+        if pair_a[1] != pair_b[1]:
+            return text + (
+                f" The runs first diverged at choice {i}: the failing run had {pair_a[1]} "
+                f"options there, the replay {pair_b[1]}."
+            )
+        if pair_a[0] != pair_b[0]:
+            return text + f" The runs first diverged at choice {i}."
+    if a.steps != b.steps:
+        return text + f" The failing run took {a.steps} steps, the replay {b.steps}."
+    return text
+
+
+# --- shrinking ------------------------------------------------------------------------------
+
+
+def _key(trace: Trace) -> tuple[int, int, int]:
+    """Smaller is simpler: fewer deviations, then fewer steps, then smaller choice values."""
+    return (trace.deviations, trace.steps, sum(trace.choices))
+
+
+def shrink_schedule(
+    program: Program, failing: RunResult, *, budget: int
+) -> tuple[Trace, ShrinkReport]:
+    """Shrink a failing schedule towards stock asyncio's order.
+
+    Candidates drop deviations (delta debugging: chunks, then single choices), then lower
+    choice values. Each is replayed, leniently (a choice out of range is clamped), and kept
+    only if it fails the same way (same kind, exception type and place) and is simpler.
+    """
+    assert failing.failure is not None
+    signature = failing.failure.signature
+    best = failing.trace
+    before = best
+    replays = 0
+
+    def attempt(choices: list[int]) -> bool:
+        nonlocal best, replays
+        if replays >= budget:
+            return False
+        replays += 1
+        candidate = attrs.evolve(best, choices=choices, options=[0] * len(choices))
+        result = replay_program(program, candidate, record_events=False, strict=False)
+        if result.failure is None or result.failure.signature != signature:
+            return False
+        if _key(result.trace) < _key(best):
+            best = result.trace
+            return True
+        return False
+
+    improved = True
+    while improved and replays < budget:
+        improved = False
+        # Drop deviations in chunks, halving the chunk size (delta debugging).
+        deviating = [i for i, c in enumerate(best.choices) if c]
+        size = max(1, len(deviating) // 2)
+        while size >= 1 and replays < budget:
+            deviating = [i for i, c in enumerate(best.choices) if c]
+            progress = False
+            for start in range(0, len(deviating), size):
+                chunk = set(deviating[start : start + size])
+                choices = [0 if i in chunk else c for i, c in enumerate(best.choices)]
+                if attempt(_trim(choices)):
+                    improved = progress = True
+                    break
+            if not progress:
+                if size == 1:
+                    break
+                size //= 2
+        # Lower each remaining deviation: to 1, then by one.
+        for i, c in enumerate(best.choices):
+            if c > 1:
+                for lower in (1, c - 1):
+                    choices = list(best.choices)
+                    if i < len(choices) and choices[i] == c:
+                        choices[i] = lower
+                        if attempt(_trim(choices)):
+                            improved = True
+                            break
+    report = ShrinkReport(
+        deviations_before=before.deviations,
+        deviations_after=best.deviations,
+        steps_before=before.steps,
+        steps_after=best.steps,
+        replays=replays,
+    )
+    return best, report
+
+
+def _trim(choices: list[int]) -> list[int]:
+    while choices and choices[-1] == 0:
+        choices.pop()
+    return choices

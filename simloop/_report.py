@@ -1,0 +1,145 @@
+"""Failure reports: what a person reads when an exploration finds a failing schedule.
+
+The pytest plugin's report section and ``python -m simloop demo`` both print this. It says
+which schedule failed, how far shrinking got, whether the failure needs a deviation from
+asyncio's order at all (if not, it is a plain bug, not a race), the exception, the
+interleaving that led to it (deviating steps marked and explained), and how to replay it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from simloop._clock import format_seconds
+from simloop._explore import ExplorationResult
+from simloop._trace import Step
+
+#: Steps shown before the failure, besides every deviating step.
+CONTEXT_STEPS = 10
+_SOURCE_WIDTH = 44
+
+
+def format_failure(
+    result: ExplorationResult,
+    *,
+    planned_runs: int | None = None,
+    replay_command: str | None = None,
+    trace_path: str | None = None,
+) -> str:
+    """The whole report for a failing exploration."""
+    assert result.failure is not None and result.recording is not None
+    failure = result.failure
+    lines = [headline(result, planned_runs)]
+    lines.append(
+        f"  {failure.summary()}, after {failure.step} steps at virtual time "
+        f"{format_seconds(failure.time_ns)}"
+    )
+    if result.nondeterminism:
+        lines.append(f"  WARNING: {result.nondeterminism}")
+    if result.trace is not None and result.trace.events:
+        lines.append("")
+        lines.extend("  " + line for line in interleaving_table(result.trace.events, failure.step))
+    lines.append("")
+    if result.nondeterminism:
+        lines.append(
+            "  no replay command: the schedule does not reproduce the failure (see above); "
+            "make the program deterministic first"
+        )
+    elif replay_command:
+        lines.append(f"  replay: {replay_command}")
+    if trace_path:
+        lines.append(f"  trace:  {trace_path}")
+    return "\n".join(lines)
+
+
+def headline(result: ExplorationResult, planned_runs: int | None) -> str:
+    """First line: which schedule failed, and what shrinking found."""
+    assert result.recording is not None
+    deviations = result.recording.deviations
+    of = f" of {planned_runs}" if planned_runs else ""
+    where = f"failed on schedule {result.failing_run}{of} ({result.failing_scheduler})"
+    if deviations == 0:
+        return (
+            f"simloop: {where}, and it fails in asyncio's own order too: no interleaving is "
+            "needed, so this is a plain bug, not a race"
+        )
+    plural = "deviation" if deviations == 1 else "deviations"
+    text = f"simloop: {where}; needs {deviations} {plural} from asyncio's order"
+    if result.shrink is not None and result.shrink.deviations_before != deviations:
+        text += (
+            f" (shrunk from {result.shrink.deviations_before} in {result.shrink.replays} replays)"
+        )
+    return text
+
+
+def interleaving_table(events: Sequence[Step], failure_step: int) -> list[str]:
+    """The steps leading to the failure: every deviation, plus the last few steps.
+
+    Internal callbacks of asyncio (a ``gather`` collecting results, the loop stopping) are
+    left out; task steps, timers and user callbacks are shown.
+    """
+    relevant = [
+        step
+        for step in events
+        if step.index < failure_step and (step.kind != "callback" or _is_user_callback(step))
+    ]
+    shown: list[Step] = []
+    tail = {step.index for step in relevant[-CONTEXT_STEPS:]}
+    for step in relevant:
+        if step.deviates or step.index in tail:
+            shown.append(step)
+    rows = [("", "step", "vtime", "task", "resumed at", "code", "then")]
+    previous = None
+    for step in shown:
+        if previous is not None and _position(relevant, step) > _position(relevant, previous) + 1:
+            rows.append(("", "...", "", "", "", "", ""))
+        previous = step
+        rows.append(_row(step))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(1)]
+        cells += [row[1].rjust(widths[1])]
+        cells += [cell.ljust(widths[i]) for i, cell in enumerate(row[2:6], start=2)]
+        cells.append(row[6])
+        lines.append(" ".join(cells).rstrip())
+    deviating = [s for s in shown if s.deviates]
+    if deviating:
+        lines.append("* a step that deviates from asyncio's order (the only ones that do)")
+    return lines
+
+
+def _position(steps: Sequence[Step], step: Step) -> int:
+    return next(i for i, s in enumerate(steps) if s.index == step.index)
+
+
+def _is_user_callback(step: Step) -> bool:
+    return not step.label.startswith("asyncio.") and step.label != "_stop_loop_when_done"
+
+
+def _row(step: Step) -> tuple[str, str, str, str, str, str, str]:
+    mark = "*" if step.deviates else ""
+    if step.kind == "task":
+        resumed = _short(step.resumed_at)
+        code = _clip(step.resumed_source or "")
+        then = (
+            "finished"
+            if step.suspended_at == "finished"
+            else f"waits at {_short(step.suspended_at)}"
+        )
+    else:
+        resumed = step.kind
+        code = ""
+        then = ""
+    if step.deviates and step.ahead_of:
+        then += f"  <- ran ahead of {step.ahead_of}"
+    return (mark, str(step.index), format_seconds(step.time_ns), step.label, resumed, code, then)
+
+
+def _short(location: str | None) -> str:
+    """``"bank.py:18 in record"`` -> ``"bank.py:18 record"``."""
+    return (location or "?").replace(" in ", " ")
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _SOURCE_WIDTH else text[: _SOURCE_WIDTH - 3] + "..."
