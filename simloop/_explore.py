@@ -131,6 +131,10 @@ class ExplorationResult:
     seconds: float
     #: Total steps over all runs (for schedules/s and steps/s figures).
     total_steps: int
+    #: Total virtual time simulated over all runs, in nanoseconds.
+    total_virtual_ns: int = 0
+    #: Of the schedules given to try first (a failure database's), those that now pass.
+    passing_first_runs: tuple[Trace, ...] = ()
 
     def raise_failure(self) -> None:
         """Raise the failure's exception (with notes on how to replay it), if there was one."""
@@ -223,31 +227,43 @@ def run_schedule(
 ) -> RunResult:
     """Run ``main()`` once on a fresh loop with ``scheduler``; never raises the run's failure."""
     loop = SimLoop(seed=seed, scheduler=scheduler, **loop_options)
-    failure_at: list[tuple[int, int]] = []
-
-    def on_failure(exc: BaseException) -> None:
-        failure_at.append((loop.steps, loop._now_ns))
-
     coro = main()
     if not asyncio.iscoroutine(coro):
         loop.close()
         msg = f"`main()` must return a coroutine, not {type(coro).__name__} {coro!r}"
         raise InvalidArgumentError(msg)
+    return run_coroutine(loop, coro)
+
+
+def run_coroutine(
+    loop: SimLoop, coro: Coroutine[Any, Any, Any], *, name: str | None = None
+) -> RunResult:
+    """Run ``coro`` on ``loop`` as :func:`simloop.run` would, closing the loop; return the
+    outcome instead of raising it. Exceptions that are not failures of the program
+    (``KeyboardInterrupt``, ``SystemExit``, a test framework's control flow) propagate.
+    ``name`` names the main task."""
+    failed_at: list[tuple[int, int]] = []
+
+    def on_failure(exc: BaseException) -> None:
+        failed_at.append((loop.steps, loop._now_ns))
+
     try:
-        value = run_on(loop, coro, on_failure=on_failure)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:  # noqa: BLE001 - a failing run is a result, not an error here
-        step, time_ns = failure_at[0] if failure_at else (loop.steps, loop._now_ns)
-        failure = Failure(
-            exception=exc,
-            kind=failure_kind(exc),
-            location=failure_location(exc),
-            step=step,
-            time_ns=time_ns,
-        )
-        return RunResult(value=None, failure=failure, trace=loop.trace)
+        value = run_on(loop, coro, on_failure=on_failure, name=name)
+    except (Exception, asyncio.CancelledError) as exc:  # a failing run is a result here
+        step, time_ns = failed_at[0] if failed_at else (loop.steps, loop._now_ns)
+        return RunResult(value=None, failure=make_failure(exc, step, time_ns), trace=loop.trace)
     return RunResult(value=value, failure=None, trace=loop.trace)
+
+
+def make_failure(exc: BaseException, step: int, time_ns: int) -> Failure:
+    """Classify an exception that ended a run."""
+    return Failure(
+        exception=exc,
+        kind=failure_kind(exc),
+        location=failure_location(exc),
+        step=step,
+        time_ns=time_ns,
+    )
 
 
 def failure_kind(exc: BaseException) -> str:
@@ -389,19 +405,24 @@ def explore_program(
     count = 0
     first: RunResult | None = None
     failing_scheduler = None
+    total_virtual_ns = 0
+    passing_first_runs: list[Trace] = []
     for schedule in first_runs:
         count += 1
         result = replay_program(program, schedule, record_events=False, strict=False)
         total_steps += result.trace.steps
+        total_virtual_ns += result.trace.end_time_ns - result.trace.start_time_ns
         if result.failure is not None:
             first = result
             failing_scheduler = "a schedule saved by an earlier failure"
             break
+        passing_first_runs.append(schedule)
     if first is None:
         for candidate in search.schedulers():
             count += 1
             result = program.run(candidate, getattr(candidate, "seed", None), record_events=False)
             total_steps += result.trace.steps
+            total_virtual_ns += result.trace.end_time_ns - result.trace.start_time_ns
             search.run_finished(result.trace)
             if result.failure is not None:
                 first = result
@@ -422,6 +443,8 @@ def explore_program(
             nondeterminism=None,
             seconds=_perf_counter() - started,
             total_steps=total_steps,
+            total_virtual_ns=total_virtual_ns,
+            passing_first_runs=tuple(passing_first_runs),
         )
     assert first.failure is not None
     recording = first.trace
@@ -446,6 +469,8 @@ def explore_program(
         nondeterminism=nondeterminism,
         seconds=_perf_counter() - started,
         total_steps=total_steps,
+        total_virtual_ns=total_virtual_ns,
+        passing_first_runs=tuple(passing_first_runs),
     )
 
 

@@ -302,6 +302,12 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         """The virtual time, in seconds."""
         return self._now_ns / NS_PER_SECOND
 
+    def _set_scheduler(self, scheduler: Scheduler) -> None:
+        """Make ``scheduler`` decide from now on (say, ``Fifo`` for a cleanup that must not
+        ask the run's scheduler any more)."""
+        self._scheduler = scheduler
+        self._choose = scheduler.choose
+
     def add_instrument(self, instrument: Instrument) -> None:
         """Attach an observer that is told about every step and choice (see ``Instrument``)."""
         self._instruments.append(instrument)
@@ -554,6 +560,17 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
                     self._run_batches_chosen(ntodo)
             if self._stopping:
                 return
+
+    def _idle_now(self) -> bool:
+        """Whether nothing else is ready and no timer is due at the current virtual time
+        (asked from inside a step: the running callback is not counted)."""
+        timers = self._timers
+        if timers and timers[0][0] < (self._now_ns + 1) << _SEQUENCE_BITS:
+            return False
+        # Not _ready_count(): inside a step, the batch runner keeps its counts in locals.
+        if self._fifo:
+            return not self._ready
+        return not self._active and not self._pending
 
     def _ready_count(self) -> int:
         if self._fifo:

@@ -59,36 +59,35 @@ def run_on(
     main: Coroutine[Any, Any, _T],
     *,
     on_failure: Callable[[BaseException], None] | None = None,
+    name: str | None = None,
 ) -> _T:
     """Run ``main`` to completion on ``loop``, clean up as asyncio.run does, close the loop.
 
-    A failure gets the replay note. Both it and ``on_failure`` see the loop as it was when
-    the run failed, before cleanup adds steps of its own.
+    A failure (an ``Exception``, or the main task cancelled) gets the replay note; both it and
+    ``on_failure`` see the loop as it was when the run failed, before cleanup adds steps of
+    its own. Anything else that interrupts the run (``KeyboardInterrupt``, ``SystemExit``, a
+    test framework's own control flow) propagates at once, with no cleanup run, which could
+    only be interrupted again.
     """
     # One session for the whole run, cleanup included: the guards go on and off once.
     loop._enter_session()
     try:
         try:
-            task = loop.create_task(main, context=contextvars.copy_context())
+            task = loop.create_task(main, name=name, context=contextvars.copy_context())
             result = loop.run_until_complete(task)
-        except BaseException as exc:
-            if on_failure is not None:
-                on_failure(exc)
-            note = replay_note(loop)
-            try:
-                _shut_down(loop)
-            except BaseException as cleanup_error:  # noqa: BLE001 - reported as a note
-                exc.add_note(
-                    f"simloop: cleaning up after the failure also failed: {cleanup_error!r}"
-                )
-            exc.add_note(note)
+        except (Exception, asyncio.CancelledError) as exc:
+            _fail(loop, exc, on_failure, cleanup=True)
+            raise
+        except BaseException:
+            abandon(loop)
             raise
         try:
-            _shut_down(loop)
-        except BaseException as exc:
-            if on_failure is not None:
-                on_failure(exc)
-            exc.add_note(replay_note(loop))
+            shut_down(loop)
+        except (Exception, asyncio.CancelledError) as exc:
+            _fail(loop, exc, on_failure, cleanup=False)
+            raise
+        except BaseException:
+            abandon(loop)
             raise
         return result
     finally:
@@ -96,7 +95,35 @@ def run_on(
         loop.close()
 
 
-def _shut_down(loop: SimLoop) -> None:
+def _fail(
+    loop: SimLoop,
+    exc: BaseException,
+    on_failure: Callable[[BaseException], None] | None,
+    *,
+    cleanup: bool,
+) -> None:
+    if on_failure is not None:
+        on_failure(exc)
+    note = replay_note(loop)
+    if cleanup:
+        try:
+            shut_down(loop)
+        except (Exception, asyncio.CancelledError) as cleanup_error:
+            exc.add_note(f"simloop: cleaning up after the failure also failed: {cleanup_error!r}")
+        except BaseException:
+            abandon(loop)
+            raise
+    exc.add_note(note)
+
+
+def abandon(loop: SimLoop) -> None:
+    """Leave the loop's unfinished tasks without a cleanup run, and without asyncio logging
+    "Task was destroyed but it is pending!" for each when they are collected."""
+    for task in asyncio.all_tasks(loop):
+        _stdlib.silence_pending_destroy(task)
+
+
+def shut_down(loop: SimLoop) -> None:
     """What ``asyncio.run`` does after the main task: cancel leftovers, finalize generators."""
     leftovers = sorted(asyncio.all_tasks(loop), key=_stdlib.task_sort_key)
     if leftovers:
@@ -123,6 +150,10 @@ def replay_note(loop: SimLoop) -> str:
     scheduler = loop.scheduler
     trace = loop.trace
     where = f"after {trace.steps} steps at virtual time {trace.end_time:g}s"
+    custom = getattr(scheduler, "replay_note", None)
+    if callable(custom):
+        # A scheduler that knows better how its schedules are replayed (Hypothesis's).
+        return f"simloop: failed {where}. {custom()}"
     if isinstance(scheduler, Fifo):
         text = (
             f"simloop: failed in stock asyncio's order (Fifo scheduler) {where}. No other "

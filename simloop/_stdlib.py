@@ -127,6 +127,14 @@ def mark_exception_retrieved(task: asyncio.Task[Any]) -> None:
         pass
 
 
+def silence_pending_destroy(task: asyncio.Task[Any]) -> None:
+    """Stop asyncio from logging "Task was destroyed but it is pending!" for this task."""
+    try:
+        task._log_destroy_pending = False  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
+
+
 def gathered_children(future: asyncio.Future[Any]) -> list[asyncio.Future[Any]]:
     """The children of a ``gather()`` future, or ``[]`` for any other future."""
     children = getattr(future, "_children", None)
@@ -171,6 +179,11 @@ def awaited_object(task: asyncio.Task[Any]) -> Any:
     return awaitable
 
 
+#: Directories of other code that is plumbing rather than the user's program (the pytest
+#: plugin adds its own).
+LIBRARY_DIRS: list[str] = []
+
+
 def is_library_frame(frame: FrameType) -> bool:
     """Whether a frame belongs to asyncio or simloop rather than to the user's program.
 
@@ -178,7 +191,7 @@ def is_library_frame(frame: FrameType) -> bool:
     ``simloop/demo/`` count as user code.
     """
     filename = frame.f_code.co_filename
-    if filename.startswith(_ASYNCIO_DIR):
+    if filename.startswith(_ASYNCIO_DIR) or any(filename.startswith(d) for d in LIBRARY_DIRS):
         return True
     return filename.startswith(_SIMLOOP_DIR) and os.path.basename(filename).startswith("_")
 

@@ -1,0 +1,166 @@
+"""Hypothesis as simloop's search engine: schedules as Hypothesis data.
+
+``schedules()`` is a strategy for schedulers whose every choice is a Hypothesis draw. Option 0
+is stock asyncio's order and Hypothesis shrinks integers towards 0, so a failing schedule
+shrinks to the fewest deviations from asyncio's order; Hypothesis's example database replays
+it; and one ``@given`` fuzzes inputs and orderings together::
+
+    @given(amounts=st.lists(st.integers(1, 50)), schedule=schedules())
+    def test_bank(amounts, schedule):
+        simloop.run(check_bank(amounts), scheduler=schedule)
+
+Under pytest with simloop's plugin, a drawn schedule also drives the ``simloop`` fixture's
+loop, and a ``@given`` ``async def`` test marked ``simloop`` runs each example on a fresh
+SimLoop driven by it. :class:`SimLoopStateMachine` runs the rules of a Hypothesis state
+machine as concurrent tasks on one SimLoop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize
+
+import simloop
+from simloop import ChoiceKind
+from simloop._runner import abandon
+
+__all__ = ["HypothesisScheduler", "SimLoopStateMachine", "schedules"]
+
+_T = TypeVar("_T")
+
+
+class HypothesisScheduler:
+    """A scheduler whose choices are Hypothesis draws (from :func:`schedules`).
+
+    It remembers its choices, so a failing example shows them (``repr``), and so that one
+    scheduler can drive several loops in a row, continuing where it left off.
+    """
+
+    def __init__(self, source: random.Random) -> None:
+        self._source = source
+        self.choices: list[int] = []
+
+    def choose(self, kind: ChoiceKind, n: int) -> int:  # noqa: ARG002 - every kind alike
+        choice = self._source.randrange(n)
+        self.choices.append(choice)
+        return choice
+
+    @property
+    def deviations(self) -> int:
+        """How many choices so far differ from stock asyncio's order."""
+        return sum(1 for c in self.choices if c)
+
+    def replay_note(self) -> str:
+        """How to replay a run this scheduler failed (used in simloop's failure notes)."""
+        return (
+            f"The schedule came from Hypothesis ({self.deviations} deviations from asyncio's "
+            f"order, choices {self._shown()}); Hypothesis replays it from its example database "
+            "on the next run."
+        )
+
+    def _shown(self) -> list[int | str]:
+        return self.choices if len(self.choices) <= 30 else [*self.choices[:30], "..."]
+
+    def __repr__(self) -> str:
+        # Hypothesis shows an example's arguments before running it, when no choice has been
+        # made yet; the failure's note lists the choices.
+        if not self.choices:
+            return "schedules()"
+        return f"schedules() -> {self.deviations} deviations, choices {self._shown()}"
+
+
+@st.composite
+def _schedulers(draw: st.DrawFn) -> HypothesisScheduler:
+    # randoms(use_true_random=False) gives a Random whose every call is a Hypothesis draw,
+    # made when the program asks, shrinking towards 0: towards asyncio's own order.
+    source = draw(st.randoms(use_true_random=False, note_method_calls=False))
+    return HypothesisScheduler(source)
+
+
+def schedules() -> st.SearchStrategy[HypothesisScheduler]:
+    """A strategy for schedulers driven by Hypothesis (see the module docstring)."""
+    return _schedulers()
+
+
+class SimLoopStateMachine(RuleBasedStateMachine):
+    """A Hypothesis state machine whose rules run coroutines concurrently on one SimLoop.
+
+    Rules start coroutines as tasks with :meth:`start` (they do not run yet) and let the
+    simulation make progress with :meth:`settle` (run what is ready, without advancing the
+    clock) or :meth:`advance` (let virtual time pass). Hypothesis then searches the sequences
+    of operations and, through the loop's scheduler (a :func:`schedules` draw), their
+    interleavings, and shrinks both. The loop is created by an ``initialize`` rule and closed
+    in ``teardown``; override :meth:`loop_options` to configure it.
+    """
+
+    loop: simloop.SimLoop
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._started: list[asyncio.Task[Any]] = []
+
+    def loop_options(self) -> dict[str, Any]:
+        """Keyword arguments for the :class:`~simloop.SimLoop` (override to change them)."""
+        return {}
+
+    @initialize(schedule=schedules())
+    def _simloop_start(self, schedule: HypothesisScheduler) -> None:
+        self.schedule = schedule
+        self.loop = simloop.SimLoop(scheduler=schedule, **self.loop_options())
+
+    def start(self, coro: Coroutine[Any, Any, _T], *, name: str | None = None) -> asyncio.Task[_T]:
+        """Start ``coro`` as a task; it runs when the simulation next makes progress."""
+        task = self.loop.create_task(coro, name=name)
+        self._started.append(task)
+        return task
+
+    def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """Run ``coro`` to completion (other tasks run meanwhile) and return its result."""
+        return self.loop.run_until_complete(coro)
+
+    def settle(self) -> None:
+        """Run every callback that is ready, and those they make ready, at the current time."""
+        self.loop.run_until_complete(_settled())
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of virtual time pass; everything due meanwhile runs."""
+        self.loop.run_until_complete(asyncio.sleep(seconds))
+
+    def teardown(self) -> None:
+        loop = getattr(self, "loop", None)
+        if loop is None or loop.is_closed():
+            return
+        # Hypothesis may have stopped drawing (the example failed); clean up in asyncio's
+        # own order, without asking the schedule.
+        loop._set_scheduler(simloop.Fifo())
+        try:
+            pending = [t for t in self._started if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            # A task that crashed and nobody awaited is a failure, as in simloop.run().
+            for task in self._started:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            abandon(loop)
+            loop.close()
+
+
+async def _settled() -> None:
+    """Return once nothing else is ready at the current virtual time."""
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, simloop.SimLoop)
+    while not loop._idle_now():
+        await asyncio.sleep(0)
+
+
+def _hypothesis_setup_hook() -> None:
+    """Hypothesis's entry point: ``st.from_type(simloop.Scheduler)`` draws a schedule."""
+    st.register_type_strategy(simloop.Scheduler, schedules())  # type: ignore[type-abstract]

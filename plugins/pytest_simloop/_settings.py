@@ -1,0 +1,244 @@
+"""What a test's simulation looks like: the marker, command-line options and ini keys.
+
+Each setting can come from three places; the first that gives a value wins:
+
+1. the ``@pytest.mark.simloop(...)`` marker closest to the test;
+2. the command line (``--simloop-runs`` ...);
+3. the ini file (``simloop_runs = ...``).
+
+The replay token and the artifacts directory are per invocation, so only (2) and (3) give
+them.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import zlib
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+#: Schedulers the marker, ``--simloop-scheduler`` and ``simloop_scheduler`` accept.
+SCHEDULERS = ("random", "fifo")
+
+#: Marker keywords that go to :class:`simloop.SimLoop` unchanged.
+LOOP_OPTIONS = (
+    "max_steps",
+    "max_time",
+    "timer_jitter",
+    "shuffle",
+    "patch_time",
+    "patch_random",
+    "forbid_escapes",
+    "fail_on_unhandled",
+    "track_locks",
+    "start_time",
+)
+MARKER_OPTIONS = ("runs", "seed", "scheduler", "shrink", "shards", *LOOP_OPTIONS)
+
+DEFAULT_RUNS = 100
+
+#: The shard part of a sharded test's id: ``[simloop-shard-3/8]`` or ``-simloop-shard-3/8``.
+_SHARD_ID = re.compile(r"-?simloop-shard-\d+/\d+|\[simloop-shard-\d+/\d+\]")
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("simloop", "simloop: deterministic simulation of asyncio")
+    group.addoption(
+        "--simloop-runs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="schedules to explore per simloop test (default: the marker's, else "
+        f"simloop_runs, else {DEFAULT_RUNS} for marked tests and 1 for the others)",
+    )
+    group.addoption(
+        "--simloop-seed",
+        default=None,
+        metavar="SEED",
+        help="first seed of the random walks; 'random' for a new one each session "
+        "(default: derived from each test's id, so runs are reproducible)",
+    )
+    group.addoption(
+        "--simloop-scheduler",
+        default=None,
+        choices=SCHEDULERS,
+        help="how schedules are chosen: random (random walks) or fifo (asyncio's order only)",
+    )
+    group.addoption(
+        "--simloop-replay",
+        default=None,
+        metavar="TOKEN",
+        help="run exactly the schedule of this replay token (from a failure report)",
+    )
+    group.addoption(
+        "--simloop-artifacts",
+        default=None,
+        metavar="DIR",
+        help="where failing schedules and traces are saved (default: .simloop in the rootdir)",
+    )
+    group.addoption(
+        "--simloop-shards",
+        type=int,
+        default=None,
+        metavar="N",
+        help="split each explored test into N test items with disjoint schedules (for xdist)",
+    )
+    parser.addini("simloop_runs", "schedules to explore per simloop-marked test", default=None)
+    parser.addini("simloop_seed", "first random-walk seed, or 'random'", default=None)
+    parser.addini("simloop_scheduler", "random or fifo", default=None)
+    parser.addini("simloop_replay", "replay token to run (rarely useful in a file)", default=None)
+    parser.addini("simloop_artifacts", "directory for failing schedules and traces", default=None)
+    parser.addini("simloop_shards", "split explored tests into this many items", default=None)
+    parser.addini(
+        "simloop_mode",
+        "strict: only tests marked simloop run on SimLoop; auto: every plain async def test "
+        "does too",
+        default="strict",
+    )
+    parser.addini(
+        "simloop_asyncio_loop_factory",
+        "true: pytest-asyncio runs its tests on SimLoop (virtual time, asyncio's order)",
+        type="bool",
+        default=False,
+    )
+
+
+@attrs.frozen
+class Settings:
+    """The resolved settings of one test."""
+
+    runs: int
+    seed: int
+    scheduler: str
+    shrink: bool
+    shards: int
+    replay: str | None
+    artifacts: Path
+    loop_options: dict[str, Any]
+
+
+def mode(config: pytest.Config) -> str:
+    value = str(config.getini("simloop_mode") or "strict").strip().lower()
+    if value not in ("strict", "auto"):
+        msg = f"simloop_mode must be 'strict' or 'auto', not {value!r}"
+        raise pytest.UsageError(msg)
+    return value
+
+
+def session_seed(config: pytest.Config) -> int | None:
+    """The seed given for the whole session, if any ('random' draws one, once)."""
+    raw = config.getoption("simloop_seed") or config.getini("simloop_seed")
+    if raw in (None, ""):
+        return None
+    text = str(raw).strip()
+    if text == "random":
+        cached: int | None = getattr(config, "_simloop_random_seed", None)
+        if cached is None:
+            cached = random.SystemRandom().randrange(2**32)
+            config._simloop_random_seed = cached  # type: ignore[attr-defined]
+        return cached
+    try:
+        return int(text)
+    except ValueError:
+        msg = f"--simloop-seed / simloop_seed must be an int or 'random', not {raw!r}"
+        raise pytest.UsageError(msg) from None
+
+
+def artifacts_dir(config: pytest.Config) -> Path:
+    raw = config.getoption("simloop_artifacts") or config.getini("simloop_artifacts")
+    path = Path(str(raw)) if raw else Path(".simloop")
+    return path if path.is_absolute() else Path(config.rootpath) / path
+
+
+def resolve(item: pytest.Item) -> Settings:
+    """The settings of ``item``: marker, then command line, then ini, then defaults."""
+    config = item.config
+    marker = item.get_closest_marker("simloop")
+    given: dict[str, Any] = {}
+    if marker is not None:
+        if marker.args:
+            msg = (
+                f"{item.nodeid}: @pytest.mark.simloop takes keyword arguments only, "
+                f"not {marker.args!r}"
+            )
+            raise pytest.UsageError(msg)
+        unknown = sorted(set(marker.kwargs) - set(MARKER_OPTIONS))
+        if unknown:
+            msg = (
+                f"{item.nodeid}: unknown @pytest.mark.simloop argument(s) {', '.join(unknown)}; "
+                f"it takes {', '.join(MARKER_OPTIONS)}"
+            )
+            raise pytest.UsageError(msg)
+        given = dict(marker.kwargs)
+
+    runs = given.get("runs")
+    if runs is None:
+        runs = config.getoption("simloop_runs")
+    if runs is None and marker is not None:
+        runs = _int_ini(config, "simloop_runs")
+        if runs is None:
+            runs = DEFAULT_RUNS
+    if runs is None:
+        runs = 1  # an unmarked test (fixture, auto mode): asyncio's order, once
+    _check_int(item, "runs", runs, minimum=1)
+
+    seed = given.get("seed")
+    if seed is None:
+        seed = session_seed(config)
+    if seed is None:
+        # Stable per test, different between tests: reproducible CI, varied coverage. Shards
+        # of one test share it (each takes its own slice of the seeds after it).
+        seed = zlib.crc32(_SHARD_ID.sub("", item.nodeid).encode("utf-8"))
+    _check_int(item, "seed", seed, minimum=None)
+
+    scheduler = given.get("scheduler") or config.getoption("simloop_scheduler")
+    scheduler = scheduler or config.getini("simloop_scheduler") or None
+    if scheduler is None:
+        scheduler = "random" if runs > 1 else "fifo"
+    if scheduler not in SCHEDULERS:
+        msg = f"{item.nodeid}: scheduler must be one of {', '.join(SCHEDULERS)}, not {scheduler!r}"
+        raise pytest.UsageError(msg)
+
+    shards = given.get("shards")
+    if shards is None:
+        shards = config.getoption("simloop_shards")
+    if shards is None:
+        shards = _int_ini(config, "simloop_shards") or 1
+    _check_int(item, "shards", shards, minimum=1)
+
+    replay = config.getoption("simloop_replay") or config.getini("simloop_replay") or None
+    loop_options = {name: given[name] for name in LOOP_OPTIONS if name in given}
+    return Settings(
+        runs=runs,
+        seed=seed,
+        scheduler=scheduler,
+        shrink=bool(given.get("shrink", True)),
+        shards=shards,
+        replay=replay,
+        artifacts=artifacts_dir(config),
+        loop_options=loop_options,
+    )
+
+
+def _int_ini(config: pytest.Config, name: str) -> int | None:
+    raw = config.getini(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(str(raw))
+    except ValueError:
+        msg = f"{name} must be an int, not {raw!r}"
+        raise pytest.UsageError(msg) from None
+
+
+def _check_int(item: pytest.Item, name: str, value: Any, *, minimum: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        msg = f"{item.nodeid}: simloop {name} must be an int, not {type(value).__name__} {value!r}"
+        raise pytest.UsageError(msg)
+    if minimum is not None and value < minimum:
+        msg = f"{item.nodeid}: simloop {name} must be at least {minimum}, not {value!r}"
+        raise pytest.UsageError(msg)

@@ -1,0 +1,488 @@
+"""simloop's pytest plugin: the ``simloop`` fixture and marker, exploration, replay, reports.
+
+Loaded through the ``pytest11`` entry point when simloop is installed (or with
+``-p pytest_simloop.plugin``). Which tests it runs:
+
+* ``async def`` tests marked ``@pytest.mark.simloop(...)``: explored under many schedules;
+* with ``simloop_mode = auto``, every other plain ``async def`` test: run once, in asyncio's order,
+  on a SimLoop (virtual time), unless ``--simloop-runs`` asks for more;
+* ``def`` tests that use the ``simloop`` fixture: run once, or explored if marked.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Generator
+from typing import Any
+
+import attrs
+import pytest
+
+from pytest_simloop import _settings
+from pytest_simloop._database import FailureDatabase
+from pytest_simloop._harness import SimloopHarness
+from pytest_simloop._programs import DeferredAsyncFixture, TestProgram, is_async_fixture
+from simloop import Fifo, RandomWalk, Trace, TraceFormatError, _stdlib
+from simloop._explore import ExplorationResult, explore_program, replay_program, run_coroutine
+from simloop._report import format_failure
+
+_OTHER_ASYNC_MARKERS = ("asyncio", "anyio", "trio")
+
+# This plugin's frames are plumbing, not the user's code, in reports and traces.
+_stdlib.LIBRARY_DIRS.append(os.path.dirname(__file__) + os.sep)
+_SHARD_PARAM = "_simloop_shard"
+
+
+@attrs.define
+class _TestState:
+    """What the plugin keeps on a managed test item."""
+
+    settings: _settings.Settings
+    harness: SimloopHarness = attrs.field(factory=SimloopHarness)
+    result: ExplorationResult | None = None
+    report: str | None = None
+
+
+_STATE = pytest.StashKey[_TestState]()
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    _settings.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "simloop(runs=100, seed=None, scheduler='random', shrink=True, shards=1, max_steps=..., "
+        "max_time=None, timer_jitter=0, shuffle=False, patch_time=True, patch_random=True, "
+        "forbid_escapes=True, fail_on_unhandled=True): run this test on simloop's simulated "
+        "event loop, under many schedules",
+    )
+    mode = _settings.mode(config)
+    if mode == "auto" and _pytest_asyncio_mode(config) == "auto":
+        msg = (
+            "simloop_mode = auto and asyncio_mode = auto both claim every async test; "
+            "choose one (or mark tests with @pytest.mark.simloop / @pytest.mark.asyncio)"
+        )
+        raise pytest.UsageError(msg)
+    if config.getini("simloop_asyncio_loop_factory"):
+        if not config.pluginmanager.hasplugin("asyncio"):
+            msg = "simloop_asyncio_loop_factory = true needs pytest-asyncio (>= 1.2) installed"
+            raise pytest.UsageError(msg)
+        from pytest_simloop import _asyncio_loops
+
+        config.pluginmanager.register(_asyncio_loops, "simloop-asyncio-loops")
+
+
+def _pytest_asyncio_mode(config: pytest.Config) -> str | None:
+    if not config.pluginmanager.hasplugin("asyncio"):
+        return None
+    try:
+        value = config.getoption("asyncio_mode") or config.getini("asyncio_mode")
+    except ValueError:
+        return None
+    return str(value)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed = _settings.session_seed(config)
+    seed_text = "per test (from its id)" if seed is None else str(seed)
+    return (
+        f"simloop: mode={_settings.mode(config)}, seed={seed_text}, "
+        f"artifacts={_settings.artifacts_dir(config)}"
+    )
+
+
+# --- which tests are ours -----------------------------------------------------------------------
+
+
+def _is_async_test(item: pytest.Function) -> bool:
+    """An ``async def`` test, also under Hypothesis's ``@given`` (which wraps it in a def)."""
+    handle = getattr(item.obj, "hypothesis", None)
+    function = getattr(handle, "inner_test", item.obj)
+    return inspect.iscoroutinefunction(function)
+
+
+def _is_managed(item: pytest.Item) -> bool:
+    if not isinstance(item, pytest.Function):
+        return False
+    if item.get_closest_marker("simloop") is not None:
+        return True
+    if _is_async_test(item):
+        if _settings.mode(item.config) != "auto":
+            return False
+        return not any(item.get_closest_marker(name) for name in _OTHER_ASYNC_MARKERS)
+    return "simloop" in item.fixturenames
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Collector, name: str, obj: object
+) -> Generator[None, Any, None]:
+    """Take simloop-marked tests back from pytest-asyncio's auto mode, which converts every
+    async test into an item of its own that runs on its own loop."""
+    outcome = yield
+    result = outcome.get_result()
+    if not result:
+        return
+    items = result if isinstance(result, list) else [result]
+    changed = False
+    converted = []
+    for item in items:
+        if (
+            isinstance(item, pytest.Function)
+            and type(item) is not pytest.Function
+            and type(item).__module__.startswith("pytest_asyncio")
+            and item.get_closest_marker("simloop") is not None
+        ):
+            item = pytest.Function.from_parent(
+                item.parent,
+                name=item.name,
+                callspec=getattr(item, "callspec", None),
+                callobj=item.obj,
+                fixtureinfo=item._fixtureinfo,
+                keywords=item.keywords,
+                originalname=item.originalname,
+            )
+            changed = True
+        converted.append(item)
+    if changed:
+        outcome.force_result(converted)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Split an explored test into shards: test items with disjoint sets of schedules."""
+    definition = metafunc.definition
+    marker = definition.get_closest_marker("simloop")
+    shards = marker.kwargs.get("shards") if marker is not None else None
+    if shards is None:
+        shards = metafunc.config.getoption("simloop_shards")
+    if shards is None:
+        raw = metafunc.config.getini("simloop_shards")
+        shards = int(str(raw)) if raw not in (None, "") else 1
+    if not isinstance(shards, int) or isinstance(shards, bool) or shards < 1:
+        msg = f"{definition.nodeid}: simloop shards must be a positive int, not {shards!r}"
+        raise pytest.UsageError(msg)
+    if shards == 1:
+        return
+    if not _is_managed(definition):
+        return
+    metafunc.fixturenames.append(_SHARD_PARAM)
+    metafunc.parametrize(
+        _SHARD_PARAM,
+        [(index, shards) for index in range(shards)],
+        ids=[f"simloop-shard-{index + 1}/{shards}" for index in range(shards)],
+    )
+
+
+@pytest.fixture
+def _simloop_shard(request: pytest.FixtureRequest) -> tuple[int, int]:
+    param: tuple[int, int] = request.param
+    return param
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not _is_managed(item):
+            continue
+        assert isinstance(item, pytest.Function)
+        if not _is_async_test(item) and "simloop" not in item.fixturenames:
+            msg = (
+                f"{item.nodeid} is marked simloop, but it is neither an async def test nor a "
+                "test that uses the simloop fixture, so there is nothing to simulate"
+            )
+            raise pytest.UsageError(msg)
+        item.stash[_STATE] = _TestState(settings=_settings.resolve(item))
+        _allow_harness_in_given(item)
+
+
+@pytest.fixture
+def simloop(request: pytest.FixtureRequest) -> SimloopHarness:
+    """The simulation harness of this test: its loop, seed, virtual time, trace; ``run()``."""
+    state = request.node.stash.get(_STATE, None)
+    if state is None:
+        # Not run by the plugin (a test collected by another plugin): a harness of its own,
+        # one schedule in asyncio's order.
+        harness = SimloopHarness()
+        harness._begin(None, None, {}, record_events=False)
+        request.addfinalizer(harness._finish)
+        return harness
+    return state.harness
+
+
+# --- async fixtures run inside each schedule ------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, Any, Any]:
+    """For a simloop test, an async fixture's value is a placeholder: the fixture itself runs
+    inside each schedule (see ``_programs``). Outermost, so other async plugins see a plain
+    function and leave it alone."""
+    item = getattr(request, "_pyfuncitem", None)
+    if item is None or _STATE not in item.stash or not is_async_fixture(fixturedef.func):
+        return (yield)
+    if fixturedef.scope != "function":
+        msg = (
+            f"async fixture {fixturedef.argname!r} has scope {fixturedef.scope!r}, but simloop "
+            f"runs the async fixtures of {item.nodeid} inside each schedule, on that schedule's "
+            "loop; make it function-scoped (or a sync fixture)"
+        )
+        raise pytest.UsageError(msg)
+    original = fixturedef.func
+    name = fixturedef.argname
+
+    def defer(**kwargs: Any) -> DeferredAsyncFixture:
+        return DeferredAsyncFixture(name, original, kwargs)
+
+    # FixtureDef.func is what pytest's own pytest_fixture_setup calls; swap it for the call.
+    fixturedef.func = defer
+    try:
+        return (yield)
+    finally:
+        fixturedef.func = original
+
+
+# --- running a test -------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    state = pyfuncitem.stash.get(_STATE, None)
+    if state is None:
+        return None
+    settings = state.settings
+    if getattr(pyfuncitem.obj, "hypothesis", None) is not None:
+        _run_hypothesis_test(pyfuncitem, state)
+        return True
+    program = TestProgram(pyfuncitem, state.harness, settings.loop_options)
+    database = FailureDatabase(settings.artifacts)
+    nodeid = pyfuncitem.nodeid
+    if settings.replay is not None:
+        result = _replay(program, settings.replay)
+    else:
+        runs, first_seed = _shard_plan(pyfuncitem, settings)
+        saved = tuple(database.load(nodeid))
+        result = explore_program(
+            program,
+            runs=runs,
+            seed=first_seed,
+            scheduler=RandomWalk if settings.scheduler == "random" else _fifo,
+            shrink=settings.shrink,
+            shrink_budget=200,
+            first_runs=saved,
+        )
+        for schedule in result.passing_first_runs:
+            database.forget(nodeid, schedule)
+        if result.found:
+            assert result.recording is not None
+            database.save(nodeid, result.recording)
+    state.result = result
+    if not result.found:
+        return True
+    _fail(pyfuncitem, state, result, database)
+    return True  # not reached: _fail raises
+
+
+def _run_hypothesis_test(item: pytest.Function, state: _TestState) -> None:
+    """A ``@given`` test: Hypothesis runs the examples; each gets a fresh SimLoop.
+
+    An example's loop takes its scheduler from the example's arguments (a draw of
+    ``hypothesis_simloop.schedules()``), else runs in asyncio's order. Exploration is
+    Hypothesis's job here, so the plugin does not add schedules of its own.
+    """
+    handle = item.obj.hypothesis
+    original = handle.inner_test
+    harness = state.harness
+    options = state.settings.loop_options
+    is_async = inspect.iscoroutinefunction(original)
+
+    def run_example(*args: Any, **kwargs: Any) -> None:
+        scheduler = next((v for v in kwargs.values() if callable(getattr(v, "choose", None))), None)
+        harness._begin(scheduler, None, options, record_events=False)
+        if is_async:
+            result = run_coroutine(harness._make_loop(), original(*args, **kwargs), name=item.name)
+            if result.failure is not None:
+                raise result.failure.exception
+            return
+        try:
+            original(*args, **kwargs)
+        finally:
+            harness._finish()
+
+    funcargs = TestProgram(item, harness, options).funcargs
+    deferred = [name for name, value in funcargs.items() if isinstance(value, DeferredAsyncFixture)]
+    if deferred:
+        msg = (
+            f"{item.nodeid}: async fixtures ({', '.join(deferred)}) are not supported in @given "
+            "tests on simloop; make them sync fixtures, or set the state up inside the test"
+        )
+        raise pytest.UsageError(msg)
+    handle.inner_test = run_example
+    try:
+        item.obj(**funcargs)
+    finally:
+        handle.inner_test = original
+
+
+def _allow_harness_in_given(item: pytest.Function) -> None:
+    """The simloop fixture is safe across Hypothesis examples (each example gets a fresh
+    loop), so a ``@given`` test using it needs no ``function_scoped_fixture`` health check
+    suppression, unless it also uses other function-scoped fixtures."""
+    if getattr(item.obj, "hypothesis", None) is None or "simloop" not in item._fixtureinfo.argnames:
+        return
+    others = [
+        name
+        for name in item._fixtureinfo.argnames
+        if name != "simloop"
+        and item._fixtureinfo.name2fixturedefs.get(name)
+        and item._fixtureinfo.name2fixturedefs[name][-1].scope == "function"
+    ]
+    if others:
+        return
+    from hypothesis import HealthCheck, settings
+
+    current = getattr(item.obj, "_hypothesis_internal_use_settings", settings.default)
+    item.obj._hypothesis_internal_use_settings = settings(
+        current,
+        suppress_health_check=[*current.suppress_health_check, HealthCheck.function_scoped_fixture],
+    )
+
+
+def _fifo(seed: int) -> Fifo:  # noqa: ARG001 - a scheduler factory takes a seed
+    return Fifo()
+
+
+def _shard_plan(item: pytest.Function, settings: _settings.Settings) -> tuple[int, int]:
+    """(runs, first seed) for this item; a shard takes its slice of the test's schedules."""
+    callspec = getattr(item, "callspec", None)
+    shard = callspec.params.get(_SHARD_PARAM) if callspec is not None else None
+    if shard is None:
+        return settings.runs, settings.seed
+    index, count = shard
+    per_shard = -(-settings.runs // count)  # ceiling division
+    runs = max(1, min(per_shard, settings.runs - index * per_shard))
+    return runs, settings.seed + index * per_shard
+
+
+def _replay(program: TestProgram, token: str) -> ExplorationResult:
+    try:
+        schedule = Trace.from_token(token)
+    except TraceFormatError as error:
+        raise pytest.UsageError(f"--simloop-replay: {error}") from None
+    result = replay_program(program, schedule, record_events=True)
+    return ExplorationResult(
+        found=result.failure is not None,
+        runs=1,
+        failure=result.failure,
+        recording=attrs.evolve(result.trace, events=None),
+        trace=result.trace,
+        failing_run=1 if result.failure is not None else None,
+        failing_scheduler="the replayed schedule" if result.failure is not None else None,
+        shrink=None,
+        nondeterminism=None,
+        seconds=0.0,
+        total_steps=result.trace.steps,
+        total_virtual_ns=result.trace.end_time_ns - result.trace.start_time_ns,
+    )
+
+
+def _fail(
+    item: pytest.Function, state: _TestState, result: ExplorationResult, database: FailureDatabase
+) -> None:
+    failure = result.failure
+    assert failure is not None and result.recording is not None and result.trace is not None
+    trace = attrs.evolve(result.trace, outcome={"kind": failure.kind, "summary": failure.summary()})
+    trace_path = database.trace_path(item.nodeid, trace)
+    trace.save(trace_path)
+    command = replay_command(item, result.recording.token)
+    report = format_failure(
+        result,
+        planned_runs=state.settings.runs if state.settings.replay is None else None,
+        replay_command=command,
+        trace_path=_display_path(item.config, trace_path),
+    )
+    state.report = report
+    exception = failure.exception
+    notes = getattr(exception, "__notes__", None)
+    if notes is not None:
+        # The loop's own replay note speaks of simloop.Replay(...); in pytest, the command is
+        # the way to replay.
+        notes[:] = [note for note in notes if not note.startswith("simloop: failed")]
+    if not result.nondeterminism:
+        exception.add_note(f"simloop: replay this exact run with: {command}")
+    raise exception
+
+
+def replay_command(item: pytest.Item, token: str) -> str:
+    return f"pytest '{item.nodeid}' --simloop-replay={token}"
+
+
+def _display_path(config: pytest.Config, path: Any) -> str:
+    try:
+        return str(path.relative_to(config.invocation_params.dir))
+    except ValueError:
+        return str(path)
+
+
+# --- reporting ------------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    outcome = yield
+    if call.when != "call":
+        return
+    state = item.stash.get(_STATE, None)
+    if state is None or state.result is None:
+        return
+    result = state.result
+    report = outcome.get_result()
+    if state.report is not None:
+        report.sections.append(("simloop", state.report))
+    # user_properties travel from xdist workers to the controller with the report.
+    report.user_properties.append(
+        (
+            "simloop",
+            {
+                "runs": result.runs,
+                "steps": result.total_steps,
+                "virtual_seconds": result.total_virtual_ns / 1e9,
+                "seconds": result.seconds,
+                "found": result.found,
+            },
+        )
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    explored = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for key, value in getattr(report, "user_properties", ()):
+                if key == "simloop" and getattr(report, "when", None) == "call":
+                    explored.append((report.nodeid, value))
+    if not explored:
+        return
+    runs = sum(stats["runs"] for _, stats in explored)
+    steps = sum(stats["steps"] for _, stats in explored)
+    found = sum(1 for _, stats in explored if stats["found"])
+    terminalreporter.section("simloop")
+    if config.getoption("verbose") > 0:
+        for nodeid, stats in sorted(explored):
+            terminalreporter.write_line(
+                f"{nodeid}: {stats['runs']} schedules, {stats['steps']} steps, "
+                f"{stats['virtual_seconds']:g}s virtual in {stats['seconds']:.2f}s"
+                + (" - FAILED" if stats["found"] else "")
+            )
+    terminalreporter.write_line(
+        f"{len(explored)} tests explored: {runs} schedules, {steps} steps"
+        + (f", {found} failing" if found else "")
+    )
