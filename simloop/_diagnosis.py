@@ -124,34 +124,45 @@ def _what_it_waits_on(
         if kind is None:
             continue
         obj = _stdlib.frame_self(frame)
-        name = _name_of(obj, user_frame)
+        known = _name_of(obj, user_frame)
+
+        def name(type_name: str) -> str:
+            if known:
+                return f"{type_name} {known}"
+            article = "an" if type_name[0] in "AEIOU" else "a"
+            return f"{article} {type_name} created elsewhere"
+
         if kind == "Lock":
             owner = _stdlib.lock_owner(obj)
             if owner is not None and owner is not task:
-                return f"waits on Lock {name}, held by '{owner.get_name()}'", [owner], "waiting"
+                return f"waits on {name('Lock')}, held by '{owner.get_name()}'", [owner], "waiting"
             if owner is task:
-                return f"waits on Lock {name}, which it already holds", [task], "waiting"
-            return f"waits on Lock {name}", [], "waiting"
+                return f"waits on {name('Lock')}, which it already holds", [task], "waiting"
+            return f"waits on {name('Lock')}", [], "waiting"
         if kind == "Event":
-            return f"waits on Event {name}, which nobody sets", [], "waiting"
+            return f"waits on {name('Event')}, which nobody sets", [], "waiting"
         if kind == "Condition":
-            return f"waits on Condition {name} (needs notify())", [], "waiting"
+            return f"waits on {name('Condition')}, which nobody notifies", [], "waiting"
         if kind == "Semaphore":
             value = getattr(obj, "_value", "?")
-            return f"waits on Semaphore {name} (value {value})", [], "waiting"
+            return f"waits on {name('Semaphore')} (value {value})", [], "waiting"
         if kind == "Barrier":
             count = getattr(obj, "n_waiting", "?")
             parties = getattr(obj, "parties", "?")
-            return f"waits on Barrier {name} ({count} of {parties} arrived)", [], "waiting"
+            return f"waits on {name('Barrier')} ({count} of {parties} arrived)", [], "waiting"
         if kind == "Queue.get":
-            return f"waits on Queue.get() of {name}, which is empty", [], "waiting"
+            return f"waits on get() from {name('Queue')}, which stays empty", [], "waiting"
         if kind == "Queue.put":
             size = getattr(obj, "maxsize", "?")
-            return f"waits on Queue.put() to {name}, which is full (maxsize {size})", [], "waiting"
+            return (
+                f"waits on put() to {name('Queue')}, which stays full (maxsize {size})",
+                [],
+                "waiting",
+            )
         if kind == "Queue.join":
             left = getattr(obj, "_unfinished_tasks", "?")
             return (
-                f"waits on Queue.join() of {name}: {left} items not marked task_done()",
+                f"waits on join() of {name('Queue')}: {left} items not marked task_done()",
                 [],
                 "waiting",
             )
@@ -198,20 +209,20 @@ def _names(tasks: Iterable[asyncio.Task[Any]]) -> str:
     return ", ".join(f"'{t.get_name()}'" for t in tasks) or "nothing"
 
 
-def _name_of(obj: Any, frame: FrameType | None) -> str:
-    """A name for ``obj`` as the user's code knows it: `lock`, `self.lock`, `locks['a']`."""
+def _name_of(obj: Any, frame: FrameType | None) -> str | None:
+    """How the user's code names ``obj`` (`lock`, `self.lock`, `locks['a']`), if it does."""
     if obj is None or frame is None:
-        return "(unnamed)"
+        return None
     try:
         scopes = [frame.f_locals, frame.f_globals]
     except Exception:  # noqa: BLE001 - a report must not fail on a strange frame
-        return "(unnamed)"
+        return None
     for scope in scopes:
         for var, value in list(scope.items()):
             for path, candidate in _candidates(var, value):
                 if candidate is obj:
                     return f"`{path}`"
-    return f"({type(obj).__name__} created elsewhere)"
+    return None
 
 
 def _candidates(var: str, value: Any) -> Iterable[tuple[str, Any]]:

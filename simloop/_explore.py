@@ -17,19 +17,18 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Coroutine, Iterator
-from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
 
-from simloop import _stdlib, _token
+from simloop import _stdlib
+from simloop._token import as_recording
 from simloop._errors import (
     DeadlockError,
     InvalidArgumentError,
     ReplayDivergenceError,
     StepLimitError,
     TimeLimitError,
-    TraceFormatError,
     UnhandledExceptionsError,
 )
 from simloop._loop import SimLoop
@@ -298,21 +297,6 @@ def failure_location(exc: BaseException) -> str | None:
             code = frame.f_code
             location = f"{os.path.basename(code.co_filename)}:{lineno} in {code.co_name}"
     return location
-
-
-def as_recording(recording: Trace | str | os.PathLike[str]) -> Trace:
-    """A recording from a trace, a replay token, or a trace file's path."""
-    if isinstance(recording, Trace):
-        return recording
-    if isinstance(recording, str) and recording.startswith(_token.PREFIX):
-        return _token.decode(recording)
-    if isinstance(recording, (str, os.PathLike)):
-        if not Path(recording).exists():
-            msg = f"{os.fspath(recording)!r} is neither a replay token nor a trace file"
-            raise TraceFormatError(msg)
-        return Trace.load(recording)
-    msg = f"`recording` must be a Trace, a replay token or a trace file path, not {recording!r}"
-    raise InvalidArgumentError(msg)
 
 
 def replay(

@@ -58,14 +58,14 @@ class RunGuards:
         patch_time: bool,
         patch_random: bool,
         forbid_escapes: bool,
-        epoch: float,
+        epoch_ns: int,
     ) -> None:
         self.loop = loop
         self.seed = seed
         self.patch_time = patch_time
         self.patch_random = patch_random
         self.forbid_escapes = forbid_escapes
-        self.epoch_ns = seconds_to_ns(epoch, name="epoch")
+        self.epoch_ns = epoch_ns
         self._global_state: Any = None  # the simulation's state of the global generator
         self._saved_global_state: Any = None  # the user's, while the simulation runs
         self._bytes_random: random.Random | None = None
@@ -333,8 +333,8 @@ def _fenced(call: str, why: str, instead: str, original: Callable[..., Any]) -> 
 _ALLOW = "Pass forbid_escapes=False to allow it (the run is then not reproducible)."
 _NETWORK = (
     "a real network call depends on the world outside the simulation",
-    "simloop does not simulate the network yet: replace the connection with an in-memory fake, "
-    f"or run this test on a real event loop. {_ALLOW}",
+    "simloop does not simulate the network yet: replace the network calls with an in-memory "
+    f"fake, or run this test on a real event loop. {_ALLOW}",
 )
 _THREAD = (
     "a real thread runs outside simloop's control",

@@ -47,6 +47,7 @@ import asyncio
 import collections
 import contextvars
 import heapq
+import math
 import threading
 from asyncio import events
 from collections.abc import Callable, Coroutine, Generator, Iterator
@@ -175,6 +176,9 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         track_locks: bool = True,
         epoch: float = DEFAULT_EPOCH,
     ) -> None:
+        # Until BaseEventLoop.__init__ has run, a loop that rejected its arguments must look
+        # closed to BaseEventLoop.__del__, which would otherwise complain when it is collected.
+        self._closed = True
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             msg = f"`seed` must be an int or None, not {type(seed).__name__} {seed!r}"
             raise InvalidArgumentError(msg)
@@ -195,10 +199,12 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         if not 0 <= jitter_ns < NEVER_NS:
             msg = f"`timer_jitter` must be a non-negative number of seconds, not {timer_jitter!r}"
             raise InvalidArgumentError(msg)
+        chosen_scheduler = scheduler_for(seed, scheduler)
+        guard_epoch_ns = seconds_to_ns(epoch, name="epoch")
 
         super().__init__()
         self._clock_resolution = 1 / NS_PER_SECOND
-        self._scheduler = scheduler_for(seed, scheduler)
+        self._scheduler = chosen_scheduler
         self._choose = self._scheduler.choose
         if seed is None and isinstance(self._scheduler, RandomWalk):
             seed = self._scheduler.seed
@@ -259,7 +265,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
             patch_time=bool(patch_time),
             patch_random=bool(patch_random),
             forbid_escapes=bool(forbid_escapes),
-            epoch=epoch,
+            epoch_ns=guard_epoch_ns,
         )
         self._bound = False
         self._session_depth = 0
@@ -371,8 +377,8 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
             error = EscapedSimulationError(
                 escape_message(
                     "loop.call_soon_threadsafe() from another thread",
-                    "that thread runs outside simloop's control, so when its callback arrives "
-                    "is real-world timing",
+                    "that thread runs outside simloop's control, and when its callback arrives "
+                    "depends on real-world timing",
                     "Run the work with `asyncio.to_thread(...)` inside the simulation instead.",
                 )
             )
@@ -392,14 +398,19 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
     ) -> events.TimerHandle:
         if delay is None:
             raise TypeError("delay must not be None")
-        try:
-            delay_ns = round(delay * NS_PER_SECOND)
-            if delay_ns / NS_PER_SECOND < delay:
-                delay_ns = seconds_to_ns(delay, name="delay")
-        except (TypeError, ValueError, OverflowError):
-            delay_ns = seconds_to_ns(delay, name="delay")  # raises, or handles infinity
+        kind = delay.__class__
+        if kind is float or kind is int:
+            try:
+                delay_ns = round(delay * NS_PER_SECOND)
+                if delay_ns / NS_PER_SECOND < delay:
+                    delay_ns = seconds_to_ns(delay, name="delay")
+            except (ValueError, OverflowError):
+                delay_ns = seconds_to_ns(delay, name="delay")  # raises, or makes it NEVER_NS
+        else:
+            delay_ns = seconds_to_ns(delay, name="delay")
         when_ns = self._now_ns + delay_ns
-        return self._new_timer(when_ns, when_ns / NS_PER_SECOND, callback, args, context, True)
+        when = when_ns / NS_PER_SECOND if when_ns < NEVER_NS else math.inf
+        return self._new_timer(when_ns, when, callback, args, context, True)
 
     def call_at(
         self,
@@ -747,9 +758,13 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
                         if random is not None:
                             c = int(random() * k)
                         else:
-                            c = choose(_READY, k)
-                            if c.__class__ is not int or not 0 <= c < k:
-                                self._bad_choice(_READY, c, k)
+                            try:
+                                c = choose(_READY, k)
+                                if c.__class__ is not int or not 0 <= c < k:
+                                    self._bad_choice(_READY, c, k)
+                            except BaseException:
+                                done -= 1  # the step being chosen never ran
+                                raise
                         record_choice(c)
                         record_options(k)
                         first = order[0]
@@ -828,26 +843,44 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         if over:
             ntodo = max(0, limit - self._steps)
         instruments = self._instruments
-        for _ in range(ntodo):
-            handle, choice, options, stock = self._take()
-            index = self._steps
-            self._steps = index + 1
-            if handle._cancelled:
-                continue
-            for instrument in instruments:
-                instrument.step_started(self, index, handle, choice, options, stock)
-            self._current_handle = handle
-            try:
-                if self._debug:
-                    self._run_handle_debug(handle)
-                else:
-                    handle._run()
-            finally:
-                self._current_handle = None
-                if not self._fifo:
-                    self._flush_pending()
-            for instrument in instruments:
-                instrument.step_finished(self, index, handle)
+        handle = stock = None
+        try:
+            for _ in range(ntodo):
+                handle, choice, options, stock = self._take()
+                index = self._steps
+                self._steps = index + 1
+                if handle._cancelled:
+                    continue
+                for instrument in instruments:
+                    instrument.step_started(self, index, handle, choice, options, stock)
+                self._current_handle = handle
+                try:
+                    if self._debug:
+                        # Stock debug mode warns about slow callbacks; in virtual time only
+                        # time.sleep and executor jobs make a callback "slow", which is still
+                        # worth knowing. Inline, as in BaseEventLoop._run_once: the finished
+                        # frame of a helper would keep the handle alive (see below).
+                        t0 = self._now_ns
+                        handle._run()
+                        dt = (self._now_ns - t0) / NS_PER_SECOND
+                        if dt >= self.slow_callback_duration:
+                            from asyncio.log import logger
+
+                            logger.warning("Executing %s took %.3f seconds", handle, dt)
+                    else:
+                        handle._run()
+                finally:
+                    self._current_handle = None
+                    if not self._fifo:
+                        self._flush_pending()
+                for instrument in instruments:
+                    instrument.step_finished(self, index, handle)
+        finally:
+            # The traceback of an exception raised in a callback keeps this frame alive (as the
+            # f_back of the callback's frames), with the handle in it, and so its task and the
+            # task's exception. Stock asyncio drops the handle (as Handle._run drops `self`),
+            # so an unretrieved exception is logged as soon as its task is unreachable.
+            handle = stock = None
         if over:
             raise self._limit_error(StepLimitError)
 
@@ -901,17 +934,6 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
                 yield handle
                 handle = handle._next
         yield from self._pending
-
-    def _run_handle_debug(self, handle: events.Handle) -> None:
-        # Stock debug mode warns about slow callbacks; in virtual time only time.sleep and
-        # executor jobs make a callback "slow", which is still worth knowing.
-        t0 = self._now_ns
-        handle._run()
-        dt = (self._now_ns - t0) / NS_PER_SECOND
-        if dt >= self.slow_callback_duration:
-            from asyncio.log import logger
-
-            logger.warning("Executing %s took %.3f seconds", handle, dt)
 
     def _make_choice(self, kind: ChoiceKind, n: int) -> int:
         """Ask the scheduler, check and record its answer (not used on the hot path)."""
@@ -1075,7 +1097,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
             message = context.get("message") or "unhandled exception"
             source = context.get("task") or context.get("future")
             if isinstance(source, asyncio.Task):
-                message = f"{message} (task {source.get_name()!r})"
+                message = f"from task {source.get_name()!r} ({message[:1].lower()}{message[1:]})"
             exc.add_note(f"simloop: {message}")
             found.append(exc)
         self._unhandled.clear()
@@ -1087,7 +1109,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
                 _stdlib.mark_exception_retrieved(task)
                 if exc is not None:
                     exc.add_note(
-                        f"simloop: task {task.get_name()!r} raised this and nobody retrieved it"
+                        f"simloop: from task {task.get_name()!r} (exception never retrieved)"
                     )
                     found.append(exc)
         return found

@@ -13,7 +13,7 @@ from simloop._guards import escape_message
 
 _NETWORK_WHY = "a real network call depends on the world outside the simulation"
 _NETWORK_INSTEAD = (
-    "simloop does not simulate the network yet: replace the connection with an in-memory "
+    "simloop does not simulate the network yet: replace the network calls with an in-memory "
     "fake, or run this test on a real event loop."
 )
 _FD_WHY = "watching a real file descriptor depends on the world outside the simulation"

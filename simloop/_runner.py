@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from simloop import _stdlib
-from simloop._errors import InvalidArgumentError
+from simloop._errors import InvalidArgumentError, ReplayDivergenceError
 from simloop._loop import SimLoop
-from simloop._scheduling import Fifo, RandomWalk, Replay, Scheduler
+from simloop._scheduling import Fifo, RandomWalk, Scheduler
+from simloop._text import plural
+from simloop._token import as_recording
+from simloop._trace import Trace
 
 _T = TypeVar("_T")
 
@@ -20,6 +24,7 @@ def run(
     *,
     seed: int | None = None,
     scheduler: Scheduler | None = None,
+    replay: Trace | str | os.PathLike[str] | None = None,
     debug: bool | None = None,
     **loop_options: Any,
 ) -> _T:
@@ -30,6 +35,10 @@ def run(
     cleanup is deterministic too), finalizes async generators and closes the loop. ``seed``,
     ``scheduler`` and ``loop_options`` go to :class:`SimLoop`.
 
+    ``replay`` re-runs a recorded schedule exactly: a :class:`~simloop.Trace`, a replay token
+    (``"sl1-..."``, from a failure's note) or a trace file; it fixes the seed, the scheduler and
+    the loop settings that shape the schedule.
+
     If the run fails, the exception carries a note saying which schedule failed and how to
     replay it.
     """
@@ -38,7 +47,14 @@ def run(
         msg = f"`main` must be a coroutine, not {type(main).__name__} {main!r}"
         raise InvalidArgumentError(msg)
     try:
-        loop = SimLoop(seed=seed, scheduler=scheduler, **loop_options)
+        if replay is not None:
+            if seed is not None or scheduler is not None:
+                msg = "pass either `replay` or `seed`/`scheduler`: a replay fixes both"
+                raise InvalidArgumentError(msg)
+            loop_options = {**loop_options, **as_recording(replay).loop_options()}
+        else:
+            loop_options = {**loop_options, "seed": seed, "scheduler": scheduler}
+        loop = SimLoop(**loop_options)
     except BaseException:
         main.close()  # it will never run; closing it avoids "coroutine was never awaited"
         raise
@@ -104,7 +120,7 @@ def _fail(
 ) -> None:
     if on_failure is not None:
         on_failure(exc)
-    note = replay_note(loop)
+    note = replay_note(loop, exc)
     if cleanup:
         try:
             shut_down(loop)
@@ -145,11 +161,16 @@ def shut_down(loop: SimLoop) -> None:
         loop._asyncgens_shutdown_called = True  # what shutdown_asyncgens() would do
 
 
-def replay_note(loop: SimLoop) -> str:
+def replay_note(loop: SimLoop, exc: BaseException | None = None) -> str:
     """The note attached to a failure: which schedule failed and how to run it again."""
     scheduler = loop.scheduler
     trace = loop.trace
-    where = f"after {trace.steps} steps at virtual time {trace.end_time:g}s"
+    where = f"after {plural(trace.steps, 'step')} at virtual time {trace.end_time:g}s"
+    if isinstance(exc, ReplayDivergenceError):
+        return (
+            f"simloop: the run left its recorded schedule {where}; the recording does not "
+            "match this program, so there is nothing to replay."
+        )
     custom = getattr(scheduler, "replay_note", None)
     if callable(custom):
         # A scheduler that knows better how its schedules are replayed (Hypothesis's).
@@ -159,21 +180,17 @@ def replay_note(loop: SimLoop) -> str:
             f"simloop: failed in stock asyncio's order (Fifo scheduler) {where}. No other "
             "interleaving was involved: it fails the same way on every run."
         )
-    elif isinstance(scheduler, RandomWalk):
+    elif isinstance(scheduler, RandomWalk) and loop.seed == scheduler.seed:
         text = (
             f"simloop: failed under RandomWalk(seed={scheduler.seed}) {where}, "
-            f"{trace.deviations} deviations from asyncio's order. Replay it exactly with "
-            f"seed={scheduler.seed} and the same program."
-        )
-    elif isinstance(scheduler, Replay) and len(trace.choices) <= 40:
-        text = (
-            f"simloop: failed replaying a schedule {where}. Replay it exactly with "
-            f"scheduler=simloop.Replay({trace.choices!r}), seed={loop.seed!r}."
+            f"{plural(trace.deviations, 'deviation')} from asyncio's order. Replay it exactly "
+            f"with seed={scheduler.seed} and the same program."
         )
     else:
         text = (
-            f"simloop: failed under {scheduler!r} {where}. Replay it exactly with "
-            "scheduler=loop.trace.replay_scheduler() and the same seed."
+            f"simloop: failed under {scheduler!r} {where}, "
+            f"{plural(trace.deviations, 'deviation')} from asyncio's order. Replay it exactly "
+            f"with simloop.run(..., replay={trace.token!r}) and the same program."
         )
     if trace.hash_seed == "random":
         text += (

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from simloop._errors import InvalidArgumentError, ReplayDivergenceError
+from simloop._text import plural
 
 if TYPE_CHECKING:
     import asyncio
@@ -107,8 +108,9 @@ class Replay:
         self.options = None if options is None else _int_list(options, "options")
         if self.options is not None and len(self.options) != len(self.choices):
             msg = (
-                f"`options` must have one entry per choice: got {len(self.options)} options "
-                f"for {len(self.choices)} choices"
+                f"`options` must have one entry per choice: got "
+                f"{plural(len(self.options), 'option count')} for "
+                f"{plural(len(self.choices), 'choice')}"
             )
             raise InvalidArgumentError(msg)
         self.strict = strict
@@ -128,18 +130,19 @@ class Replay:
         if self.strict:
             recorded_n = n if self.options is None else self.options[i]
             if recorded_n != n or c >= n:
-                expected = f"{recorded_n} options, choice {c}"
-                found = f"{n} options at a {kind.name} choice"
+                expected = f"option {c}" if self.options is None else f"option {c} of {recorded_n}"
+                found = plural(n, "option")
                 msg = (
-                    f"replay diverged at choice {i}: the recording had {expected}, this run has "
-                    f"{found}. The program changed since the recording, or it reads a source "
-                    "of nondeterminism simloop does not control."
+                    f"replay diverged at choice {i} (a {kind.name} choice): the recording chose "
+                    f"{expected}, but this run has {found} there. The program changed since "
+                    "the recording, or it reads a source of nondeterminism simloop does not "
+                    "control."
                 )
                 raise ReplayDivergenceError(msg, step=i, expected=expected, found=found)
         return c if c < n else n - 1
 
     def __repr__(self) -> str:
-        return f"Replay({len(self.choices)} choices)"
+        return f"Replay({plural(len(self.choices), 'choice')})"
 
 
 def _int_list(values: Iterable[int], name: str) -> list[int]:

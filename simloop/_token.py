@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
-from simloop._errors import TraceFormatError
+from simloop._errors import InvalidArgumentError, TraceFormatError
 from simloop._trace import Trace
 
 PREFIX = "sl1-"
@@ -112,3 +114,18 @@ def decode(token: str) -> Trace:
             msg = f"corrupt replay token: choice {i} is {c} of only {n} options"
             raise TraceFormatError(msg)
     return trace
+
+
+def as_recording(recording: Trace | str | os.PathLike[str]) -> Trace:
+    """A recording from a trace, a replay token, or a trace file's path."""
+    if isinstance(recording, Trace):
+        return recording
+    if isinstance(recording, str) and recording.startswith(PREFIX):
+        return decode(recording)
+    if isinstance(recording, (str, os.PathLike)):
+        if not Path(recording).exists():
+            msg = f"{os.fspath(recording)!r} is neither a replay token nor a trace file"
+            raise TraceFormatError(msg)
+        return Trace.load(recording)
+    msg = f"`recording` must be a Trace, a replay token or a trace file path, not {recording!r}"
+    raise InvalidArgumentError(msg)

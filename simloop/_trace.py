@@ -234,11 +234,14 @@ class Trace:
         except UnicodeDecodeError:
             msg = f"{source}: not a simloop trace (the file is not UTF-8 text)"
             raise TraceFormatError(msg) from None
+        except OSError as exc:
+            msg = f"{source}: cannot read the trace file ({exc.strerror or exc})"
+            raise TraceFormatError(msg) from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             msg = (
-                f"{source}: corrupt or truncated trace file ({exc.msg} at line {exc.lineno}, "
+                f"{source}: corrupt or truncated trace file ({exc.msg}, line {exc.lineno} "
                 f"column {exc.colno})"
             )
             raise TraceFormatError(msg) from None
@@ -321,10 +324,11 @@ class _Reader:
         value = self.data[name]
         if value is None and optional:
             return None
+        wanted = _kind_names(kinds) + (" or null" if optional else "")
         if isinstance(value, bool) and bool not in _as_tuple(kinds):
-            raise self.fail(f"the field {name!r} must be {_kind_names(kinds)}, not {value!r}")
+            raise self.fail(f"the field {name!r} must be {wanted}, not {value!r}")
         if not isinstance(value, kinds):
-            raise self.fail(f"the field {name!r} must be {_kind_names(kinds)}, not {value!r}")
+            raise self.fail(f"the field {name!r} must be {wanted}, not {value!r}")
         return value
 
     def int_list(self, name: str) -> list[int]:

@@ -1,0 +1,209 @@
+"""InvalidArgumentError: each message names the argument and echoes the bad value."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import math
+import sys
+from typing import Any
+
+import pytest
+from core_support import abandon, collected_quietly, invalid_argument
+
+import simloop
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"seed": "1"}, "`seed` must be an int or None, not str '1'"),
+        ({"seed": True}, "`seed` must be an int or None, not bool True"),
+        ({"seed": 1.5}, "`seed` must be an int or None, not float 1.5"),
+        ({"max_steps": 0}, "`max_steps` must be a positive int or None, not 0"),
+        ({"max_steps": -5}, "`max_steps` must be a positive int or None, not -5"),
+        ({"max_steps": 2.0}, "`max_steps` must be a positive int or None, not 2.0"),
+        ({"max_steps": True}, "`max_steps` must be a positive int or None, not True"),
+        ({"start_time": "0"}, "`start_time` must be a number of seconds, not str '0'"),
+        ({"start_time": math.inf}, "`start_time` must be a finite number of seconds, not inf"),
+        ({"start_time": math.nan}, "`start_time` must be a number of seconds, not float nan"),
+        (
+            {"max_time": -1},
+            "`max_time` must be a non-negative number of seconds or None, not -1",
+        ),
+        ({"max_time": "10"}, "`max_time` must be a number of seconds, not str '10'"),
+        (
+            {"timer_jitter": -0.5},
+            "`timer_jitter` must be a non-negative number of seconds, not -0.5",
+        ),
+        (
+            {"timer_jitter": math.inf},
+            "`timer_jitter` must be a non-negative number of seconds, not inf",
+        ),
+        (
+            {"timer_jitter": None},
+            "`timer_jitter` must be a number of seconds, not NoneType None",
+        ),
+        ({"epoch": "2000"}, "`epoch` must be a number of seconds, not str '2000'"),
+        (
+            {"scheduler": "fifo"},
+            "`scheduler` must have a choose(kind, n) method, not str 'fifo'",
+        ),
+    ],
+)
+def test_simloop_rejects_bad_options(options: dict[str, Any], message: str) -> None:
+    assert str(invalid_argument(lambda: simloop.SimLoop(**options))) == message
+
+
+def test_scheduler_without_choose_echoes_the_object() -> None:
+    class NotAScheduler:
+        def __repr__(self) -> str:
+            return "<not a scheduler>"
+
+    err = invalid_argument(lambda: simloop.SimLoop(scheduler=NotAScheduler()))
+    assert str(err) == (
+        "`scheduler` must have a choose(kind, n) method, not NotAScheduler <not a scheduler>"
+    )
+
+
+def test_unknown_option_is_a_plain_type_error() -> None:
+    error = collected_quietly(lambda: simloop.SimLoop(bogus=1))  # type: ignore[call-arg]
+    assert type(error) is TypeError
+    assert "unexpected keyword argument 'bogus'" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("seed", "message"),
+    [
+        ("7", "`seed` must be an int, not str '7'"),
+        (None, "`seed` must be an int, not NoneType None"),
+        (True, "`seed` must be an int, not bool True"),
+    ],
+)
+def test_random_walk_rejects_bad_seeds(seed: Any, message: str) -> None:
+    assert str(invalid_argument(lambda: simloop.RandomWalk(seed))) == message
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((5,), "`choices` must be an iterable of ints, not int"),
+        (([0, -1],), "`choices[1]` must be a non-negative int, not -1"),
+        (([0, "1"],), "`choices[1]` must be a non-negative int, not '1'"),
+        (([0, True],), "`choices[1]` must be a non-negative int, not True"),
+        (([0, 1], 3), "`options` must be an iterable of ints, not int"),
+        (([0, 1], [2, -3]), "`options[1]` must be a non-negative int, not -3"),
+        (
+            ([0, 1], [2]),
+            "`options` must have one entry per choice: got 1 option count for 2 choices",
+        ),
+    ],
+)
+def test_replay_rejects_bad_schedules(args: tuple[Any, ...], message: str) -> None:
+    assert str(invalid_argument(lambda: simloop.Replay(*args))) == message
+
+
+async def nothing() -> None:
+    pass
+
+
+def test_run_rejects_a_coroutine_function() -> None:
+    err = invalid_argument(lambda: simloop.run(nothing))  # type: ignore[arg-type]
+    assert str(err) == f"`main` must be a coroutine, not function {nothing!r}"
+
+
+def test_run_rejects_a_non_coroutine() -> None:
+    err = invalid_argument(lambda: simloop.run(42))  # type: ignore[arg-type]
+    assert str(err) == "`main` must be a coroutine, not int 42"
+
+
+def test_run_rejects_bad_loop_options_and_closes_the_coroutine() -> None:
+    coro = nothing()
+    err = invalid_argument(lambda: simloop.run(coro, max_steps=0))
+    assert str(err) == "`max_steps` must be a positive int or None, not 0"
+    assert coro.cr_frame is None  # closed, so no "never awaited" warning
+
+
+def test_run_rejects_a_bad_seed() -> None:
+    coro = nothing()
+    err = invalid_argument(lambda: simloop.run(coro, seed="x"))  # type: ignore[arg-type]
+    assert str(err) == "`seed` must be an int or None, not str 'x'"
+
+
+def test_loop_factory_checks_its_options_at_once() -> None:
+    err = invalid_argument(lambda: simloop.loop_factory(timer_jitter=-1))
+    assert str(err) == "`timer_jitter` must be a non-negative number of seconds, not -1"
+
+
+@pytest.mark.parametrize(
+    ("method", "value", "message"),
+    [
+        ("call_later", 1j, "`delay` must be a number of seconds, not complex 1j"),
+        ("call_at", 1j, "`when` must be a number of seconds, not complex 1j"),
+        ("call_at", "soon", "`when` must be a number of seconds, not str 'soon'"),
+    ],
+)
+def test_timer_methods_reject_non_numbers(method: str, value: Any, message: str) -> None:
+    loop = simloop.SimLoop()
+    try:
+        err = invalid_argument(lambda: getattr(loop, method)(value, print))
+    finally:
+        loop.close()
+    assert str(err) == message
+
+
+class Text(str):
+    """A str that refuses to be repeated a billion times, as a machine with less memory would."""
+
+    def __mul__(self, times: Any) -> Text:
+        if times > 1000:
+            raise MemoryError(f"repeating a string {times} times")
+        return Text(str.__mul__(self, times))
+
+
+def test_call_later_rejects_a_string_without_repeating_it() -> None:
+    loop = simloop.SimLoop()
+    try:
+        err = invalid_argument(lambda: loop.call_later(Text("soon"), print))
+    finally:
+        loop.close()
+    assert str(err) == "`delay` must be a number of seconds, not Text 'soon'"
+
+
+def test_scheduler_answering_out_of_range() -> None:
+    class Wrong:
+        def choose(self, kind: simloop.ChoiceKind, n: int) -> int:  # noqa: ARG002
+            return n
+
+        def __repr__(self) -> str:
+            return "Wrong()"
+
+    async def two() -> None:
+        await asyncio.gather(asyncio.sleep(0), asyncio.sleep(0))
+
+    loop = simloop.SimLoop(scheduler=Wrong())
+    try:
+        err = invalid_argument(lambda: loop.run_until_complete(two()))
+    finally:
+        abandon(loop)
+    assert str(err) == (
+        "scheduler Wrong() answered 2 to a READY choice among 2 options; it must answer an int "
+        "in range(2)"
+    )
+
+
+@pytest.mark.parametrize("options", [{"seed": "x"}, {"scheduler": "fifo"}])
+def test_rejected_loop_is_collected_quietly(options: dict[str, Any]) -> None:
+    gc.collect()  # what earlier tests left behind is not this test's business
+    unraisable: list[Any] = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        try:
+            simloop.SimLoop(**options)
+        except simloop.InvalidArgumentError as exc:
+            exc.__traceback__ = None
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous
+    assert [repr(u.exc_value) for u in unraisable] == []

@@ -1,0 +1,306 @@
+"""DeadlockError, StepLimitError and TimeLimitError: their exact messages and reports."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from core_support import fifo_note, location
+
+import simloop
+from simloop import DeadlockError, StepLimitError, TaskReport, TimeLimitError
+
+MAIN_BLOCKED = (
+    "deadlock at t={at}: the main task 'Task-1' is not done, but nothing is ready to run and no "
+    "timer is pending."
+)
+
+
+def run_failing(main, error, **options):
+    with pytest.raises(error) as info:
+        simloop.run(main, **options)
+    return info.value
+
+
+# --- the lock-order deadlock ----------------------------------------------------------------
+
+
+class Bank:
+    def __init__(self) -> None:
+        self.locks = {"a": asyncio.Lock(), "b": asyncio.Lock()}
+
+    async def transfer(self, first: str, second: str) -> None:
+        async with self.locks[first]:
+            await asyncio.sleep(0)
+            async with self.locks[second]:
+                pass
+
+
+async def two_transfers() -> None:
+    bank = Bank()
+    await asyncio.gather(bank.transfer("a", "b"), bank.transfer("b", "a"))
+
+
+def test_lock_order_deadlock_message() -> None:
+    err = run_failing(two_transfers(), DeadlockError)
+    main_at = location(two_transfers, "await asyncio.gather")
+    inner_at = location(Bank.transfer, "async with self.locks[second]")
+    assert str(err) == (
+        MAIN_BLOCKED.format(at="0s") + "\n"
+        "3 unfinished tasks:\n"
+        f"  'Task-1' (waiting) at {main_at}\n"
+        '      await asyncio.gather(bank.transfer("a", "b"), bank.transfer("b", "a"))\n'
+        "    waits in gather() for 'Task-2', 'Task-3'\n"
+        f"  'Task-2' (waiting) at {inner_at}\n"
+        "      async with self.locks[second]:\n"
+        "    waits on Lock `self.locks['b']`, held by 'Task-3'\n"
+        f"  'Task-3' (waiting) at {inner_at}\n"
+        "      async with self.locks[second]:\n"
+        "    waits on Lock `self.locks['a']`, held by 'Task-2'\n"
+        "wait-for cycle: 'Task-2' -> 'Task-3' -> 'Task-2'"
+    )
+    assert err.cycle == ("Task-2", "Task-3", "Task-2")
+    assert err.tasks == (
+        TaskReport(
+            name="Task-1",
+            state="waiting",
+            location=main_at,
+            source_line='await asyncio.gather(bank.transfer("a", "b"), bank.transfer("b", "a"))',
+            waiting_on="waits in gather() for 'Task-2', 'Task-3'",
+            waits_for=("Task-2", "Task-3"),
+        ),
+        TaskReport(
+            name="Task-2",
+            state="waiting",
+            location=inner_at,
+            source_line="async with self.locks[second]:",
+            waiting_on="waits on Lock `self.locks['b']`, held by 'Task-3'",
+            waits_for=("Task-3",),
+        ),
+        TaskReport(
+            name="Task-3",
+            state="waiting",
+            location=inner_at,
+            source_line="async with self.locks[second]:",
+            waiting_on="waits on Lock `self.locks['a']`, held by 'Task-2'",
+            waits_for=("Task-2",),
+        ),
+    )
+    # Main step, two first steps, two second steps; nothing ran after that.
+    assert err.__notes__ == [fifo_note(5, "0")]
+
+
+def test_lock_order_deadlock_without_lock_tracking_names_no_holder() -> None:
+    err = run_failing(two_transfers(), DeadlockError, track_locks=False)
+    assert [r.waiting_on for r in err.tasks[1:]] == [
+        "waits on Lock `self.locks['b']`",
+        "waits on Lock `self.locks['a']`",
+    ]
+    assert err.cycle == ()
+    assert "wait-for cycle" not in str(err)
+
+
+async def lock_twice() -> None:
+    lock = asyncio.Lock()
+    async with lock:  # noqa: SIM117 - two statements, two lines: the report names the second
+        async with lock:
+            pass
+
+
+def test_reacquiring_a_held_lock_is_a_cycle_of_one() -> None:
+    err = run_failing(lock_twice(), DeadlockError)
+    at = location(lock_twice, "        async with lock:")
+    assert str(err) == (
+        MAIN_BLOCKED.format(at="0s") + "\n"
+        "1 unfinished task:\n"
+        f"  'Task-1' (waiting) at {at}\n"
+        "      async with lock:\n"
+        "    waits on Lock `lock`, which it already holds\n"
+        "wait-for cycle: 'Task-1' -> 'Task-1'"
+    )
+    assert err.cycle == ("Task-1", "Task-1")
+
+
+# --- one task stuck on one primitive ------------------------------------------------------------
+
+
+async def wait_event() -> None:
+    event = asyncio.Event()
+    await event.wait()
+
+
+async def get_from_empty_queue() -> None:
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    await queue.get()
+
+
+async def wait_condition() -> None:
+    condition = asyncio.Condition()
+    async with condition:
+        await condition.wait()
+
+
+async def await_future() -> None:
+    future = asyncio.get_running_loop().create_future()
+    await future
+
+
+async def acquire_semaphore() -> None:
+    semaphore = asyncio.Semaphore(0)
+    await semaphore.acquire()
+
+
+@pytest.mark.parametrize(
+    ("main", "line", "waiting_on"),
+    [
+        (wait_event, "await event.wait()", "waits on Event `event`, which nobody sets"),
+        (
+            get_from_empty_queue,
+            "await queue.get()",
+            "waits on get() from Queue `queue`, which stays empty",
+        ),
+        (
+            wait_condition,
+            "await condition.wait()",
+            "waits on Condition `condition`, which nobody notifies",
+        ),
+        (await_future, "await future", "waits on a Future that nothing completes"),
+        (
+            acquire_semaphore,
+            "await semaphore.acquire()",
+            "waits on Semaphore `semaphore` (value 0)",
+        ),
+    ],
+)
+def test_single_task_deadlock_message(main, line, waiting_on) -> None:
+    err = run_failing(main(), DeadlockError)
+    assert str(err) == (
+        MAIN_BLOCKED.format(at="0s") + "\n"
+        "1 unfinished task:\n"
+        f"  'Task-1' (waiting) at {location(main, line)}\n"
+        f"      {line}\n"
+        f"    {waiting_on}"
+    )
+    assert err.cycle == ()
+    assert [r.waiting_on for r in err.tasks] == [waiting_on]
+
+
+async def event_later() -> None:
+    await asyncio.sleep(2.5)
+    event = asyncio.Event()
+    await event.wait()
+
+
+def test_deadlock_reports_the_virtual_time() -> None:
+    err = run_failing(event_later(), DeadlockError)
+    assert str(err).startswith(MAIN_BLOCKED.format(at="2.5s") + "\n1 unfinished task:\n")
+    assert err.__notes__ == [fifo_note(3, "2.5")]
+
+
+async def waits_for_named_child() -> None:
+    async def child() -> None:
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(child(), name="child")
+    await task
+
+
+def test_deadlock_on_an_awaited_task_names_it() -> None:
+    err = run_failing(waits_for_named_child(), DeadlockError)
+    assert [(r.name, r.waiting_on, r.waits_for) for r in err.tasks] == [
+        ("Task-1", "waits for task 'child'", ("child",)),
+        ("child", "waits on an Event created elsewhere, which nobody sets", ()),
+    ]
+
+
+def test_run_forever_with_nothing_to_do() -> None:
+    loop = simloop.SimLoop()
+    try:
+        with pytest.raises(DeadlockError) as info:
+            loop.run_forever()
+    finally:
+        loop.close()
+    assert str(info.value) == (
+        "deadlock at t=0s: the loop is running, but nothing is ready to run, no timer is "
+        "pending, and so nothing can ever call stop()."
+    )
+    assert info.value.tasks == ()
+    assert info.value.cycle == ()
+
+
+def test_deadlock_error_is_a_simulation_error() -> None:
+    err = run_failing(wait_event(), DeadlockError)
+    assert isinstance(err, simloop.SimulationError)
+    assert not isinstance(err, (StepLimitError, TimeLimitError))
+
+
+# --- limits -----------------------------------------------------------------------------------
+
+
+async def spin() -> None:
+    while True:
+        await asyncio.sleep(0)
+
+
+def test_livelock_hits_the_step_limit() -> None:
+    err = run_failing(spin(), StepLimitError, max_steps=100)
+    assert str(err) == (
+        "step limit reached: 100 steps ran without the run finishing (virtual time 0s). A "
+        "livelock (tasks that keep waking each other) looks like this; if the program really "
+        "needs more steps, raise max_steps.\n"
+        "1 unfinished task:\n"
+        f"  'Task-1' (ready) at {location(spin, 'await asyncio.sleep(0)')}\n"
+        "      await asyncio.sleep(0)\n"
+        "    ready to run"
+    )
+    assert [(r.name, r.state) for r in err.tasks] == [("Task-1", "ready")]
+    assert err.__notes__ == [fifo_note(100, "0")]
+
+
+def test_step_limit_counts_each_run_call_separately() -> None:
+    async def steps(n: int) -> None:
+        for _ in range(n):
+            await asyncio.sleep(0)
+
+    loop = simloop.SimLoop(max_steps=30)
+    try:
+        loop.run_until_complete(steps(20))
+        loop.run_until_complete(steps(20))  # 40 steps in all, but each call is under 30
+        assert loop.steps > 30
+        with pytest.raises(StepLimitError):
+            loop.run_until_complete(steps(40))
+    finally:
+        loop.close()
+
+
+async def retry_forever() -> None:
+    while True:
+        await asyncio.sleep(1)
+
+
+def test_time_limit_message() -> None:
+    err = run_failing(retry_forever(), TimeLimitError, max_time=10)
+    assert str(err) == (
+        "time limit reached: the run would advance virtual time to 11s, past max_time=10s. A "
+        "task that waits or retries forever looks like this; if the program really needs more "
+        "virtual time, raise max_time.\n"
+        "1 unfinished task:\n"
+        f"  'Task-1' (sleeping) at {location(retry_forever, 'await asyncio.sleep(1)')}\n"
+        "      await asyncio.sleep(1)\n"
+        "    sleeps until t=11s"
+    )
+    # The first step, then a timer callback and a task step per second.
+    assert err.__notes__ == [fifo_note(21, "10")]
+
+
+def test_time_limit_counts_from_the_start_of_each_call() -> None:
+    loop = simloop.SimLoop(max_time=5, start_time=100)
+    try:
+        loop.run_until_complete(asyncio.sleep(5))
+        loop.run_until_complete(asyncio.sleep(5))
+        assert loop.time() == 110
+        with pytest.raises(TimeLimitError, match=r"to 116s, past max_time=5s\."):
+            loop.run_until_complete(asyncio.sleep(6))
+        assert loop.time() == 110  # the clock did not move past the limit
+    finally:
+        loop.close()

@@ -1,0 +1,307 @@
+"""Determinism guards: virtual time, seeded randomness, and a clean process after the run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import secrets
+import signal
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+from core_support import wall_clock
+
+import simloop
+from simloop import BlockingCallWarning
+
+EPOCH = 946_684_800  # 2000-01-01T00:00:00Z
+
+real_localtime = time.localtime
+real_strftime = time.strftime
+real_time = time.time
+
+
+def patched_objects() -> dict[str, Any]:
+    """Every object the guards replace while a loop runs."""
+    return {
+        **{
+            f"time.{name}": getattr(time, name)
+            for name in (
+                "time",
+                "time_ns",
+                "monotonic",
+                "monotonic_ns",
+                "perf_counter",
+                "perf_counter_ns",
+                "sleep",
+                "localtime",
+                "gmtime",
+                "ctime",
+                "asctime",
+                "strftime",
+            )
+        },
+        "os.urandom": os.urandom,
+        "random._urandom": random._urandom,  # type: ignore[attr-defined]
+        "random.Random.seed": random.Random.__dict__["seed"],
+        "uuid.uuid1": uuid.uuid1,
+        "uuid.uuid4": uuid.uuid4,
+        "threading.Thread.start": threading.Thread.__dict__["start"],
+        "signal.signal": signal.signal,
+        "asyncio.Lock._locked": asyncio.Lock.__dict__.get("_locked"),
+    }
+
+
+# --- time -----------------------------------------------------------------------------------
+
+
+async def clocks() -> dict[str, Any]:
+    return {
+        "time": time.time(),
+        "time_ns": time.time_ns(),
+        "monotonic": time.monotonic(),
+        "monotonic_ns": time.monotonic_ns(),
+        "perf_counter": time.perf_counter(),
+        "perf_counter_ns": time.perf_counter_ns(),
+        "localtime": time.localtime(),
+        "gmtime": time.gmtime(),
+        "strftime": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "ctime": time.ctime(),
+    }
+
+
+async def clocks_after(seconds: float) -> dict[str, Any]:
+    await asyncio.sleep(seconds)
+    return await clocks()
+
+
+def test_clocks_read_virtual_time() -> None:
+    at_start = simloop.run(clocks())
+    later = simloop.run(clocks_after(2.5))
+    assert at_start == {
+        "time": float(EPOCH),
+        "time_ns": EPOCH * 10**9,
+        "monotonic": 0.0,
+        "monotonic_ns": 0,
+        "perf_counter": 0.0,
+        "perf_counter_ns": 0,
+        "localtime": real_localtime(EPOCH),
+        "gmtime": time.struct_time((2000, 1, 1, 0, 0, 0, 5, 1, 0)),
+        "strftime": real_strftime("%Y-%m-%d %H:%M:%S", real_localtime(EPOCH)),
+        "ctime": time.ctime(EPOCH),
+    }
+    assert later["time"] == EPOCH + 2.5
+    assert later["time_ns"] == EPOCH * 10**9 + 2_500_000_000
+    assert later["monotonic"] == later["perf_counter"] == 2.5
+    assert later["monotonic_ns"] == later["perf_counter_ns"] == 2_500_000_000
+    assert later["gmtime"] == time.struct_time((2000, 1, 1, 0, 0, 2, 5, 1, 0))
+    assert later["localtime"] == real_localtime(EPOCH + 2.5)
+
+
+def test_start_time_and_epoch_move_the_clocks() -> None:
+    values = simloop.run(clocks(), start_time=100, epoch=1_000_000)
+    assert values["monotonic"] == 100.0
+    assert values["perf_counter_ns"] == 100 * 10**9
+    assert values["time"] == 1_000_100.0
+
+
+def test_time_sleep_warns_and_advances_virtual_time() -> None:
+    async def main() -> tuple[float, float]:
+        before = time.monotonic()
+        time.sleep(1.5)
+        return before, asyncio.get_running_loop().time()
+
+    started = wall_clock()
+    with pytest.warns(BlockingCallWarning) as record:
+        assert simloop.run(main()) == (0.0, 1.5)
+    assert wall_clock() - started < 0.5
+    assert len(record) == 1
+    assert str(record[0].message) == (
+        "time.sleep(1.5) inside a simulated run: it would block a real event loop for that "
+        "long, stalling every task. simloop advanced virtual time instead. Use `await "
+        "asyncio.sleep(...)`, or run blocking code with `asyncio.to_thread(...)`."
+    )
+    assert record[0].filename == __file__  # it points at the caller of time.sleep
+    assert issubclass(BlockingCallWarning, RuntimeWarning)
+
+
+def test_time_sleep_rejects_negative_lengths_like_the_real_one() -> None:
+    async def main() -> str:
+        with pytest.raises(ValueError, match="sleep length must be non-negative"):
+            time.sleep(-1)
+        return "ok"
+
+    assert simloop.run(main()) == "ok"
+
+
+def test_a_thread_outside_the_simulation_sees_real_time() -> None:
+    go = threading.Event()
+    done = threading.Event()
+    seen: dict[str, float] = {}
+
+    def outsider() -> None:
+        go.wait(10)
+        seen["time"] = time.time()
+        seen["monotonic"] = time.monotonic()
+        done.set()
+
+    async def main() -> float:
+        await asyncio.sleep(5)
+        go.set()
+        assert done.wait(10)
+        return time.time()
+
+    thread = threading.Thread(target=outsider)  # started before the run
+    thread.start()
+    before, before_monotonic = real_time(), time.monotonic()
+    try:
+        inside = simloop.run(main())
+    finally:
+        thread.join()
+    assert inside == EPOCH + 5
+    assert before <= seen["time"] <= real_time()
+    assert before_monotonic <= seen["monotonic"] <= time.monotonic()
+
+
+def test_patch_time_false_leaves_the_clocks_real() -> None:
+    async def main() -> tuple[float, float]:
+        await asyncio.sleep(1000)
+        return time.time(), asyncio.get_running_loop().time()
+
+    before = real_time()
+    now, loop_time = simloop.run(main(), patch_time=False)
+    assert before <= now <= real_time()
+    assert loop_time == 1000  # the loop's own clock is virtual all the same
+
+
+# --- randomness -------------------------------------------------------------------------------
+
+
+async def draws() -> dict[str, Any]:
+    await asyncio.sleep(3)
+    return {
+        "random": random.random(),
+        "randint": random.randint(0, 10**12),
+        "urandom": os.urandom(16),
+        "uuid4": uuid.uuid4(),
+        "uuid1": uuid.uuid1(),
+        "token_hex": secrets.token_hex(16),
+        "Random()": random.Random().random(),
+        "SystemRandom": random.SystemRandom().random(),
+    }
+
+
+def test_randomness_is_deterministic_per_seed() -> None:
+    first = simloop.run(draws(), seed=1)
+    assert simloop.run(draws(), seed=1) == first
+    assert simloop.run(draws()) == simloop.run(draws())  # seed None: seeded with 0
+
+
+def test_randomness_differs_across_seeds() -> None:
+    by_seed = [simloop.run(draws(), seed=seed) for seed in (1, 2, -1)]
+    for key in by_seed[0]:
+        values = [d[key] for d in by_seed]
+        assert len(set(values)) == 3, key
+
+
+def test_uuids_are_well_formed() -> None:
+    values = simloop.run(draws(), seed=4)
+    assert values["uuid4"].version == 4
+    assert values["uuid1"].version == 1
+    # uuid1 carries the time: 100-ns intervals since 1582-10-15, here virtual t=3s.
+    assert values["uuid1"].time == (EPOCH + 3) * 10**7 + 0x01B21DD213814000
+    assert len(values["urandom"]) == 16
+
+
+def test_a_loop_run_twice_continues_its_sequence() -> None:
+    async def draw() -> float:
+        return random.random()
+
+    loop = simloop.SimLoop(seed=8)
+    try:
+        first = loop.run_until_complete(draw())
+        second = loop.run_until_complete(draw())
+    finally:
+        loop.close()
+    assert first != second
+    assert simloop.run(draw(), seed=8) == first
+
+
+def test_patch_random_false_uses_the_global_generator() -> None:
+    async def main() -> tuple[float, bytes]:
+        return random.random(), os.urandom(16)
+
+    state = random.getstate()
+    try:
+        random.seed(1234)
+        value, noise = simloop.run(main(), patch_random=False)
+        assert value == random.Random(1234).random()
+        assert noise != simloop.run(main(), patch_random=False)[1]  # the OS's bytes
+    finally:
+        random.setstate(state)
+
+
+# --- leaving no trace in the process ----------------------------------------------------------
+
+
+async def raises_value_error() -> None:
+    await asyncio.sleep(1)
+    raise ValueError("inside")
+
+
+async def raises_keyboard_interrupt() -> None:
+    await asyncio.sleep(1)
+    random.random()
+    raise KeyboardInterrupt
+
+
+def run_normally() -> None:
+    simloop.run(draws(), seed=3)
+
+
+def run_raising() -> None:
+    with pytest.raises(ValueError, match="inside"):
+        simloop.run(raises_value_error())
+
+
+def run_interrupted() -> None:
+    with pytest.raises(KeyboardInterrupt):
+        simloop.run(raises_keyboard_interrupt())
+
+
+def run_deadlocked() -> None:
+    async def main() -> None:
+        random.random()
+        await asyncio.Event().wait()
+
+    with pytest.raises(simloop.DeadlockError):
+        simloop.run(main())
+
+
+@pytest.mark.parametrize("run", [run_normally, run_raising, run_interrupted, run_deadlocked])
+def test_everything_is_restored_after_the_run(run) -> None:
+    originals = patched_objects()
+    state = random.getstate()
+    run()
+    after = patched_objects()
+    assert {name: after[name] is obj for name, obj in originals.items()} == dict.fromkeys(
+        originals, True
+    )
+    assert originals["asyncio.Lock._locked"] is None  # lock tracking is off again
+    assert random.getstate() == state
+
+
+def test_everything_is_patched_during_the_run() -> None:
+    originals = patched_objects()
+
+    async def main() -> dict[str, Any]:
+        return patched_objects()
+
+    during = simloop.run(main())
+    unchanged = sorted(name for name, obj in during.items() if obj is originals[name])
+    # uuid4 is covered by os.urandom, which it calls.
+    assert unchanged == ["uuid.uuid4"]

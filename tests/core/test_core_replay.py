@@ -1,0 +1,255 @@
+"""ReplayDivergenceError, Replay's options, and the replay note simloop.run adds to failures."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+from core_support import HASH_SEED_ADVICE, abandon, fifo_note
+
+import simloop
+from simloop import ReplayDivergenceError
+
+REASON = (
+    " The program changed since the recording, or it reads a source of nondeterminism simloop "
+    "does not control."
+)
+
+
+async def two_sleepers() -> None:
+    await asyncio.gather(asyncio.sleep(0), asyncio.sleep(0))
+
+
+async def three_sleepers() -> None:
+    await asyncio.gather(asyncio.sleep(0), asyncio.sleep(0), asyncio.sleep(0))
+
+
+async def tied_timers() -> None:
+    loop = asyncio.get_running_loop()
+    loop.call_at(1, lambda: None)
+    loop.call_at(1, lambda: None)
+    await asyncio.sleep(2)
+
+
+def diverge(main, scheduler: simloop.Replay) -> ReplayDivergenceError:
+    """Run ``main`` on a SimLoop until the replay diverges; then abandon the loop."""
+    loop = simloop.SimLoop(scheduler=scheduler)
+    try:
+        with pytest.raises(ReplayDivergenceError) as info:
+            loop.run_until_complete(main)
+    finally:
+        abandon(loop)  # it cannot run its leftovers: see test_run_cleans_up_after_a_divergence
+    return info.value
+
+
+def test_divergence_on_the_number_of_options() -> None:
+    err = diverge(two_sleepers(), simloop.Replay([1], [3]))
+    assert str(err) == (
+        "replay diverged at choice 0 (a READY choice): the recording chose option 1 of 3, "
+        "but this run has 2 options there." + REASON
+    )
+    assert (err.step, err.expected, err.found) == (0, "option 1 of 3", "2 options")
+    assert isinstance(err, simloop.SimulationError)
+
+
+def test_divergence_on_a_choice_out_of_range() -> None:
+    # No recorded option counts: a choice the run cannot make is the divergence.
+    err = diverge(two_sleepers(), simloop.Replay([2]))
+    assert str(err) == (
+        "replay diverged at choice 0 (a READY choice): the recording chose option 2, but this "
+        "run has 2 options there." + REASON
+    )
+    assert (err.step, err.expected, err.found) == (0, "option 2", "2 options")
+
+
+def test_divergence_names_the_kind_of_choice() -> None:
+    err = diverge(tied_timers(), simloop.Replay([0], [3]))
+    assert str(err) == (
+        "replay diverged at choice 0 (a TIMER_TIE choice): the recording chose option 0 of 3, "
+        "but this run has 2 options there." + REASON
+    )
+
+
+def test_trace_of_another_program_diverges_at_the_first_difference() -> None:
+    loop = simloop.SimLoop(seed=1)
+    try:
+        loop.run_until_complete(three_sleepers())
+        trace = loop.trace
+    finally:
+        loop.close()
+    assert trace.options[:2] == [2, 3]
+    err = diverge(two_sleepers(), trace.replay_scheduler())
+    assert err.step == 1
+    assert err.expected == f"option {trace.choices[1]} of 3"
+    assert err.found == "2 options"
+
+
+def test_non_strict_replay_clamps_instead_of_diverging() -> None:
+    scheduler = simloop.Replay([5, 1], [3, 3], strict=False)
+    loop = simloop.SimLoop(scheduler=scheduler)
+    try:
+        loop.run_until_complete(two_sleepers())
+        assert loop.trace.choices[:2] == [1, 1]  # 5 clamped to the last of 2 options
+        assert scheduler.position == len(loop.trace.choices)
+    finally:
+        loop.close()
+
+
+def test_run_cleans_up_after_a_divergence() -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def main() -> None:
+        loops.append(asyncio.get_running_loop())
+        await two_sleepers()
+
+    def unstick() -> None:
+        # A call from a foreign thread makes the loop stop at its next batch boundary.
+        try:
+            loops[0].call_soon_threadsafe(lambda: None)
+        except Exception:
+            pass
+
+    watchdog = threading.Timer(1.0, unstick)
+    watchdog.start()
+    try:
+        with pytest.raises(ReplayDivergenceError) as info:
+            simloop.run(main(), scheduler=simloop.Replay([1], [3]))
+    finally:
+        watchdog.cancel()
+        watchdog.join()
+    assert info.value.__notes__ == [
+        "simloop: the run left its recorded schedule after 2 steps at virtual time 0s; the "
+        "recording does not match this program, so there is nothing to replay."
+    ]
+
+
+# --- the replay note --------------------------------------------------------------------------
+
+
+async def racy() -> None:
+    await three_sleepers()
+    await asyncio.sleep(0.5)
+    raise RuntimeError("failed")
+
+
+def failure_notes(main, **options) -> list[str]:
+    with pytest.raises(RuntimeError) as info:
+        simloop.run(main, **options)
+    return info.value.__notes__
+
+
+def test_note_for_fifo() -> None:
+    assert failure_notes(racy()) == [fifo_note(14, "0.5")]
+    assert failure_notes(racy(), scheduler=simloop.Fifo()) == [fifo_note(14, "0.5")]
+
+
+def test_note_for_random_walk() -> None:
+    assert failure_notes(racy(), seed=1) == [
+        "simloop: failed under RandomWalk(seed=1) after 14 steps at virtual time 0.5s, 3 "
+        "deviations from asyncio's order. Replay it exactly with seed=1 and the same program."
+        + HASH_SEED_ADVICE
+    ]
+
+
+def test_note_for_replay() -> None:
+    (note,) = failure_notes(racy(), scheduler=simloop.Replay([1, 0]), seed=3)
+    token = token_in(note)
+    assert note == (
+        "simloop: failed under Replay(2 choices) after 14 steps at virtual time 0.5s, 1 "
+        f"deviation from asyncio's order. Replay it exactly with simloop.run(..., replay={token!r}) "
+        "and the same program." + HASH_SEED_ADVICE
+    )
+    # The token holds the whole schedule, seed included: following the note reproduces the note.
+    assert failure_notes(racy(), replay=token) == [
+        note.replace("Replay(2 choices)", "Replay(7 choices)")
+    ]
+
+
+def token_in(note: str) -> str:
+    match = re.search(r"replay='(sl1-[^']+)'", note)
+    assert match is not None, note
+    return match.group(1)
+
+
+async def crowd() -> None:
+    async def worker() -> None:
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(worker() for _ in range(10)))
+    raise RuntimeError("failed")
+
+
+def test_note_for_a_long_replayed_schedule() -> None:
+    (note,) = failure_notes(crowd(), scheduler=simloop.Replay([]))
+    assert note == (
+        "simloop: failed under Replay(0 choices) after 73 steps at virtual time 0s, 0 deviations "
+        f"from asyncio's order. Replay it exactly with simloop.run(..., replay={token_in(note)!r}) "
+        "and the same program." + HASH_SEED_ADVICE
+    )
+
+
+def test_following_the_note_reproduces_the_failure() -> None:
+    async def draws() -> None:
+        values = []
+
+        async def draw() -> None:
+            await asyncio.sleep(0)
+            values.append(random.random())
+
+        await asyncio.gather(draw(), draw(), draw())
+        raise RuntimeError(repr(values))
+
+    with pytest.raises(RuntimeError) as first:
+        simloop.run(draws(), seed=11)
+    assert "Replay it exactly with seed=11 and the same program." in first.value.__notes__[0]
+    with pytest.raises(RuntimeError) as again:
+        simloop.run(draws(), seed=11)
+    assert str(again.value) == str(first.value)
+    assert again.value.__notes__ == first.value.__notes__
+
+
+def test_note_for_random_walk_with_its_own_seed_keeps_the_run_seed() -> None:
+    async def draws() -> None:
+        await asyncio.sleep(0)
+        raise RuntimeError(f"drew {random.random()}")
+
+    with pytest.raises(RuntimeError) as info:
+        simloop.run(draws(), seed=9, scheduler=simloop.RandomWalk(4))
+    (note,) = info.value.__notes__
+    assert simloop.Trace.from_token(token_in(note)).seed == 9
+    with pytest.raises(RuntimeError) as again:
+        simloop.run(draws(), replay=token_in(note))
+    assert str(again.value) == str(info.value)
+
+
+def test_note_has_no_hash_seed_advice_when_the_hash_seed_is_pinned() -> None:
+    program = textwrap.dedent(
+        """
+        import asyncio, simloop
+        async def main():
+            await asyncio.sleep(1)
+            raise RuntimeError("x")
+        try:
+            simloop.run(main())
+        except RuntimeError as exc:
+            print(exc.__notes__[0])
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", program],
+        env={"PYTHONHASHSEED": "0", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out == (
+        "simloop: failed in stock asyncio's order (Fifo scheduler) after 4 steps at virtual "
+        "time 1s. No other interleaving was involved: it fails the same way on every run.\n"
+    )

@@ -1,0 +1,273 @@
+"""Virtual time and the loop's asyncio semantics: timers, stop(), steps, traces, task names."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+
+import pytest
+from core_support import wall_clock
+
+import simloop
+
+
+def test_ten_sleeps_of_a_tenth_read_exactly_one() -> None:
+    async def main() -> float:
+        for _ in range(10):
+            await asyncio.sleep(0.1)
+        return asyncio.get_running_loop().time()
+
+    assert simloop.run(main()) == 1.0
+    total = 0.0
+    for _ in range(10):
+        total += 0.1
+    assert total != 1.0  # what float arithmetic would have given
+
+
+def test_an_hour_of_sleep_takes_no_real_time() -> None:
+    async def main() -> float:
+        await asyncio.sleep(3600)
+        return asyncio.get_running_loop().time()
+
+    started = wall_clock()  # the real clock: inside the run perf_counter is virtual
+    assert simloop.run(main()) == 3600.0
+    assert wall_clock() - started < 0.5
+
+
+def test_start_time() -> None:
+    loop = simloop.SimLoop(start_time=42.5)
+    try:
+        assert loop.time() == 42.5
+        loop.run_until_complete(asyncio.sleep(1))
+        assert loop.time() == 43.5
+        assert loop.trace.start_time_ns == 42_500_000_000
+        assert loop.trace.end_time_ns == 43_500_000_000
+    finally:
+        loop.close()
+
+
+def test_call_later_call_at_and_when() -> None:
+    loop = simloop.SimLoop(start_time=10)
+    fired: list[tuple[str, float]] = []
+
+    def record(name: str) -> None:
+        fired.append((name, loop.time()))
+
+    try:
+        later = loop.call_later(2.5, record, "later")
+        at = loop.call_at(11.25, record, "at")
+        soon = loop.call_later(0, record, "zero")
+        assert later.when() == 12.5
+        assert at.when() == 11.25
+        assert soon.when() == 10.0
+        loop.call_at(13, loop.stop)
+        loop.run_forever()
+    finally:
+        loop.close()
+    assert fired == [("zero", 10.0), ("at", 11.25), ("later", 12.5)]
+
+
+TRICKY_DELAYS = (0.3, 0.1 + 0.2, 1 / 3, 2 / 3, 1e-9, 1.5e-9, 123.456789, 1e-10)
+
+
+def test_sleeps_never_end_early() -> None:
+    # Each float delay becomes whole nanoseconds; rounding must never make a sleep shorter.
+    async def main() -> list[tuple[float, int]]:
+        slept = []
+        for delay in TRICKY_DELAYS:
+            start = time.monotonic_ns()  # virtual, exact
+            await asyncio.sleep(delay)
+            slept.append((delay, time.monotonic_ns() - start))
+        return slept
+
+    for delay, ns in simloop.run(main(), start_time=0.7):
+        assert ns / 1e9 >= delay, (delay, ns)
+
+
+def test_call_at_never_fires_early() -> None:
+    loop = simloop.SimLoop()
+    fired: list[tuple[float, float]] = []
+    try:
+        for when in (0.1 + 0.2, 1 / 3, 2 / 3 + 1e-9, 7.000000000000001):
+            loop.call_at(when, lambda when=when: fired.append((when, loop.time())))
+        loop.call_at(10, loop.stop)
+        loop.run_forever()
+    finally:
+        loop.close()
+    assert len(fired) == 4
+    assert all(at >= when for when, at in fired), fired
+
+
+def test_cancelled_timers_do_not_fire() -> None:
+    fired: list[str] = []
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        handle = loop.call_later(1, fired.append, "cancelled")
+        loop.call_later(2, fired.append, "kept")
+        handle.cancel()
+        await asyncio.sleep(3)
+        return loop.time()
+
+    assert simloop.run(main()) == 3.0
+    assert fired == ["kept"]
+
+
+def test_cancelled_timers_do_not_keep_the_loop_alive() -> None:
+    loop = simloop.SimLoop()
+    fired: list[str] = []
+    try:
+        loop.call_later(100, fired.append, "far").cancel()
+        with pytest.raises(simloop.DeadlockError, match=r"^deadlock at t=0s: the loop is running"):
+            loop.run_forever()
+        assert loop.time() == 0  # the clock did not jump to the cancelled timer
+    finally:
+        loop.close()
+    assert fired == []
+
+
+def test_many_cancelled_timers_are_dropped() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        for i in range(500):
+            loop.call_later(1000 + i, print).cancel()
+        await asyncio.sleep(1)
+        return loop.time()
+
+    assert simloop.run(main()) == 1.0
+
+
+def test_a_timer_that_never_comes_is_a_deadlock_not_a_wait() -> None:
+    loop = simloop.SimLoop()
+    try:
+        loop.call_later(math.inf, print)
+        loop.call_at(math.inf, print)
+        with pytest.raises(simloop.DeadlockError):
+            loop.run_forever()
+        assert loop.time() == 0
+    finally:
+        loop.close()
+
+
+def test_call_later_infinity_reports_an_infinite_deadline() -> None:
+    loop = simloop.SimLoop()
+    try:
+        assert loop.call_at(math.inf, print).when() == math.inf
+        assert loop.call_later(math.inf, print).when() == math.inf
+    finally:
+        loop.close()
+
+
+def stop_scenario(loop: asyncio.AbstractEventLoop) -> list[str]:
+    """stop() in the middle of a batch, and a callback scheduled by the batch's last one."""
+    log: list[str] = []
+
+    def first() -> None:
+        log.append("first")
+        loop.stop()
+
+    def last() -> None:
+        log.append("last")
+        loop.call_soon(log.append, "next batch")
+
+    loop.call_soon(first)
+    loop.call_soon(last)
+    loop.run_forever()
+    log.append("| returned")
+    loop.stop()  # stop() before run_forever(): run what is ready, then return
+    loop.run_forever()
+    log.append("| returned")
+    return log
+
+
+@pytest.mark.parametrize(
+    "factory", [asyncio.new_event_loop, simloop.SimLoop, lambda: simloop.SimLoop(seed=1)]
+)
+def test_stop_finishes_the_batch_like_stock_asyncio(
+    factory: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    loop = factory()
+    try:
+        log = stop_scenario(loop)
+    finally:
+        loop.close()
+    assert log == ["first", "last", "| returned", "next batch", "| returned"]
+
+
+def test_run_forever_with_a_pending_timer_returns_at_stop() -> None:
+    loop = simloop.SimLoop()
+    try:
+        loop.call_later(5, loop.stop)
+        loop.run_forever()
+        assert loop.time() == 5.0
+        assert not loop.is_running()
+    finally:
+        loop.close()
+
+
+def test_steps_and_trace_basics() -> None:
+    loop = simloop.SimLoop()
+    try:
+        assert loop.steps == 0
+        loop.run_until_complete(asyncio.sleep(0))
+        # The task's two steps, then its done callback that stops the loop.
+        assert loop.steps == 3
+        trace = loop.trace
+    finally:
+        loop.close()
+    assert trace.steps == 3
+    assert (trace.choices, trace.options, trace.deviations) == ([], [], 0)
+    assert (trace.seed, trace.scheduler) == (None, "Fifo()")
+    assert (trace.start_time_ns, trace.end_time_ns, trace.end_time) == (0, 0, 0.0)
+    assert trace.events is None
+
+
+def test_trace_records_choices_and_events() -> None:
+    async def main() -> None:
+        await asyncio.gather(asyncio.sleep(0), asyncio.sleep(0.5))
+
+    loop = simloop.SimLoop(seed=2, record_events=True)
+    try:
+        loop.run_until_complete(main())
+        trace = loop.trace
+    finally:
+        loop.close()
+    assert (trace.seed, trace.scheduler) == (2, "RandomWalk(seed=2)")
+    assert len(trace.choices) == len(trace.options) >= 1
+    assert all(0 <= c < n for c, n in zip(trace.choices, trace.options, strict=True))
+    assert trace.deviations == sum(1 for c in trace.choices if c)
+    assert trace.events is not None
+    assert [e.index for e in trace.events] == list(range(trace.steps))
+    assert trace.events[0].label.startswith("Task-1")
+    assert trace.events[-1].time_ns == 500_000_000
+
+
+def test_task_names_are_numbered_per_loop() -> None:
+    async def main() -> list[str]:
+        tasks = [asyncio.create_task(asyncio.sleep(0)) for _ in range(3)]
+        named = asyncio.create_task(asyncio.sleep(0), name="custom")
+        await asyncio.gather(*tasks, named)
+        current = asyncio.current_task()
+        assert current is not None
+        return [current.get_name()] + [t.get_name() for t in [*tasks, named]]
+
+    expected = ["Task-1", "Task-2", "Task-3", "Task-4", "custom"]
+    assert simloop.run(main()) == expected
+    assert simloop.run(main()) == expected  # a new loop starts again from Task-1
+
+
+def test_sets_of_tasks_iterate_in_creation_order() -> None:
+    async def main() -> tuple[bool, bool, bool]:
+        tasks = [asyncio.create_task(asyncio.sleep(0.01 * (i % 7))) for i in range(200)]
+        as_set = set(tasks)
+        done, _ = await asyncio.wait(tasks)
+        everything = asyncio.all_tasks()
+        return (
+            list(as_set) == tasks,
+            list(done) == tasks,
+            list(everything) == [asyncio.current_task()],
+        )
+
+    assert simloop.run(main()) == (True, True, True)
