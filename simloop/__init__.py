@@ -4,12 +4,15 @@ A virtual-time event loop where every scheduling decision is a recorded choice, 
 seed or one recorded schedule replays one exact run.
 """
 
+from simloop._checks import cancel_somewhere, eventually, invariant, sometimes
 from simloop._diagnosis import TaskReport
 from simloop._errors import (
     BlockingCallWarning,
     DeadlockError,
     EscapedSimulationError,
     InvalidArgumentError,
+    InvariantError,
+    LivenessError,
     ReplayDivergenceError,
     SimulationError,
     StepLimitError,
@@ -17,12 +20,21 @@ from simloop._errors import (
     TraceFormatError,
     UnhandledExceptionsError,
 )
-from simloop._explore import ExplorationResult, Failure, RunResult, ShrinkReport, explore, replay
+from simloop._explore import (
+    Coverage,
+    ExplorationResult,
+    Failure,
+    RunResult,
+    ShrinkReport,
+    explore,
+    replay,
+)
 from simloop._install import loop_factory, simulated
 from simloop._instrument import Instrument
 from simloop._loop import SimLoop
 from simloop._runner import run
 from simloop._scheduling import ChoiceKind, Fifo, RandomWalk, Replay, Scheduler
+from simloop._searches import PCT, Exhaustive, Portfolio
 from simloop._trace import Step, Trace
 
 __version__ = "0.1.0.dev0"
@@ -30,13 +42,19 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "BlockingCallWarning",
     "ChoiceKind",
+    "Coverage",
     "DeadlockError",
     "EscapedSimulationError",
+    "Exhaustive",
     "ExplorationResult",
     "Failure",
     "Fifo",
     "Instrument",
     "InvalidArgumentError",
+    "InvariantError",
+    "LivenessError",
+    "PCT",
+    "Portfolio",
     "RandomWalk",
     "Replay",
     "ReplayDivergenceError",
@@ -53,9 +71,13 @@ __all__ = [
     "TraceFormatError",
     "UnhandledExceptionsError",
     "__version__",
+    "cancel_somewhere",
+    "eventually",
     "explore",
+    "invariant",
     "loop_factory",
     "replay",
     "run",
     "simulated",
+    "sometimes",
 ]

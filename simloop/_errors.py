@@ -53,6 +53,26 @@ class TimeLimitError(_RunStoppedError):
     """The run went past ``max_time`` virtual seconds."""
 
 
+class InvariantError(SimulationError, AssertionError):
+    """A :func:`simloop.invariant` check failed after a step: the message names the step."""
+
+    def __init__(self, message: str, *, name: str, step: int) -> None:
+        super().__init__(message)
+        #: The invariant's name (its ``name=``, or the check function's qualified name).
+        self.name = name
+        #: The index of the step after which the invariant no longer held.
+        self.step = step
+
+
+class LivenessError(SimulationError, AssertionError):
+    """A :func:`simloop.eventually` condition did not become true in time."""
+
+    def __init__(self, message: str, *, name: str) -> None:
+        super().__init__(message)
+        #: The condition's name (its ``name=``, or the check function's qualified name).
+        self.name = name
+
+
 class EscapedSimulationError(SimulationError):
     """Code inside the simulation touched a real OS resource (a socket, a thread, a process...).
 

@@ -26,6 +26,8 @@ from simloop._token import as_recording
 from simloop._errors import (
     DeadlockError,
     InvalidArgumentError,
+    InvariantError,
+    LivenessError,
     ReplayDivergenceError,
     StepLimitError,
     TimeLimitError,
@@ -34,7 +36,8 @@ from simloop._errors import (
 from simloop._loop import SimLoop
 from simloop._runner import check_not_in_loop, run_on
 from simloop._scheduling import RandomWalk, Replay, Scheduler
-from simloop._trace import Trace
+from simloop._instrument import Instrument
+from simloop._trace import Trace, task_label
 
 Main = Callable[[], Coroutine[Any, Any, Any]]
 
@@ -134,11 +137,69 @@ class ExplorationResult:
     total_virtual_ns: int = 0
     #: Of the schedules given to try first (a failure database's), those that now pass.
     passing_first_runs: tuple[Trace, ...] = ()
+    #: For a search that can tell (:class:`~simloop.Exhaustive`), that every schedule in its
+    #: bound passed: ``"all 37 schedules with at most 2 deviations ... pass"``.
+    proof: str | None = None
+    #: What the runs covered, when ``explore(coverage=True)``.
+    coverage: Coverage | None = None
 
     def raise_failure(self) -> None:
         """Raise the failure's exception (with notes on how to replay it), if there was one."""
         if self.failure is not None:
             raise self.failure.exception
+
+
+@attrs.frozen
+class Coverage:
+    """What an exploration exercised."""
+
+    #: Distinct ordered pairs (task, next task) of consecutive task steps, over all runs.
+    interleavings: int
+    #: ``simloop.sometimes`` labels, with whether their condition held in some run.
+    marks: dict[str, bool]
+
+    @property
+    def never_reached(self) -> list[str]:
+        """The marks whose condition never held."""
+        return sorted(label for label, reached in self.marks.items() if not reached)
+
+    def __str__(self) -> str:
+        text = f"{self.interleavings} distinct pairs of consecutive task steps"
+        if self.marks:
+            missing = self.never_reached
+            text += f"; marks: {len(self.marks) - len(missing)} of {len(self.marks)} reached"
+            if missing:
+                text += " (never: " + ", ".join(repr(m) for m in missing) + ")"
+        return text
+
+
+class _PairsSeen(Instrument):
+    """Counts the distinct (task, next task) pairs of consecutive task steps, over runs."""
+
+    def __init__(self) -> None:
+        self.pairs: set[tuple[str, str]] = set()
+        self._previous: str | None = None
+
+    def run_started(self, loop: SimLoop) -> None:
+        if loop.steps == 0:
+            self._previous = None
+
+    def step_started(
+        self,
+        loop: SimLoop,
+        index: int,
+        handle: Any,
+        choice: int,
+        options: int,
+        stock: Any,
+    ) -> None:
+        task = _stdlib.task_of_callback(handle._callback)
+        if task is None:
+            return
+        label = task_label(task)
+        if self._previous is not None:
+            self.pairs.add((self._previous, label))
+        self._previous = label
 
 
 class Search(Protocol):
@@ -274,6 +335,8 @@ def failure_kind(exc: BaseException) -> str:
 
 
 _KINDS: list[tuple[str, type[BaseException] | tuple[type[BaseException], ...]]] = [
+    ("invariant", InvariantError),
+    ("liveness", LivenessError),
     ("deadlock", DeadlockError),
     ("step limit", StepLimitError),
     ("time limit", TimeLimitError),
@@ -287,6 +350,8 @@ def failure_location(exc: BaseException) -> str | None:
     if isinstance(exc, DeadlockError):
         spots = sorted({t.location for t in exc.tasks if t.location})
         return "; ".join(spots) or None
+    if isinstance(exc, (InvariantError, LivenessError)):
+        return exc.name
     if isinstance(exc, UnhandledExceptionsError):
         return (
             "; ".join(sorted(filter(None, (failure_location(e) for e in exc.exceptions)))) or None
@@ -344,6 +409,7 @@ def explore(
     scheduler: Any = None,
     shrink: bool = True,
     shrink_budget: int = DEFAULT_SHRINK_BUDGET,
+    coverage: bool = False,
     **loop_options: Any,
 ) -> ExplorationResult:
     """Run ``main()`` under up to ``runs`` schedules; stop at the first failure and shrink it.
@@ -355,6 +421,12 @@ def explore(
     """
     check_not_in_loop("simloop.explore")
     _check_main(main, "simloop.explore")
+    pairs = _PairsSeen() if coverage else None
+    if pairs is not None:
+        loop_options = {
+            **loop_options,
+            "instruments": [*loop_options.get("instruments", ()), pairs],
+        }
     return explore_program(
         AsyncProgram(main, loop_options),
         runs=runs,
@@ -362,6 +434,7 @@ def explore(
         scheduler=scheduler,
         shrink=shrink,
         shrink_budget=shrink_budget,
+        pairs=pairs,
     )
 
 
@@ -374,6 +447,7 @@ def explore_program(
     shrink: bool,
     shrink_budget: int,
     first_runs: tuple[Trace, ...] = (),
+    pairs: _PairsSeen | None = None,
 ) -> ExplorationResult:
     """:func:`explore` for any :class:`Program`. ``first_runs``: schedules to try first
     (a failure database's), each replayed leniently before the search begins."""
@@ -391,11 +465,18 @@ def explore_program(
     failing_scheduler = None
     total_virtual_ns = 0
     passing_first_runs: list[Trace] = []
+    marks: dict[str, bool] = {}
+
+    def note_marks(trace: Trace) -> None:
+        for label, reached in (trace.marks or {}).items():
+            marks[label] = marks.get(label, False) or reached
+
     for schedule in first_runs:
         count += 1
         result = replay_program(program, schedule, record_events=False, strict=False)
         total_steps += result.trace.steps
         total_virtual_ns += result.trace.end_time_ns - result.trace.start_time_ns
+        note_marks(result.trace)
         if result.failure is not None:
             first = result
             failing_scheduler = "a schedule saved by an earlier failure"
@@ -407,6 +488,7 @@ def explore_program(
             result = program.run(candidate, getattr(candidate, "seed", None), record_events=False)
             total_steps += result.trace.steps
             total_virtual_ns += result.trace.end_time_ns - result.trace.start_time_ns
+            note_marks(result.trace)
             search.run_finished(result.trace)
             if result.failure is not None:
                 first = result
@@ -414,7 +496,11 @@ def explore_program(
                 break
             if count >= runs:
                 break
+    coverage = None
+    if pairs is not None:
+        coverage = Coverage(interleavings=len(pairs.pairs), marks=marks)
     if first is None:
+        proof = getattr(search, "proof", None)
         return ExplorationResult(
             found=False,
             runs=count,
@@ -429,6 +515,8 @@ def explore_program(
             total_steps=total_steps,
             total_virtual_ns=total_virtual_ns,
             passing_first_runs=tuple(passing_first_runs),
+            proof=proof() if callable(proof) else None,
+            coverage=coverage,
         )
     assert first.failure is not None
     recording = first.trace
@@ -455,6 +543,7 @@ def explore_program(
         total_steps=total_steps,
         total_virtual_ns=total_virtual_ns,
         passing_first_runs=tuple(passing_first_runs),
+        coverage=coverage,
     )
 
 

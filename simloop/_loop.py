@@ -48,9 +48,10 @@ import collections
 import contextvars
 import heapq
 import math
+import re
 import threading
 from asyncio import events
-from collections.abc import Callable, Coroutine, Generator, Iterator
+from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -121,6 +122,9 @@ class _LaneTimerHandle(events.TimerHandle):
     __slots__ = ("_next", "_pos")
 
 
+#: The name stock asyncio gives a task created without one (numbered process-wide).
+_DEFAULT_TASK_NAME = re.compile(r"Task-\d+")
+
 _new_object = object.__new__
 _copy_context = contextvars.copy_context
 
@@ -156,6 +160,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
             failing callbacks), instead of only logging them.
         track_locks: Record which task holds each ``asyncio.Lock``, for deadlock reports.
         epoch: The wall-clock time ``time.time()`` reads at virtual time 0.
+        instruments: Observers to attach from the start (see :class:`~simloop.Instrument`).
     """
 
     def __init__(
@@ -175,6 +180,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         fail_on_unhandled: bool = True,
         track_locks: bool = True,
         epoch: float = DEFAULT_EPOCH,
+        instruments: Sequence[Instrument] = (),
     ) -> None:
         # Until BaseEventLoop.__init__ has run, a loop that rejected its arguments must look
         # closed to BaseEventLoop.__del__, which would otherwise complain when it is collected.
@@ -234,15 +240,17 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         # Timers: a heap of (deadline_ns << _SEQUENCE_BITS | sequence, handle).
         self._timers: list[tuple[int, events.TimerHandle]] = []
         self._timer_sequence = 0
+        self._tie_group: list[events.TimerHandle] = []  # while a TIMER_TIE choice is made
 
         # The schedule: one entry per choice point with two or more options.
         self._choices: list[int] = []
         self._options: list[int] = []
+        self._marks: dict[str, bool] = {}  # simloop.sometimes(): label -> condition seen true
         self._steps = 0
         self._max_steps = max_steps
         self._step_limit = -1
 
-        self._instruments: list[Instrument] = []
+        self._instruments: list[Instrument] = list(instruments)
         self._recorder: Any = None
         if record_events:
             from simloop._trace import TraceRecorder
@@ -258,7 +266,9 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         self._job: ExecutorJob | None = None
         self._simulated_executor: Any = None
         self._main_future: asyncio.Future[Any] | None = None
-        self._escapes: list[EscapedSimulationError] = []
+        # Errors raised outside a step (another thread, a deadline timer) that must end the
+        # run: raised at the next batch boundary.
+        self._pending_errors: list[BaseException] = []
         self._guards = RunGuards(
             self,
             seed=0 if seed is None else seed,
@@ -302,6 +312,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
             timer_jitter_ns=self._jitter_ns,
             hash_seed=hash_seed_description(),
             events=None if self._recorder is None else list(self._recorder.events),
+            marks=dict(self._marks) or None,
         )
 
     def time(self) -> float:
@@ -382,7 +393,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
                     "Run the work with `asyncio.to_thread(...)` inside the simulation instead.",
                 )
             )
-            self._escapes.append(error)
+            self._pending_errors.append(error)
             raise error
         self._check_closed()
         if self._debug:
@@ -617,8 +628,8 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
 
     def _start_batch(self) -> int:
         """The work between two batches; returns how many callbacks the next batch runs."""
-        if self._escapes:
-            raise self._escapes.pop(0)
+        if self._pending_errors:
+            raise self._pending_errors.pop(0)
         if self._pending:
             self._flush_pending()  # scheduled from outside the loop, before the due timers
         timers = self._timers
@@ -652,7 +663,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         return bool(
             self._stopping
             or (timers and timers[0][0] < (self._now_ns + 1) << _SEQUENCE_BITS)
-            or self._escapes
+            or self._pending_errors
             or self._instruments
             or self._now_ns > self._time_limit_ns
         )
@@ -702,7 +713,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         if (
             not timers
             or self._stopping
-            or self._escapes
+            or self._pending_errors
             or self._instruments
             or self._timer_cancelled_count > _MIN_CANCELLED_TO_COMPACT
         ):
@@ -923,6 +934,28 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         handle._pos = _TAKEN
         return handle, c, k, stock
 
+    def option_handles(self, kind: ChoiceKind) -> list[events.Handle]:
+        """What each option of the choice being made would run, in option order.
+
+        For schedulers that look before they choose (PCT, exhaustive search), and only while
+        the loop is asking them: for ``READY``, the first callback of each ready lane; for
+        ``TIMER_TIE``, the tied timers. Costs O(options).
+        """
+        if kind == _TIMER_TIE:
+            return list(self._tie_group)
+        if kind != _READY or self._fifo:
+            return []
+        active = self._active
+        order = self._fifo_order
+        while order and order[0]._pos == _TAKEN:
+            order.popleft()
+        if not order:
+            return []
+        first = order[0]
+        return [first] + [
+            active[0] if active[c] is first else active[c] for c in range(1, len(active))
+        ]
+
     def _ready_handles(self) -> Iterator[events.Handle]:
         """Every ready callback (for reports), lane by lane."""
         if self._fifo:
@@ -995,7 +1028,9 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
                     j += 1
                 group = [entry[1] for entry in due[i:j]]
                 while len(group) > 1:
+                    self._tie_group = group
                     ordered.append(group.pop(self._make_choice(_TIMER_TIE, len(group))))
+                self._tie_group = []
                 ordered.append(group[0])
                 i = j
         # A lane of their own, as if scheduled by one step between batches.
@@ -1146,6 +1181,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         # Stock asyncio numbers unnamed tasks with a process-wide counter, so the same program
         # gets different names in different runs; number them per loop instead.
         self._task_counter += 1
+        given = name is not None
         if name is None:
             name = f"Task-{self._task_counter}"
         factory = self._task_factory
@@ -1161,7 +1197,10 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
             task = factory(self, coro, **kwargs)
         else:
             task = factory(self, coro, context=context, **kwargs)  # type: ignore[call-arg]
-        task.set_name(name)
+        # As stock asyncio: a name given here overrides the factory's; without one, the task
+        # keeps the name its factory chose, unless that is the process-wide default.
+        if given or _DEFAULT_TASK_NAME.fullmatch(str(task.get_name())):
+            task.set_name(name)
         return task
 
     def _next_task_key(self) -> int:

@@ -29,6 +29,8 @@ class ChoiceKind(enum.IntEnum):
     TIMER_TIE = 1
     #: How late a timer fires (only with ``timer_jitter``); option ``k`` is ``k`` jitter steps.
     JITTER = 2
+    #: Whether to cancel a task before its next step (``cancel_somewhere``); option 1 cancels.
+    CANCEL = 3
 
 
 @runtime_checkable
@@ -65,6 +67,8 @@ class Fifo:
 class RandomWalk:
     """Each choice uniformly at random, from a generator seeded with ``seed``.
 
+    (``CANCEL`` choices, from ``cancel_somewhere``, cancel with probability 1/4.)
+
     The same seed gives the same choices, so the same run, in any process.
     """
 
@@ -75,9 +79,13 @@ class RandomWalk:
         self.seed = seed
         self._random = random.Random(seed).random
 
-    def choose(self, kind: ChoiceKind, n: int) -> int:  # noqa: ARG002 - uniform over every kind
+    def choose(self, kind: ChoiceKind, n: int) -> int:
         # One call to random() per choice: O(1) whatever n is. int() truncation gives a
         # uniform pick up to a bias of n / 2**53, far below anything a test can observe.
+        if kind is ChoiceKind.CANCEL:
+            # Cancel before a quarter of the steps, not half, so that cancellation points
+            # spread over the task's awaits rather than bunching at its first.
+            return 1 if self._random() < 0.25 else 0
         return int(self._random() * n)
 
     def __repr__(self) -> str:

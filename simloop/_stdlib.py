@@ -127,6 +127,12 @@ def mark_exception_retrieved(task: asyncio.Task[Any]) -> None:
         pass
 
 
+def is_sleep_wakeup(handle: asyncio.Handle) -> bool:
+    """Whether a timer is the one ``asyncio.sleep`` uses to wake its task: it only completes
+    a future that the sleeping coroutine created and alone awaits."""
+    return getattr(handle, "_callback", None) is asyncio.futures._set_result_unless_cancelled  # type: ignore[attr-defined]
+
+
 def silence_pending_destroy(task: asyncio.Task[Any]) -> None:
     """Stop asyncio from logging "Task was destroyed but it is pending!" for this task."""
     try:

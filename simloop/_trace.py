@@ -119,6 +119,8 @@ class Trace:
     events: list[Step] | None = None
     #: What ended the run, e.g. ``{"kind": "exception", "type": "AssertionError", ...}``.
     outcome: dict[str, Any] | None = None
+    #: ``simloop.sometimes`` marks the run passed: label -> whether its condition held once.
+    marks: dict[str, bool] | None = None
     #: Where the trace was recorded (informational: Python version, platform, simloop version).
     recorded_with: dict[str, str] = attrs.field(factory=lambda: _environment())
 
@@ -198,6 +200,7 @@ class Trace:
             "choices": self.choices,
             "options": self.options,
             "outcome": self.outcome,
+            "marks": self.marks,
             "recorded_with": self.recorded_with,
             "event_fields": list(_STEP_FIELDS),
             "events": None
@@ -371,6 +374,7 @@ class _Reader:
             hash_seed=self.field("hash_seed", str),
             events=self.events(),
             outcome=self.field("outcome", dict, optional=True),
+            marks=self.field("marks", dict, optional=True),
             recorded_with=self.field("recorded_with", dict, optional=True) or {},
         )
         recorded = self.data.get("fingerprint")

@@ -21,8 +21,10 @@ from typing import Any
 import attrs
 import pytest
 
-#: Schedulers the marker, ``--simloop-scheduler`` and ``simloop_scheduler`` accept.
-SCHEDULERS = ("random", "fifo")
+#: Schedulers the marker, ``--simloop-scheduler`` and ``simloop_scheduler`` accept by name;
+#: ``pct`` and ``exhaustive`` take a number too (``pct:2``, ``exhaustive:3``). The marker also
+#: takes a search object (``simloop.Exhaustive(2)``).
+SCHEDULERS = ("portfolio", "random", "pct", "exhaustive", "fifo")
 
 #: Marker keywords that go to :class:`simloop.SimLoop` unchanged.
 LOOP_OPTIONS = (
@@ -65,8 +67,9 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--simloop-scheduler",
         default=None,
-        choices=SCHEDULERS,
-        help="how schedules are chosen: random (random walks) or fifo (asyncio's order only)",
+        metavar="NAME",
+        help="how schedules are chosen: portfolio (the default: random walks and PCT), random, "
+        "pct[:DEPTH], exhaustive[:DEVIATIONS], or fifo (asyncio's order only)",
     )
     group.addoption(
         "--simloop-replay",
@@ -89,7 +92,9 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini("simloop_runs", "schedules to explore per simloop-marked test", default=None)
     parser.addini("simloop_seed", "first random-walk seed, or 'random'", default=None)
-    parser.addini("simloop_scheduler", "random or fifo", default=None)
+    parser.addini(
+        "simloop_scheduler", "portfolio, random, pct[:DEPTH], exhaustive[:K] or fifo", default=None
+    )
     parser.addini("simloop_replay", "replay token to run (rarely useful in a file)", default=None)
     parser.addini("simloop_artifacts", "directory for failing schedules and traces", default=None)
     parser.addini("simloop_shards", "split explored tests into this many items", default=None)
@@ -113,7 +118,7 @@ class Settings:
 
     runs: int
     seed: int
-    scheduler: str
+    scheduler: Any  # a name from SCHEDULERS (maybe with ":N"), or a search object
     shrink: bool
     shards: int
     replay: str | None
@@ -198,9 +203,14 @@ def resolve(item: pytest.Item) -> Settings:
     scheduler = given.get("scheduler") or config.getoption("simloop_scheduler")
     scheduler = scheduler or config.getini("simloop_scheduler") or None
     if scheduler is None:
-        scheduler = "random" if runs > 1 else "fifo"
-    if scheduler not in SCHEDULERS:
-        msg = f"{item.nodeid}: scheduler must be one of {', '.join(SCHEDULERS)}, not {scheduler!r}"
+        scheduler = "portfolio" if runs > 1 else "fifo"
+    if isinstance(scheduler, str):
+        parse_scheduler(scheduler, where=item.nodeid)  # fail early on a bad name
+    elif not callable(getattr(scheduler, "schedulers", None)):
+        msg = (
+            f"{item.nodeid}: simloop scheduler must be a name ({', '.join(SCHEDULERS)}) or a "
+            f"search such as simloop.Exhaustive(2), not {scheduler!r}"
+        )
         raise pytest.UsageError(msg)
 
     shards = given.get("shards")
@@ -242,3 +252,48 @@ def _check_int(item: pytest.Item, name: str, value: Any, *, minimum: int | None)
     if minimum is not None and value < minimum:
         msg = f"{item.nodeid}: simloop {name} must be at least {minimum}, not {value!r}"
         raise pytest.UsageError(msg)
+
+
+def parse_scheduler(spec: str, *, where: str) -> tuple[str, int | None]:
+    """``"pct:2"`` -> ``("pct", 2)``; errors name the test (``where``) and the choices."""
+    name, _, number = spec.strip().lower().partition(":")
+    if name not in SCHEDULERS or (number and name not in ("pct", "exhaustive")):
+        msg = (
+            f"{where}: unknown simloop scheduler {spec!r}; use one of portfolio, random, "
+            "pct[:DEPTH], exhaustive[:DEVIATIONS], fifo"
+        )
+        raise pytest.UsageError(msg)
+    if not number:
+        return name, None
+    try:
+        value = int(number)
+    except ValueError:
+        value = -1
+    if value < (1 if name == "pct" else 0):
+        msg = f"{where}: {name} needs a {'positive' if name == 'pct' else 'non-negative'} int after ':', not {number!r}"
+        raise pytest.UsageError(msg)
+    return name, value
+
+
+def make_search(scheduler: Any, seed: int, shard: tuple[int, int] = (0, 1)) -> Any:
+    """The search object for a resolved scheduler setting (``shard``: this item's share)."""
+    import simloop
+
+    if not isinstance(scheduler, str):
+        return scheduler
+    name, number = parse_scheduler(scheduler, where="simloop")
+    if name == "portfolio":
+        return simloop.Portfolio(seed=seed)
+    if name == "random":
+        return simloop.RandomWalk
+    if name == "pct":
+        return simloop.PCT(number or 3, seed=seed)
+    if name == "exhaustive":
+        return simloop.Exhaustive(2 if number is None else number, shard=shard)
+    return _fifo
+
+
+def _fifo(seed: int) -> Any:  # noqa: ARG001 - a scheduler factory takes a seed
+    import simloop
+
+    return simloop.Fifo()

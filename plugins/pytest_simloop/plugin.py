@@ -23,9 +23,10 @@ from pytest_simloop import _settings
 from pytest_simloop._database import FailureDatabase
 from pytest_simloop._harness import SimloopHarness
 from pytest_simloop._programs import DeferredAsyncFixture, TestProgram, is_async_fixture
-from simloop import Fifo, RandomWalk, Trace, TraceFormatError, _stdlib
+from simloop import Trace, TraceFormatError, _stdlib
 from simloop._explore import ExplorationResult, explore_program, replay_program, run_coroutine
 from simloop._report import format_failure
+from simloop._text import plural
 
 _OTHER_ASYNC_MARKERS = ("asyncio", "anyio", "trio")
 
@@ -266,13 +267,13 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if settings.replay is not None:
         result = _replay(program, settings.replay)
     else:
-        runs, first_seed = _shard_plan(pyfuncitem, settings)
+        runs, first_seed, shard = _shard_plan(pyfuncitem, settings)
         saved = tuple(database.load(nodeid))
         result = explore_program(
             program,
             runs=runs,
             seed=first_seed,
-            scheduler=RandomWalk if settings.scheduler == "random" else _fifo,
+            scheduler=_settings.make_search(settings.scheduler, first_seed, shard),
             shrink=settings.shrink,
             shrink_budget=200,
             first_runs=saved,
@@ -354,20 +355,19 @@ def _allow_harness_in_given(item: pytest.Function) -> None:
     )
 
 
-def _fifo(seed: int) -> Fifo:  # noqa: ARG001 - a scheduler factory takes a seed
-    return Fifo()
-
-
-def _shard_plan(item: pytest.Function, settings: _settings.Settings) -> tuple[int, int]:
-    """(runs, first seed) for this item; a shard takes its slice of the test's schedules."""
+def _shard_plan(
+    item: pytest.Function, settings: _settings.Settings
+) -> tuple[int, int, tuple[int, int]]:
+    """(runs, first seed, (shard, shards)) for this item: a shard takes its slice of the
+    test's seeds (or, for an exhaustive search, of its tree)."""
     callspec = getattr(item, "callspec", None)
     shard = callspec.params.get(_SHARD_PARAM) if callspec is not None else None
     if shard is None:
-        return settings.runs, settings.seed
+        return settings.runs, settings.seed, (0, 1)
     index, count = shard
     per_shard = -(-settings.runs // count)  # ceiling division
     runs = max(1, min(per_shard, settings.runs - index * per_shard))
-    return runs, settings.seed + index * per_shard
+    return runs, settings.seed + index * per_shard, (index, count)
 
 
 def _replay(program: TestProgram, token: str) -> ExplorationResult:
@@ -457,6 +457,7 @@ def pytest_runtest_makereport(
                 "virtual_seconds": result.total_virtual_ns / 1e9,
                 "seconds": result.seconds,
                 "found": result.found,
+                "proof": result.proof,
             },
         )
     )
@@ -478,11 +479,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if config.getoption("verbose") > 0:
         for nodeid, stats in sorted(explored):
             terminalreporter.write_line(
-                f"{nodeid}: {stats['runs']} schedules, {stats['steps']} steps, "
+                f"{nodeid}: {plural(stats['runs'], 'schedule')}, {plural(stats['steps'], 'step')}, "
                 f"{stats['virtual_seconds']:g}s virtual in {stats['seconds']:.2f}s"
                 + (" - FAILED" if stats["found"] else "")
+                + (f" - {stats['proof']}" if stats.get("proof") else "")
             )
     terminalreporter.write_line(
-        f"{len(explored)} tests explored: {runs} schedules, {steps} steps"
-        + (f", {found} failing" if found else "")
+        f"{plural(len(explored), 'test')} explored: {plural(runs, 'schedule')}, "
+        f"{plural(steps, 'step')}" + (f", {found} failing" if found else "")
     )
