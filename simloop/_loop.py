@@ -261,7 +261,6 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         self._fail_on_unhandled = bool(fail_on_unhandled)
         self._unhandled: list[dict[str, Any]] = []
         self._track_locks = bool(track_locks)
-        self._task_counter = 0
         self._task_keys = 0
         self._job: ExecutorJob | None = None
         self._simulated_executor: Any = None
@@ -1178,14 +1177,10 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         **kwargs: Any,
     ) -> asyncio.Task[_T]:
         self._check_closed()
-        # Stock asyncio numbers unnamed tasks with a process-wide counter, so the same program
-        # gets different names in different runs; number them per loop instead.
-        self._task_counter += 1
-        given = name is not None
-        if name is None:
-            name = f"Task-{self._task_counter}"
         factory = self._task_factory
         if factory is None:
+            # Our Task names itself "Task-<number in this loop>" unless given a name: stock
+            # asyncio numbers tasks across the whole process, so names would differ by run.
             task: asyncio.Task[_T] = Task(coro, loop=self, name=name, context=context, **kwargs)
             if task._source_traceback:  # type: ignore[attr-defined]
                 del task._source_traceback[-1]  # type: ignore[attr-defined]
@@ -1199,8 +1194,11 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
             task = factory(self, coro, context=context, **kwargs)  # type: ignore[call-arg]
         # As stock asyncio: a name given here overrides the factory's; without one, the task
         # keeps the name its factory chose, unless that is the process-wide default.
-        if given or _DEFAULT_TASK_NAME.fullmatch(str(task.get_name())):
+        if name is not None:
             task.set_name(name)
+        elif not isinstance(task, Task) and _DEFAULT_TASK_NAME.fullmatch(str(task.get_name())):
+            self._task_keys += 1
+            task.set_name(f"Task-{self._task_keys}")
         return task
 
     def _next_task_key(self) -> int:

@@ -18,17 +18,41 @@ class _NumbersTasks(Protocol):
 
 
 class Task(asyncio.Task):  # type: ignore[type-arg]
-    """``asyncio.Task`` whose hash is its creation number in its loop."""
+    """``asyncio.Task`` whose hash is its creation number in its loop.
 
+    An unnamed task is called ``Task-<number>`` after it, so names, too, are the same in every
+    run (stock asyncio numbers tasks across the whole process). The name is made when asked
+    for, as stock asyncio does, rather than stored with every task.
+    """
+
+    # The creation number; negative once the task has a name of its own.
     __slots__ = ("_simloop_key",)
 
-    def __init__(self, coro: Any, *, loop: _NumbersTasks, **kwargs: Any) -> None:
+    def __init__(
+        self, coro: Any, *, loop: _NumbersTasks, name: str | None = None, **kwargs: Any
+    ) -> None:
         # Set before Task.__init__, which puts the task in a WeakSet and so hashes it.
-        self._simloop_key = loop._next_task_key()
-        super().__init__(coro, loop=loop, **kwargs)  # type: ignore[arg-type]
+        number = loop._next_task_key()
+        self._simloop_key = number if name is None else -number
+        super().__init__(coro, loop=loop, name=name, **kwargs)  # type: ignore[arg-type]
 
     def __hash__(self) -> int:
         return self._simloop_key
+
+    def get_name(self) -> str:
+        if self._simloop_key > 0:
+            return f"Task-{self._simloop_key}"
+        return super().get_name()
+
+    def set_name(self, value: object) -> None:
+        super().set_name(value)
+        if self._simloop_key > 0:
+            self._simloop_key = -self._simloop_key
+
+    @property
+    def creation_number(self) -> int:
+        """1 for the first task of its loop, 2 for the next..."""
+        return abs(self._simloop_key)
 
 
 #: ``asyncio.eager_task_factory`` (3.12+) makes stock tasks; a SimLoop given it uses this one.
