@@ -81,3 +81,10 @@ __all__ = [
     "simulated",
     "sometimes",
 ]
+
+# Public classes say "simloop.X" in reprs and tracebacks, not the private module they live in.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith("simloop._"):
+        _obj.__module__ = "simloop"
+del _name, _obj

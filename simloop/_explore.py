@@ -36,6 +36,7 @@ from simloop._errors import (
 from simloop._loop import SimLoop
 from simloop._runner import check_not_in_loop, run_on
 from simloop._scheduling import RandomWalk, Replay, Scheduler
+from simloop._text import plural
 from simloop._instrument import Instrument
 from simloop._trace import Trace, task_label
 
@@ -101,8 +102,9 @@ class ShrinkReport:
 
     def __str__(self) -> str:
         return (
-            f"shrunk from {self.deviations_before} to {self.deviations_after} deviations from "
-            f"asyncio's order in {self.replays} replays"
+            f"shrunk from {self.deviations_before} to "
+            f"{plural(self.deviations_after, 'deviation')} from asyncio's order in "
+            f"{plural(self.replays, 'replay')}"
         )
 
 

@@ -8,7 +8,9 @@ that are due into the ready queue, then runs exactly the callbacks that were rea
 batch began; callbacks scheduled meanwhile wait for the next batch. ``SimLoop`` keeps that
 structure, for two reasons: ``stop()`` means "finish this batch, then return", and a timer that
 is already due (``call_later(0)``) joins the queue only at a batch boundary. Both are visible
-to programs, and running the all-zero schedule must give exactly stock asyncio's order.
+to programs, and running the all-zero schedule must give exactly stock asyncio's order. (When
+the scheduler deviates, a batch is as many steps as callbacks were ready when it began, which
+may include some scheduled during the batch: stock asyncio has no such order to match.)
 
 What ``SimLoop`` drops is the selector: there is no I/O to poll, and when nothing is ready the
 clock jumps straight to the next timer. Time never advances while anything is ready.
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextvars
 import heapq
 import math
@@ -397,7 +400,10 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         self._check_closed()
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
-        return self.call_soon(callback, *args, context=context)
+        handle = self.call_soon(callback, *args, context=context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]  # this frame: the handle was created by the caller
+        return handle
 
     def call_later(
         self,
@@ -1196,7 +1202,9 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         # keeps the name its factory chose, unless that is the process-wide default.
         if name is not None:
             task.set_name(name)
-        elif not isinstance(task, Task) and _DEFAULT_TASK_NAME.fullmatch(str(task.get_name())):
+        elif not isinstance(task, Task) and _DEFAULT_TASK_NAME.fullmatch(
+            str(getattr(task, "get_name", str)())  # a duck-typed task may have no get_name
+        ):
             self._task_keys += 1
             task.set_name(f"Task-{self._task_keys}")
         return task
@@ -1226,7 +1234,10 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         return future
 
     def set_default_executor(self, executor: Any) -> None:
-        # Kept for API compatibility only: executor calls never use a real executor.
+        # Kept for API compatibility only: executor calls never use a real executor. It still
+        # refuses what stock asyncio refuses.
+        if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
+            raise TypeError("executor must be ThreadPoolExecutor instance")
         self._simulated_executor = executor
 
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:  # noqa: ARG002

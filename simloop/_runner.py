@@ -121,6 +121,10 @@ def _fail(
     if on_failure is not None:
         on_failure(exc)
     note = replay_note(loop, exc)
+    # Clean up in asyncio's own order: the run's scheduler may not be able to answer any more
+    # (a replay that diverged, Hypothesis data that is frozen), and the cleanup of a failed
+    # run is not worth exploring.
+    loop._set_scheduler(Fifo())
     if cleanup:
         try:
             shut_down(loop)
@@ -180,7 +184,7 @@ def replay_note(loop: SimLoop, exc: BaseException | None = None) -> str:
             f"simloop: failed in stock asyncio's order (Fifo scheduler) {where}. No other "
             "interleaving was involved: it fails the same way on every run."
         )
-    elif isinstance(scheduler, RandomWalk) and loop.seed == scheduler.seed:
+    elif isinstance(scheduler, RandomWalk) and loop.seed == scheduler.seed and _plain(trace):
         text = (
             f"simloop: failed under RandomWalk(seed={scheduler.seed}) {where}, "
             f"{plural(trace.deviations, 'deviation')} from asyncio's order. Replay it exactly "
@@ -198,3 +202,8 @@ def replay_note(loop: SimLoop, exc: BaseException | None = None) -> str:
             "depend on the order of a set of strings; pin it, e.g. PYTHONHASHSEED=0.)"
         )
     return text
+
+
+def _plain(trace: Trace) -> bool:
+    """Whether the seed alone replays the run: no loop setting that shapes the schedule."""
+    return not trace.shuffle and not trace.timer_jitter_ns and trace.start_time_ns == 0

@@ -37,7 +37,9 @@ class Task(asyncio.Task):  # type: ignore[type-arg]
         super().__init__(coro, loop=loop, name=name, **kwargs)  # type: ignore[arg-type]
 
     def __hash__(self) -> int:
-        return self._simloop_key
+        # The number without its sign: naming the task must not change its hash, or a set that
+        # holds it (a TaskGroup's, asyncio's registry of tasks) could no longer find it.
+        return abs(self._simloop_key)
 
     def get_name(self) -> str:
         if self._simloop_key > 0:

@@ -78,8 +78,9 @@ class Step:
     options: int
     #: When the step deviates from stock asyncio's order: what asyncio would have run instead.
     ahead_of: str | None = None
-    #: The source lines at ``resumed_at`` and ``suspended_at``, stripped.
+    #: The source line at ``resumed_at``, stripped.
     resumed_source: str | None = None
+    #: The source line at ``suspended_at``, stripped.
     suspended_source: str | None = None
 
     @property
@@ -103,15 +104,17 @@ class Trace:
     options: list[int]
     #: How many callbacks ran.
     steps: int
-    #: Virtual time at the start and at the end of the run, in nanoseconds.
+    #: Virtual time at the start of the run, in nanoseconds.
     start_time_ns: int
+    #: Virtual time at the end of the run, in nanoseconds.
     end_time_ns: int
     #: The run's seed (``None`` for an unseeded Fifo run).
     seed: int | None
     #: The scheduler, as ``repr`` shows it (``"RandomWalk(seed=7)"``).
     scheduler: str
-    #: Loop settings that change the schedule; a replay must use the same.
+    #: Whether the loop ran with ``shuffle=True`` (a replay must too).
     shuffle: bool = False
+    #: The loop's ``timer_jitter``, in nanoseconds (a replay must use the same).
     timer_jitter_ns: int = 0
     #: ``PYTHONHASHSEED`` of the recording process: a number, ``"random"`` or ``"disabled"``.
     hash_seed: str = "random"
