@@ -52,6 +52,7 @@ import contextvars
 import heapq
 import math
 import re
+import sys
 import threading
 from asyncio import events
 from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
@@ -263,6 +264,8 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
 
         self._fail_on_unhandled = bool(fail_on_unhandled)
         self._unhandled: list[dict[str, Any]] = []
+        self._suspects: list[asyncio.Task[Any]] = []
+        self._last_failure: BaseException | None = None
         self._track_locks = bool(track_locks)
         self._task_keys = 0
         self._job: ExecutorJob | None = None
@@ -556,6 +559,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
                 # warning: the caller doesn't have access to the local task.
                 task.exception()
             self._note_unhandled(exc)
+            self._last_failure = exc
             raise
         finally:
             task.remove_done_callback(_stop_loop_when_done)
@@ -566,8 +570,10 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
             result = task.result()
         except BaseException as exc:
             self._note_unhandled(exc)
+            self._last_failure = exc
             raise
         self._raise_unhandled()
+        self._last_failure = None
         return result
 
     def _run_once(self) -> None:
@@ -1127,8 +1133,16 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
             return
         super().default_exception_handler(context)
 
-    def _collect_unhandled(self) -> list[BaseException]:
-        """Exceptions nobody retrieved, each with a note saying where it came from."""
+    def _collect_unhandled(self, *, final: bool) -> list[BaseException]:
+        """Exceptions nobody retrieved, each with a note saying where it came from.
+
+        Two sources. What reached the default exception handler (a failing callback, a task
+        collected with its exception unretrieved) is certain. A finished task that still holds
+        an unretrieved exception may yet be retrieved: its done-callbacks (a ``gather``
+        collecting results, say) may not have run when the loop stopped, and stock asyncio
+        runs them in the cleanup that follows. Such a task is a suspect until the end of the
+        next run of the loop, or until ``final`` (the loop will not run again).
+        """
         if not self._fail_on_unhandled:
             return []
         found: list[BaseException] = []
@@ -1141,22 +1155,35 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
             exc.add_note(f"simloop: {message}")
             found.append(exc)
         self._unhandled.clear()
+        earlier = self._suspects
+        self._suspects = []
         for task in _stdlib.tasks_of_loop(self):
             if task is self._main_future or not task.done() or task.cancelled():
                 continue
-            if _stdlib.has_unretrieved_exception(task):
-                exc = task.exception()
-                _stdlib.mark_exception_retrieved(task)
-                if exc is not None:
-                    exc.add_note(
-                        f"simloop: from task {task.get_name()!r} (exception never retrieved)"
-                    )
-                    found.append(exc)
+            if not _stdlib.has_unretrieved_exception(task):
+                continue
+            if not final and not any(task is t for t in earlier):
+                self._suspects.append(task)
+                continue
+            exc = task.exception()
+            _stdlib.mark_exception_retrieved(task)
+            if exc is not None:
+                exc.add_note(f"simloop: from task {task.get_name()!r} (exception never retrieved)")
+                found.append(exc)
         return found
 
-    def _raise_unhandled(self) -> None:
-        found = self._collect_unhandled()
+    def _raise_unhandled(self, *, final: bool = False) -> None:
+        """Fail with the exceptions nobody retrieved; while another exception is being handled,
+        or after a run failed (a cleanup), add them to that one as notes instead of hiding it."""
+        found = self._collect_unhandled(final=final)
         if not found:
+            return
+        # A cleanup after a failure (asyncio.Runner's, which runs in __exit__ where
+        # sys.exc_info() is empty) must not replace the failure.
+        handling = sys.exc_info()[1] or self._last_failure
+        if handling is not None:
+            for exc in found:
+                handling.add_note(f"simloop: also unhandled during this run: {exc!r}")
             return
         summary = "; ".join(_origin(e) for e in found)
         count = "1 exception" if len(found) == 1 else f"{len(found)} exceptions"
@@ -1168,7 +1195,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         raise UnhandledExceptionsError(msg, [_as_exception(e) for e in found])
 
     def _note_unhandled(self, exc: BaseException) -> None:
-        for other in self._collect_unhandled():
+        for other in self._collect_unhandled(final=False):
             if other is not exc:
                 exc.add_note(f"simloop: also unhandled during this run: {other!r}")
 
@@ -1248,11 +1275,14 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
             raise RuntimeError("Cannot close a running event loop")
         if self._closed:
             return
-        super().close()
-        self._active.clear()
-        self._fifo_order.clear()
-        self._pending.clear()
-        self._timers.clear()
+        try:
+            self._raise_unhandled(final=True)
+        finally:
+            super().close()
+            self._active.clear()
+            self._fifo_order.clear()
+            self._pending.clear()
+            self._timers.clear()
 
     # --- there is no I/O in a simulation (the rest is in NoRealIO) ------------------------------
 

@@ -99,6 +99,7 @@ def run_on(
             raise
         try:
             shut_down(loop)
+            loop._raise_unhandled(final=True)
         except (Exception, asyncio.CancelledError) as exc:
             _fail(loop, exc, on_failure, cleanup=False)
             raise
@@ -121,6 +122,7 @@ def _fail(
     if on_failure is not None:
         on_failure(exc)
     note = replay_note(loop, exc)
+    loop._last_failure = exc
     # Clean up in asyncio's own order: the run's scheduler may not be able to answer any more
     # (a replay that diverged, Hypothesis data that is frozen), and the cleanup of a failed
     # run is not worth exploring.
@@ -159,10 +161,12 @@ def shut_down(loop: SimLoop) -> None:
                         "task": task,
                     }
                 )
-    if loop._asyncgens:
+    if loop._asyncgens or loop._ready_count():
+        # As asyncio.run does. This also runs callbacks still pending from the main run (a
+        # gather() retrieving the exception of a task that failed last).
         loop.run_until_complete(loop.shutdown_asyncgens())
     else:
-        loop._asyncgens_shutdown_called = True  # what shutdown_asyncgens() would do
+        loop._asyncgens_shutdown_called = True  # all that running it would do
 
 
 def replay_note(loop: SimLoop, exc: BaseException | None = None) -> str:

@@ -36,6 +36,13 @@ from the block, and an unknown marker fails the test):
     ``PYTHONHASHSEED``) or is too long to show in full.
 ``<!-- python: 3.12+ -->``
     Run the block (and compare its output) only on that Python version and later.
+``<!-- write: test_bank.py -->``
+    Do not run the block: write it to that file in the page's own temporary directory (any
+    language: a test module, a ``pytest.ini``...).
+``<!-- run -->``, before a ``console`` block
+    Run the block's commands in the page's temporary directory: each ``$ pytest ...`` line
+    runs ``python -m pytest ...`` there, and the lines after it, up to the next ``$``, are its
+    expected output, compared with ``...`` matching anything (timings, paths).
 
 Examples run with ``TZ=UTC``, so that simulated wall-clock times (which start at
 2000-01-01T00:00:00Z) print the same everywhere. Fences may be indented (in a list item, say);
@@ -53,6 +60,8 @@ import linecache
 import os
 import random
 import re
+import shlex
+import subprocess
 import sys
 import time
 import traceback
@@ -72,7 +81,9 @@ _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\s
 _COMMENT = re.compile(r"^<!--(?P<body>.*)-->\s*$")
 _MARKER = re.compile(r"^(?P<key>[a-z]+)(?::\s*(?P<value>.*))?$")
 _VERSION = re.compile(r"^(?P<major>\d+)\.(?P<minor>\d+)\+?$")
-MARKERS = frozenset({"file", "raises", "warns", "ellipsis", "python"})
+MARKERS = frozenset({"file", "raises", "warns", "ellipsis", "python", "write", "run"})
+#: Markers allowed before blocks that are not Python.
+_ANY_LANGUAGE_MARKERS = frozenset({"write", "run", "python"})
 
 
 @dataclass
@@ -118,8 +129,10 @@ def parse_page(source: str, where: str) -> list[Block]:
                 line=i + 1,
                 markers=markers,
             )
-            if markers and block.language != "python":
+            if block.language != "python" and not set(markers) <= _ANY_LANGUAGE_MARKERS:
                 pytest.fail(f"{where}:{i + 1}: markers {markers} before a non-Python block")
+            if "run" in markers and block.language != "console":
+                pytest.fail(f"{where}:{i + 1}: the run marker goes before a console block")
             previous = blocks[-1] if blocks else None
             if (
                 block.language == "text"
@@ -273,7 +286,42 @@ def _page_id(path: Path) -> str:
     return path.relative_to(DOCS).as_posix()
 
 
-def run_page(page: Path) -> None:
+def run_console(block: Block, directory: Path, where: str) -> None:
+    """Run a console block's ``$ pytest ...`` commands; compare each one's output."""
+    commands: list[tuple[str, list[str]]] = []
+    for line in block.text.splitlines():
+        if line.startswith("$ "):
+            commands.append((line[2:], []))
+        elif commands:
+            commands[-1][1].append(line)
+        elif line.strip():
+            pytest.fail(f"{where}: a console block starts with a $ command")
+    for command, expected_lines in commands:
+        words = shlex.split(command)
+        if words[:1] != ["pytest"]:
+            pytest.fail(f"{where}: only pytest commands run in docs examples, not {command!r}")
+        env = {**os.environ, "PYTHONHASHSEED": "0", "COLUMNS": "100", "PY_COLORS": "0"}
+        env.pop("PYTEST_ADDOPTS", None)
+        env.pop("PYTEST_XDIST_WORKER", None)
+        completed = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *words[1:]],
+            cwd=directory,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        got = completed.stdout + completed.stderr
+        want = "".join(f"{line}\n" for line in expected_lines).strip("\n") + "\n"
+        if not _matches("..." + want, got, ellipsis=True):
+            pytest.fail(
+                f"{where}: the output of `{command}` differs from the page.\n"
+                f"--- the page shows:\n{want}--- the command printed:\n{got}"
+            )
+
+
+def run_page(page: Path, directory: Path) -> None:
     """Run the page's Python blocks in order, in one namespace; check what each prints."""
     name = _page_id(page)
     blocks = parse_page(page.read_text(encoding="utf-8"), name)
@@ -282,10 +330,19 @@ def run_page(page: Path) -> None:
     try:
         for block in blocks:
             where = f"{name}:{block.line}"
-            if block.language != "python" or (
-                "python" in block.markers
-                and sys.version_info < _version(block.markers["python"], where)
+            if "python" in block.markers and sys.version_info < _version(
+                block.markers["python"], where
             ):
+                continue
+            if "write" in block.markers:
+                target = directory / block.markers["write"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(block.text, encoding="utf-8")
+                continue
+            if "run" in block.markers:
+                run_console(block, directory, where)
+                continue
+            if block.language != "python":
                 continue
             filename = block.markers.get("file") or f"<{page.name}, line {block.line}>"
             filenames.append(filename)
@@ -308,8 +365,8 @@ def run_page(page: Path) -> None:
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
 @pytest.mark.usefixtures("page_environment")
-def test_page_examples(page: Path) -> None:
-    run_page(page)
+def test_page_examples(page: Path, tmp_path: Path) -> None:
+    run_page(page, tmp_path)
 
 
 def test_every_public_name_is_in_the_api_reference() -> None:
