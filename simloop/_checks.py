@@ -192,7 +192,12 @@ class _CancelSomewhere(Instrument):
             return
         # Option 0 (asyncio's way) lets the task run on; option 1 cancels it before this step,
         # so it sees CancelledError at the await it is about to resume from.
-        if loop._make_choice(ChoiceKind.CANCEL, 2):
+        loop._choice_subject = task
+        try:
+            cancel = loop._make_choice(ChoiceKind.CANCEL, 2)
+        finally:
+            loop._choice_subject = None
+        if cancel:
             loop.remove_instrument(self)
             task.cancel()
 

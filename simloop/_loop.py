@@ -245,6 +245,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         self._timers: list[tuple[int, events.TimerHandle]] = []
         self._timer_sequence = 0
         self._tie_group: list[events.TimerHandle] = []  # while a TIMER_TIE choice is made
+        self._choice_subject: object = None  # the timer or task a JITTER/CANCEL choice is about
 
         # The schedule: one entry per choice point with two or more options.
         self._choices: list[int] = []
@@ -477,7 +478,9 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
             timer._context = _copy_context() if context is None else context
             timer._when = when
         if jitter and self._jitter_step_ns and when_ns < NEVER_NS:
+            self._choice_subject = timer
             when_ns += self._jitter_step_ns * self._make_choice(_JITTER, JITTER_LEVELS)
+            self._choice_subject = None
         if when_ns > NEVER_NS:
             when_ns = NEVER_NS
         # One int key per timer: the deadline, then a sequence number that makes equal

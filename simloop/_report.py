@@ -105,7 +105,7 @@ def interleaving_table(events: Sequence[Step], failure_step: int) -> list[str]:
         lines.append(" ".join(cells).rstrip())
     deviating = [s for s in shown if s.deviates]
     if deviating:
-        lines.append("* a step that deviates from asyncio's order (the only ones that do)")
+        lines.append("* departs from asyncio's order (the only steps that do)")
     return lines
 
 
@@ -128,11 +128,9 @@ def _row(step: Step) -> tuple[str, str, str, str, str, str, str]:
             else f"waits at {_short(step.suspended_at)}"
         )
     else:
-        resumed = step.kind
-        code = ""
-        then = ""
-    if step.deviates and step.ahead_of:
-        then += f"  <- ran ahead of {step.ahead_of}"
+        resumed = code = then = ""
+    if step.deviation:
+        then += f"  <- {step.deviation}"
     return (mark, str(step.index), format_seconds(step.time_ns), step.label, resumed, code, then)
 
 

@@ -133,6 +133,19 @@ def is_sleep_wakeup(handle: asyncio.Handle) -> bool:
     return getattr(handle, "_callback", None) is asyncio.futures._set_result_unless_cancelled  # type: ignore[attr-defined]
 
 
+def task_woken_by(timer: asyncio.Handle) -> asyncio.Task[Any] | None:
+    """The task a sleep's wake-up timer wakes (the one awaiting its future), if any."""
+    if not is_sleep_wakeup(timer):
+        return None
+    args = getattr(timer, "_args", None) or ()
+    future = args[0] if args else None
+    for callback, _context in getattr(future, "_callbacks", None) or ():
+        task = task_of_callback(callback)
+        if task is not None:
+            return task
+    return None
+
+
 def silence_pending_destroy(task: asyncio.Task[Any]) -> None:
     """Stop asyncio from logging "Task was destroyed but it is pending!" for this task."""
     try:

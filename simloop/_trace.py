@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import json
 import linecache
 import os
@@ -48,7 +49,7 @@ _STEP_FIELDS = (
     "suspended_at",
     "choice",
     "options",
-    "ahead_of",
+    "deviation",
     "resumed_source",
     "suspended_source",
 )
@@ -76,8 +77,10 @@ class Step:
     choice: int
     #: How many ready lanes there were to pick from (1: no choice).
     options: int
-    #: When the step deviates from stock asyncio's order: what asyncio would have run instead.
-    ahead_of: str | None = None
+    #: How this step departs from stock asyncio's order, in words ("ran ahead of withdraw",
+    #: "fired before the timer of ..., due at the same time", "fired 2ms late", "cancelled by
+    #: the explorer"), or None if it does not.
+    deviation: str | None = None
     #: The source line at ``resumed_at``, stripped.
     resumed_source: str | None = None
     #: The source line at ``suspended_at``, stripped.
@@ -90,8 +93,8 @@ class Step:
 
     @property
     def deviates(self) -> bool:
-        """Whether this step differs from what stock asyncio would have run next."""
-        return self.choice != 0
+        """Whether this step departs from what stock asyncio would have done."""
+        return self.deviation is not None
 
 
 @attrs.define(eq=True)
@@ -275,7 +278,7 @@ class Trace:
                 (
                     f"{mark}{step.index}",
                     format_seconds(step.time_ns),
-                    step.label if step.kind != "timer" else f"timer {step.label}",
+                    step.label,
                     step.resumed_at or "",
                     step.suspended_at or "",
                 )
@@ -426,6 +429,33 @@ class TraceRecorder(Instrument):
         self._task_ids: dict[int, tuple[asyncio.Task[Any], int]] = {}
         self._where: dict[int, tuple[str, str | None]] = {}
         self._current: dict[str, Any] | None = None
+        # Deviations decided before the step they show in (a tie, a jitter, a cancellation),
+        # by id of the handle or task they concern, with the object to check against reuse.
+        self._pending: dict[int, tuple[object, str]] = {}
+
+    def choice_made(self, loop: SimLoop, kind: ChoiceKind, n: int, choice: int) -> None:
+        if not choice:
+            return
+        from simloop._scheduling import ChoiceKind
+
+        subject = loop._choice_subject
+        if kind == ChoiceKind.TIMER_TIE:
+            tied = loop.option_handles(kind)
+            if tied:
+                note = f"fired before {timer_label(tied[0])}, due at the same time"
+                self._pending[id(tied[choice])] = (tied[choice], note)
+        elif kind == ChoiceKind.JITTER and subject is not None:
+            late = choice * loop._jitter_step_ns
+            self._pending[id(subject)] = (subject, f"fired {format_seconds(late)} late (timer jitter)")
+        elif kind == ChoiceKind.CANCEL and subject is not None:
+            self._pending[id(subject)] = (subject, "cancelled here by the explorer (cancel_somewhere)")
+
+    def _take_pending(self, key: object) -> str | None:
+        entry = self._pending.get(id(key))
+        if entry is None or entry[0] is not key:
+            return None
+        del self._pending[id(key)]
+        return entry[1]
 
     def _task_id(self, task: asyncio.Task[Any]) -> int:
         # Keyed by id() but holding the task, so an id is never reused while we remember it.
@@ -446,11 +476,15 @@ class TraceRecorder(Instrument):
     ) -> None:
         callback = handle._callback
         task = _stdlib.task_of_callback(callback)
+        deviation = None if stock is handle else f"ran ahead of {handle_label(stock)}"
+        deviation = self._take_pending(handle) or deviation
+        if task is not None:
+            deviation = self._take_pending(task) or deviation
         current: dict[str, Any] = {
             "index": index,
             "choice": choice,
             "options": options,
-            "ahead_of": None if stock is handle else handle_label(stock),
+            "deviation": deviation,
             "task_id": None,
             "resumed_at": None,
             "resumed_source": None,
@@ -459,7 +493,11 @@ class TraceRecorder(Instrument):
             task_id = self._task_id(task)
             where = self._where.get(task_id)
             if where is None:
-                where = suspension_point(task) or ("start", None)
+                coro = task.get_coro()
+                fresh = inspect.iscoroutine(coro) and (
+                    inspect.getcoroutinestate(coro) == inspect.CORO_CREATED
+                )
+                where = (None if fresh else suspension_point(task)) or ("start", None)
             current.update(
                 kind="task",
                 label=task_label(task),
@@ -468,9 +506,10 @@ class TraceRecorder(Instrument):
                 resumed_at=where[0],
                 resumed_source=where[1],
             )
+        elif isinstance(handle, asyncio.TimerHandle):
+            current.update(kind="timer", label=timer_label(handle), task=None)
         else:
-            kind = "timer" if isinstance(handle, asyncio.TimerHandle) else "callback"
-            current.update(kind=kind, label=callback_label(callback), task=None)
+            current.update(kind="callback", label=callback_label(callback), task=None)
         self._current = current
 
     def step_finished(self, loop: SimLoop, index: int, handle: events.Handle) -> None:
@@ -519,6 +558,14 @@ def task_label(task: asyncio.Task[Any]) -> str:
     return name
 
 
+def timer_label(timer: events.Handle) -> str:
+    """A timer, for a person: "timer of Task-3 (restock)" for a sleep's wake-up."""
+    task = _stdlib.task_woken_by(timer)
+    if task is not None:
+        return f"timer of {task_label(task)}"
+    return f"timer {callback_label(timer._callback)}"
+
+
 def handle_label(handle: events.Handle) -> str:
     """What a ready callback is, for a person: a task's name or a callback's name."""
     callback = handle._callback
@@ -527,6 +574,8 @@ def handle_label(handle: events.Handle) -> str:
     task = _stdlib.task_of_callback(callback)
     if task is not None:
         return task_label(task)
+    if isinstance(handle, asyncio.TimerHandle):
+        return timer_label(handle)
     return callback_label(callback)
 
 
