@@ -651,6 +651,12 @@ def shrink_schedule(
                         if attempt(_trim(choices)):
                             improved = True
                             break
+        if not improved and best.deviations > 1 and _single_deviations(best, attempt):
+            # Dropping deviations one by one can get stuck: an option number names a lane by
+            # its place among the ready lanes, which earlier deviations change, so the later
+            # ones mean something else without them. A schedule with one deviation may still
+            # fail the same way; try those, where the deviations were first.
+            improved = True
     report = ShrinkReport(
         deviations_before=before.deviations,
         deviations_after=best.deviations,
@@ -659,6 +665,17 @@ def shrink_schedule(
         replays=replays,
     )
     return best, report
+
+
+def _single_deviations(best: Trace, attempt: Callable[[list[int]], bool]) -> bool:
+    """Try every schedule with one deviation (until one is kept, or the budget runs out)."""
+    positions = sorted(range(len(best.options)), key=lambda i: (best.choices[i] == 0, i))
+    options = list(best.options)
+    for i in positions:
+        for value in range(1, options[i]):
+            if attempt([0] * i + [value]):
+                return True
+    return False
 
 
 def _trim(choices: list[int]) -> list[int]:

@@ -107,11 +107,12 @@ class PCT:
 
     Guarantee (for a program with ``n`` tasks and ``k`` steps): a bug that needs ``depth``
     ordering constraints to show is found by each run with probability at least
-    ``1 / (n * k ** (depth - 1))``. ``k``, needed to place the change points, is estimated from
-    the runs so far (the longest), starting from ``expected_steps``.
+    ``1 / (n * k ** (depth - 1))``. ``k`` (here the number of scheduling choices of a run),
+    needed to place the change points, is estimated from the runs so far (the longest),
+    starting from ``expected_steps``.
     """
 
-    def __init__(self, depth: int = 3, *, seed: int = 0, expected_steps: int = 100) -> None:
+    def __init__(self, depth: int = 3, *, seed: int = 0, expected_steps: int = 10) -> None:
         self.depth = _positive_int(depth, "depth")
         self.seed = seed
         self.expected_steps = _positive_int(expected_steps, "expected_steps")
@@ -126,7 +127,8 @@ class PCT:
             seed += 1
 
     def run_finished(self, trace: Trace) -> None:
-        self.expected_steps = max(self.expected_steps, trace.steps)
+        # Change points count scheduling choices, not loop steps: size them by the choices.
+        self.expected_steps = max(self.expected_steps, len(trace.choices))
         if self._last is not None:
             self.tasks_estimate = max(self.tasks_estimate, self._last.tasks_seen)
 

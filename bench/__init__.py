@@ -1,0 +1,1 @@
+"""simloop's benchmarks: ``run.py`` (loop speed) and ``races/`` (bug-finding power)."""
