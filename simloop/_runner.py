@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import os
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -143,6 +144,9 @@ def abandon(loop: SimLoop) -> None:
     "Task was destroyed but it is pending!" for each when they are collected."""
     for task in asyncio.all_tasks(loop):
         _stdlib.silence_pending_destroy(task)
+        coro = task.get_coro()
+        if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+            coro.close()  # it never ran: no "coroutine was never awaited" either
 
 
 def shut_down(loop: SimLoop) -> None:

@@ -446,9 +446,15 @@ class TraceRecorder(Instrument):
                 self._pending[id(tied[choice])] = (tied[choice], note)
         elif kind == ChoiceKind.JITTER and subject is not None:
             late = choice * loop._jitter_step_ns
-            self._pending[id(subject)] = (subject, f"fired {format_seconds(late)} late (timer jitter)")
+            self._pending[id(subject)] = (
+                subject,
+                f"fired {format_seconds(late)} late (timer jitter)",
+            )
         elif kind == ChoiceKind.CANCEL and subject is not None:
-            self._pending[id(subject)] = (subject, "cancelled here by the explorer (cancel_somewhere)")
+            self._pending[id(subject)] = (
+                subject,
+                "cancelled here by the explorer (cancel_somewhere)",
+            )
 
     def _take_pending(self, key: object) -> str | None:
         entry = self._pending.get(id(key))

@@ -28,6 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize
 import simloop
 from simloop import ChoiceKind
 from simloop._runner import abandon
+from simloop._text import plural
 
 __all__ = ["HypothesisScheduler", "SimLoopStateMachine", "schedules"]
 
@@ -58,20 +59,23 @@ class HypothesisScheduler:
     def replay_note(self) -> str:
         """How to replay a run this scheduler failed (used in simloop's failure notes)."""
         return (
-            f"The schedule came from Hypothesis ({self.deviations} deviations from asyncio's "
-            f"order, choices {self._shown()}); Hypothesis replays it from its example database "
-            "on the next run."
+            f"The schedule came from Hypothesis ({plural(self.deviations, 'deviation')} from "
+            f"asyncio's order, choices {self._shown()}); Hypothesis replays it from its example "
+            "database on the next run."
         )
 
     def _shown(self) -> list[int | str]:
-        return self.choices if len(self.choices) <= 30 else [*self.choices[:30], "..."]
+        choices: list[int | str] = list(self.choices)
+        while choices and choices[-1] == 0:
+            choices.pop()  # past the last deviation, every choice is asyncio's own
+        return choices if len(choices) <= 30 else [*choices[:30], "..."]
 
     def __repr__(self) -> str:
         # Hypothesis shows an example's arguments before running it, when no choice has been
         # made yet; the failure's note lists the choices.
         if not self.choices:
             return "schedules()"
-        return f"schedules() -> {self.deviations} deviations, choices {self._shown()}"
+        return f"schedules() -> {plural(self.deviations, 'deviation')}, choices {self._shown()}"
 
 
 @st.composite
