@@ -40,6 +40,7 @@ from simloop._trace import Step, Trace
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "PCT",
     "BlockingCallWarning",
     "ChoiceKind",
     "Coverage",
@@ -53,7 +54,6 @@ __all__ = [
     "InvalidArgumentError",
     "InvariantError",
     "LivenessError",
-    "PCT",
     "Portfolio",
     "RandomWalk",
     "Replay",

@@ -59,7 +59,11 @@ def _holds(check: Callable[[], object]) -> tuple[bool, str]:
 
 
 def _where(handle: events.Handle) -> str:
-    task = _stdlib.task_of_callback(handle._callback) if handle._callback else None
+    task = (
+        _stdlib.task_of_callback(_stdlib.callback_of(handle))
+        if _stdlib.callback_of(handle)
+        else None
+    )
     label = handle_label(handle)
     if task is not None and not task.done():
         spot = suspension_point(task)
@@ -129,7 +133,7 @@ class _Eventually(Instrument):
         # The program finished before the deadline: the condition can never become true.
         main = loop._main_future
         finished = main is not None and main.done() and not main.cancelled()
-        if self.satisfied or not finished or sys.exc_info()[1] is not None:
+        if self.satisfied or main is None or not finished or sys.exc_info()[1] is not None:
             return
         if main.exception() is None and not _holds(self.check)[0]:
             loop.remove_instrument(self)
@@ -188,7 +192,7 @@ class _CancelSomewhere(Instrument):
         if task.done():
             loop.remove_instrument(self)
             return
-        if _stdlib.task_of_callback(handle._callback) is not task:
+        if _stdlib.task_of_callback(_stdlib.callback_of(handle)) is not task:
             return
         # Option 0 (asyncio's way) lets the task run on; option 1 cancels it before this step,
         # so it sees CancelledError at the await it is about to resume from.

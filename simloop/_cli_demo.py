@@ -55,7 +55,8 @@ def run_demo(*, runs: int, seed: int, replay: str | None, artifacts: Path) -> in
     if not result.found:
         print(f"   no failure in {result.runs} schedules; try more with --runs")
         return 1
-    assert result.recording is not None and result.trace is not None
+    assert result.recording is not None
+    assert result.trace is not None
     trace_path = artifacts / f"demo-{result.recording.fingerprint()}.json"
     trace = attrs.evolve(
         result.trace,

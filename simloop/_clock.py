@@ -8,8 +8,6 @@ result is never *earlier* than the float the caller asked for, so a timer never 
 
 from __future__ import annotations
 
-import math
-
 from simloop._errors import InvalidArgumentError
 
 NS_PER_SECOND = 1_000_000_000

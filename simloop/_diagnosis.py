@@ -10,6 +10,7 @@ children of ``gather``, the tasks of a ``TaskGroup``. Those edges give the wait-
 from __future__ import annotations
 
 import asyncio
+import functools
 import linecache
 import os
 from collections.abc import Iterable, Sequence
@@ -77,7 +78,7 @@ def _analyse(
 def _ready_tasks(loop: SimLoop) -> set[asyncio.Task[Any]]:
     found = set()
     for handle in loop._ready_handles():
-        task = _stdlib.task_of_callback(handle._callback)
+        task = _stdlib.task_of_callback(_stdlib.callback_of(handle))
         if task is not None:
             found.add(task)
     return found
@@ -124,13 +125,7 @@ def _what_it_waits_on(
         if kind is None:
             continue
         obj = _stdlib.frame_self(frame)
-        known = _name_of(obj, user_frame)
-
-        def name(type_name: str) -> str:
-            if known:
-                return f"{type_name} {known}"
-            article = "an" if type_name[0] in "AEIOU" else "a"
-            return f"{article} {type_name} created elsewhere"
+        name = functools.partial(_primitive_name, _name_of(obj, user_frame))
 
         if kind == "Lock":
             owner = _stdlib.lock_owner(obj)
@@ -179,6 +174,14 @@ def _what_it_waits_on(
     return _describe_awaited(task)
 
 
+def _primitive_name(known: str | None, type_name: str) -> str:
+    """ "Lock `self.lock`", or "a Lock created elsewhere" when the user's code has no name."""
+    if known:
+        return f"{type_name} {known}"
+    article = "an" if type_name[0] in "AEIOU" else "a"
+    return f"{article} {type_name} created elsewhere"
+
+
 def _describe_awaited(task: asyncio.Task[Any]) -> tuple[str | None, list[asyncio.Task[Any]], str]:
     waited = _stdlib.waited_future(task)
     if waited is None:
@@ -202,7 +205,7 @@ def _sleep_deadline(frame: FrameType) -> int | None:
     when = getattr(handle, "when", None)
     if when is None:
         return None
-    return round(when() * 1_000_000_000)
+    return int(round(when() * 1_000_000_000))
 
 
 def _names(tasks: Iterable[asyncio.Task[Any]]) -> str:

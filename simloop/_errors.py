@@ -101,7 +101,7 @@ class TraceFormatError(SimulationError, ValueError):
     """A trace file or replay token is corrupt, truncated, or from an unknown format version."""
 
 
-class UnhandledExceptionsError(SimulationError, ExceptionGroup):  # type: ignore[misc]
+class UnhandledExceptionsError(SimulationError, ExceptionGroup[Exception]):
     """Exceptions that nobody retrieved: crashed background tasks, failing callbacks.
 
     Stock asyncio only logs these; simloop fails the run, because a crash that nobody sees is a
@@ -112,7 +112,9 @@ class UnhandledExceptionsError(SimulationError, ExceptionGroup):  # type: ignore
     def __new__(cls, message: str, exceptions: Sequence[Exception]) -> UnhandledExceptionsError:
         return super().__new__(cls, message, exceptions)
 
-    def derive(self, excs: Sequence[Exception]) -> UnhandledExceptionsError:  # noqa: D102
+    def derive(  # type: ignore[override]
+        self, excs: Sequence[Exception]
+    ) -> UnhandledExceptionsError:
         return UnhandledExceptionsError(self.message, excs)
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 class ExecutorJob:
     """One ``run_in_executor`` call."""
 
-    __slots__ = ("loop", "future", "func", "args", "elapsed_ns")
+    __slots__ = ("args", "elapsed_ns", "func", "future", "loop")
 
     def __init__(
         self,

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 import attrs
 
 from simloop import _stdlib
-from simloop._token import as_recording
 from simloop._errors import (
     DeadlockError,
     InvalidArgumentError,
@@ -33,11 +32,12 @@ from simloop._errors import (
     TimeLimitError,
     UnhandledExceptionsError,
 )
+from simloop._instrument import Instrument
 from simloop._loop import SimLoop
 from simloop._runner import check_not_in_loop, run_on
-from simloop._scheduling import RandomWalk, Replay, Scheduler
+from simloop._scheduling import RandomWalk, Scheduler
 from simloop._text import plural
-from simloop._instrument import Instrument
+from simloop._token import as_recording
 from simloop._trace import Trace, task_label
 
 Main = Callable[[], Coroutine[Any, Any, Any]]
@@ -70,8 +70,11 @@ class Failure:
 
     def summary(self) -> str:
         """One line: ``"AssertionError: lost update ... (bank.py:34 in test)"``."""
-        text = f"{type(self.exception).__name__}: {str(self.exception).splitlines()[0] if str(self.exception) else ''}"
-        return text.rstrip(": ") + (f" ({self.location})" if self.location else "")
+        message = str(self.exception)
+        text = type(self.exception).__name__
+        if message:
+            text += f": {message.splitlines()[0]}"
+        return text + (f" ({self.location})" if self.location else "")
 
 
 @attrs.frozen
@@ -311,7 +314,7 @@ def run_coroutine(
 
     try:
         value = run_on(loop, coro, on_failure=on_failure, name=name)
-    except (Exception, asyncio.CancelledError) as exc:  # a failing run is a result here
+    except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - a failing run is a result
         step, time_ns = failed_at[0] if failed_at else (loop.steps, loop._now_ns)
         return RunResult(value=None, failure=make_failure(exc, step, time_ns), trace=loop.trace)
     return RunResult(value=value, failure=None, trace=loop.trace)

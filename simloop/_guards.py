@@ -252,7 +252,7 @@ def _asctime(t: Any = None) -> str:
     return _real_asctime() if t is None else _real_asctime(t)
 
 
-def _strftime(format: str, t: Any = None) -> str:  # noqa: A002 - the stdlib's parameter name
+def _strftime(format: str, t: Any = None) -> str:
     if t is None and _time_loops and _get_ident() in _time_loops:
         t = _real_localtime(_time())
     return _real_strftime(format) if t is None else _real_strftime(format, t)

@@ -118,12 +118,16 @@ class _LaneHandle(events.Handle):
     """A ready callback in lanes mode: a link in its lane, and its index in ``_active``."""
 
     __slots__ = ("_next", "_pos")
+    _next: Any  # the next handle of the lane, or None
+    _pos: int  # index in _active while first of its lane; _QUEUED behind; _TAKEN once taken
 
 
 class _LaneTimerHandle(events.TimerHandle):
     """A timer in lanes mode: when it is due, it becomes a link in a lane like any handle."""
 
     __slots__ = ("_next", "_pos")
+    _next: Any
+    _pos: int
 
 
 #: The name stock asyncio gives a task created without one (numbered process-wide).
@@ -133,7 +137,8 @@ _new_object = object.__new__
 _copy_context = contextvars.copy_context
 
 
-class SimLoop(NoRealIO, asyncio.BaseEventLoop):
+# NoRealIO's methods all raise, so their signatures are looser than AbstractEventLoop's.
+class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
     """An asyncio event loop with virtual time, where a scheduler makes every decision.
 
     Args:
@@ -166,6 +171,27 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         epoch: The wall-clock time ``time.time()`` reads at virtual time 0.
         instruments: Observers to attach from the start (see :class:`~simloop.Instrument`).
     """
+
+    if TYPE_CHECKING:
+        # BaseEventLoop's protected members that a subclass uses; typeshed leaves them out.
+        _ready: collections.deque[Any]
+        _stopping: bool
+        _closed: bool
+        _debug: bool
+        _thread_id: int | None
+        _timer_cancelled_count: int
+        _task_factory: Any
+        _current_handle: Any
+        _executor_shutdown_called: bool
+        _clock_resolution: float
+        _asyncgens: Any
+        _asyncgens_shutdown_called: bool
+
+        def _check_closed(self) -> None: ...
+        def _check_callback(self, callback: Any, method: str) -> None: ...
+        def _check_thread(self) -> None: ...
+        def _check_running(self) -> None: ...
+        def _check_default_executor(self) -> None: ...
 
     def __init__(
         self,
@@ -236,15 +262,17 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         )
 
         # Ready callbacks in lanes mode (Fifo mode uses BaseEventLoop's _ready deque).
-        self._active: list[_LaneHandle] = []
-        self._fifo_order: collections.deque[_LaneHandle] = collections.deque()
-        self._pending: list[_LaneHandle] = []  # scheduled by the running step, not yet a lane
+        # Handles here are _LaneHandle/_LaneTimerHandle; typed Any, as the hot paths set and
+        # read their slots, which typeshed does not declare on asyncio's handles.
+        self._active: list[Any] = []
+        self._fifo_order: collections.deque[Any] = collections.deque()
+        self._pending: list[Any] = []  # scheduled by the running step, not yet a lane
         self._queued_total = 0  # handles ever put in a lane; minus steps, the ready count
 
         # Timers: a heap of (deadline_ns << _SEQUENCE_BITS | sequence, handle).
-        self._timers: list[tuple[int, events.TimerHandle]] = []
+        self._timers: list[tuple[int, Any]] = []
         self._timer_sequence = 0
-        self._tie_group: list[events.TimerHandle] = []  # while a TIMER_TIE choice is made
+        self._tie_group: list[Any] = []  # while a TIMER_TIE choice is made
         self._choice_subject: object = None  # the timer or task a JITTER/CANCEL choice is about
 
         # The schedule: one entry per choice point with two or more options.
@@ -341,7 +369,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
 
     # --- scheduling callbacks -------------------------------------------------------------
 
-    def call_soon(
+    def call_soon(  # type: ignore[override]
         self,
         callback: Callable[..., object],
         *args: Any,
@@ -349,6 +377,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
     ) -> events.Handle:
         if self._closed:
             raise RuntimeError("Event loop is closed")
+        handle: Any
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
@@ -370,7 +399,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         else:
             # Lanes mode: the handles a step schedules become its lane when the step ends.
             self._pending.append(handle)
-        return handle
+        return handle  # type: ignore[no-any-return]
 
     def _call_soon(
         self, callback: Callable[..., object], args: Any, context: contextvars.Context | None
@@ -381,9 +410,9 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
     def _add_callback(self, handle: events.Handle) -> None:
         # Used by BaseEventLoop machinery with handles it made; lanes need our own handles.
         if not handle._cancelled:
-            self.call_soon(_run_unless_cancelled, handle, context=handle._context)
+            self.call_soon(_run_unless_cancelled, handle, context=_context_of(handle))
 
-    def call_soon_threadsafe(
+    def call_soon_threadsafe(  # type: ignore[override]
         self,
         callback: Callable[..., object],
         *args: Any,
@@ -404,12 +433,12 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         self._check_closed()
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
-        handle = self.call_soon(callback, *args, context=context)
+        handle: Any = self.call_soon(callback, *args, context=context)
         if handle._source_traceback:
             del handle._source_traceback[-1]  # this frame: the handle was created by the caller
-        return handle
+        return handle  # type: ignore[no-any-return]
 
-    def call_later(
+    def call_later(  # type: ignore[override]
         self,
         delay: float,
         callback: Callable[..., object],
@@ -432,7 +461,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         when = when_ns / NS_PER_SECOND if when_ns < NEVER_NS else math.inf
         return self._new_timer(when_ns, when, callback, args, context, True)
 
-    def call_at(
+    def call_at(  # type: ignore[override]
         self,
         when: float,
         callback: Callable[..., object],
@@ -460,6 +489,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
     ) -> events.TimerHandle:
         if self._closed:
             raise RuntimeError("Event loop is closed")
+        timer: Any
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
@@ -489,9 +519,9 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         self._timer_sequence = sequence = self._timer_sequence + 1
         heappush(self._timers, ((when_ns << _SEQUENCE_BITS) | sequence, timer))
         timer._scheduled = True
-        return timer
+        return timer  # type: ignore[no-any-return]
 
-    def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:
+    def _timer_handle_cancelled(self, handle: Any) -> None:
         if handle._scheduled:
             self._timer_cancelled_count += 1
 
@@ -660,7 +690,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         return ntodo
 
     def _clean_fifo_order(self, ready: int) -> None:
-        """Drop handles already run from ``_fifo_order``: from its head, or all when they pile up."""
+        """Drop handles already run from ``_fifo_order``: at its head, or all if they pile up."""
         order = self._fifo_order
         while order and order[0]._pos == _TAKEN:
             order.popleft()
@@ -775,7 +805,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
                 over = 0 <= limit < steps + ntodo
                 if over:
                     ntodo = max(0, limit - steps)
-                for done in range(1, ntodo + 1):  # noqa: B007 - `done` counts for the finally
+                for done in range(1, ntodo + 1):
                     k = len(active)
                     if k == 1:
                         handle = active[0]
@@ -1227,7 +1257,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
         if context is None:
             task = factory(self, coro, **kwargs)
         else:
-            task = factory(self, coro, context=context, **kwargs)  # type: ignore[call-arg]
+            task = factory(self, coro, context=context, **kwargs)
         # As stock asyncio: a name given here overrides the factory's; without one, the task
         # keeps the name its factory chose, unless that is the process-wide default.
         if name is not None:
@@ -1270,7 +1300,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):
             raise TypeError("executor must be ThreadPoolExecutor instance")
         self._simulated_executor = executor
 
-    async def shutdown_default_executor(self, timeout: float | None = None) -> None:  # noqa: ARG002
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         self._executor_shutdown_called = True
 
     def close(self) -> None:
@@ -1301,6 +1331,11 @@ def _stop_loop_when_done(future: asyncio.Future[Any]) -> None:
         # The exception already propagated out of run_forever(): nothing to stop.
         return
     future.get_loop().stop()
+
+
+def _context_of(handle: Any) -> contextvars.Context:
+    context: contextvars.Context = handle._context
+    return context
 
 
 def _run_unless_cancelled(handle: events.Handle) -> None:

@@ -27,7 +27,8 @@ def format_failure(
     trace_path: str | None = None,
 ) -> str:
     """The whole report for a failing exploration."""
-    assert result.failure is not None and result.recording is not None
+    assert result.failure is not None
+    assert result.recording is not None
     failure = result.failure
     lines = [headline(result, planned_runs)]
     lines.append(

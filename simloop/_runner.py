@@ -131,7 +131,7 @@ def _fail(
     if cleanup:
         try:
             shut_down(loop)
-        except (Exception, asyncio.CancelledError) as cleanup_error:
+        except (Exception, asyncio.CancelledError) as cleanup_error:  # noqa: BLE001 - as a note
             exc.add_note(f"simloop: cleaning up after the failure also failed: {cleanup_error!r}")
         except BaseException:
             abandon(loop)

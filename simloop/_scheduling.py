@@ -57,7 +57,7 @@ class Fifo:
     virtual time; equal timer deadlines fire in the order they were scheduled.
     """
 
-    def choose(self, kind: ChoiceKind, n: int) -> int:  # noqa: ARG002 - Fifo ignores the options
+    def choose(self, kind: ChoiceKind, n: int) -> int:
         return 0
 
     def __repr__(self) -> str:

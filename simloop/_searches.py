@@ -87,13 +87,13 @@ class PCTScheduler:
         handles = self._loop.option_handles(kind)
         best, best_priority = 0, -1.0
         for option, handle in enumerate(handles):
-            task = _stdlib.task_of_callback(handle._callback)
+            task = _stdlib.task_of_callback(_stdlib.callback_of(handle))
             priority = float("inf") if task is None else self._priority(task)
             if priority > best_priority:
                 best, best_priority = option, priority
         while self._change_points and self._change_points[0] <= self._steps:
             self._change_points.pop(0)
-            task = _stdlib.task_of_callback(handles[best]._callback)
+            task = _stdlib.task_of_callback(_stdlib.callback_of(handles[best]))
             if task is not None:
                 self._priorities[id(task)] = (len(self._change_points) + 1.0, task)
         return best
@@ -136,7 +136,7 @@ class PCT:
         return f"PCT(depth={self.depth})"
 
 
-# --- Portfolio -------------------------------------------------------------------------------------
+# --- Portfolio ------------------------------------------------------------------------------------
 
 
 class Portfolio:
@@ -175,7 +175,7 @@ class Portfolio:
         return "Portfolio(random walks, PCT depths 1-3)"
 
 
-# --- Exhaustive ------------------------------------------------------------------------------------
+# --- Exhaustive -----------------------------------------------------------------------------------
 
 
 class _PrefixScheduler(Replay):

@@ -50,18 +50,23 @@ if (
     raise ImportError(msg)
 
 
-def callback_error_context(handle: asyncio.Handle, exc: BaseException) -> dict[str, Any]:
+def callback_of(handle: Any) -> Any:
+    """A handle's callback (``None`` once it was cancelled)."""
+    return handle._callback
+
+
+def callback_error_context(handle: Any, exc: BaseException) -> dict[str, Any]:
     """The exception-handler context ``Handle._run`` builds when its callback raises."""
-    callback = handle._callback  # type: ignore[attr-defined]
-    args = handle._args  # type: ignore[attr-defined]
+    callback = handle._callback
+    args = handle._args
     source = asyncio.format_helpers._format_callback_source(callback, args)
     context: dict[str, Any] = {
         "message": f"Exception in callback {source}",
         "exception": exc,
         "handle": handle,
     }
-    if handle._source_traceback:  # type: ignore[attr-defined]
-        context["source_traceback"] = handle._source_traceback  # type: ignore[attr-defined]
+    if handle._source_traceback:
+        context["source_traceback"] = handle._source_traceback
     return context
 
 
@@ -122,7 +127,7 @@ def has_unretrieved_exception(task: asyncio.Task[Any]) -> bool:
 def mark_exception_retrieved(task: asyncio.Task[Any]) -> None:
     """Stop asyncio from logging "exception was never retrieved" for this task later."""
     try:
-        task._log_traceback = False  # type: ignore[attr-defined]
+        task._log_traceback = False
     except (AttributeError, ValueError):
         pass
 
@@ -221,7 +226,7 @@ def _code(function: Any) -> CodeType | None:
 
 #: Code objects of asyncio's blocking methods, mapped to the kind of primitive they wait on.
 PRIMITIVE_WAITS: dict[CodeType, str] = {}
-for _kind, _functions in {
+_WAITS: dict[str, list[Any]] = {
     "Lock": [asyncio.locks.Lock.acquire],
     "Event": [asyncio.locks.Event.wait],
     "Condition": [asyncio.locks.Condition.wait, asyncio.locks.Condition.wait_for],
@@ -241,7 +246,8 @@ for _kind, _functions in {
     ],
     "wait": [getattr(asyncio.tasks, "_wait", None), asyncio.tasks.wait],
     "wait_for": [asyncio.tasks.wait_for],
-}.items():
+}
+for _kind, _functions in _WAITS.items():
     for _function in _functions:
         _c = _code(_function)
         if _c is not None:

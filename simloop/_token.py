@@ -91,7 +91,7 @@ def decode(token: str) -> Trace:
         choices = values[5 : 5 + count]
         options = values[5 + count :]
         if len(choices) != count or len(options) != count:
-            raise ValueError("wrong length")  # noqa: TRY301 - reported below like the others
+            raise ValueError("wrong length")
     except (binascii.Error, zlib.error, ValueError):
         msg = (
             "corrupt replay token (damaged or cut short in copying?): copy the whole token "

@@ -341,7 +341,7 @@ class _Reader:
         return value
 
     def int_list(self, name: str) -> list[int]:
-        values = self.field(name, list)
+        values: list[int] = self.field(name, list)
         for i, value in enumerate(values):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise self.fail(f"{name}[{i}] must be a non-negative int, not {value!r}")
@@ -480,7 +480,7 @@ class TraceRecorder(Instrument):
         options: int,
         stock: events.Handle,
     ) -> None:
-        callback = handle._callback
+        callback = _stdlib.callback_of(handle)
         task = _stdlib.task_of_callback(callback)
         deviation = None if stock is handle else f"ran ahead of {handle_label(stock)}"
         deviation = self._take_pending(handle) or deviation
@@ -569,12 +569,12 @@ def timer_label(timer: events.Handle) -> str:
     task = _stdlib.task_woken_by(timer)
     if task is not None:
         return f"timer of {task_label(task)}"
-    return f"timer {callback_label(timer._callback)}"
+    return f"timer {callback_label(_stdlib.callback_of(timer))}"
 
 
 def handle_label(handle: events.Handle) -> str:
     """What a ready callback is, for a person: a task's name or a callback's name."""
-    callback = handle._callback
+    callback = _stdlib.callback_of(handle)
     if callback is None:
         return "a cancelled callback"
     task = _stdlib.task_of_callback(callback)
@@ -593,7 +593,7 @@ def callback_label(callback: Any) -> str:
         if inner is None:
             break
         func = inner
-    qualname = getattr(func, "__qualname__", None)
+    qualname: str | None = getattr(func, "__qualname__", None)
     if qualname is None:
         return type(func).__qualname__
     module = getattr(func, "__module__", None) or ""

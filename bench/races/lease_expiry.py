@@ -37,7 +37,7 @@ class LeaseService:
         self.holder, self.expires_at = node, self._now() + self.ttl
         return self.expires_at
 
-    def renew(self, node: str) -> float | None:  # noqa: ARG002 - the bug: whoever asks renews
+    def renew(self, node: str) -> float | None:
         self.expires_at = self._now() + self.ttl
         return self.expires_at
 

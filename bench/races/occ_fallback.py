@@ -68,12 +68,12 @@ class ProfileService:
                 await asyncio.sleep(1.0)  # back off, then retry
         await self._give_up(doc, badge)
 
-    async def _give_up(self, doc: Document, badge: str) -> None:  # noqa: ARG002
+    async def _give_up(self, doc: Document, badge: str) -> None:
         await self.store.write(doc)  # stop fighting: force our copy
 
 
 class TransactionalProfileService(ProfileService):
-    async def _give_up(self, doc: Document, badge: str) -> None:  # noqa: ARG002
+    async def _give_up(self, doc: Document, badge: str) -> None:
         await self.store.transact(lambda latest: latest["badges"].append(badge))
 
 

@@ -35,7 +35,7 @@ class Indexer:
         self.backend = backend
         self.queue: asyncio.Queue[str] = asyncio.Queue()
 
-    def _done(self, batch: list[str]) -> None:  # noqa: ARG002 - the bug: one call per batch
+    def _done(self, batch: list[str]) -> None:
         self.queue.task_done()  # the batch is indexed
 
     async def run(self) -> None:

@@ -55,7 +55,7 @@ class SWRCache:
             self._start_refresh(key, entry)
         return entry.value
 
-    def _start_refresh(self, key: str, entry: Entry) -> None:  # noqa: ARG002
+    def _start_refresh(self, key: str, entry: Entry) -> None:
         task = asyncio.create_task(self._refresh(key))
         self.refreshes.add(task)
         task.add_done_callback(self.refreshes.discard)

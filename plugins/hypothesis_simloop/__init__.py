@@ -46,7 +46,7 @@ class HypothesisScheduler:
         self._source = source
         self.choices: list[int] = []
 
-    def choose(self, kind: ChoiceKind, n: int) -> int:  # noqa: ARG002 - every kind alike
+    def choose(self, kind: ChoiceKind, n: int) -> int:
         choice = self._source.randrange(n)
         self.choices.append(choice)
         return choice
@@ -167,4 +167,4 @@ async def _settled() -> None:
 
 def _hypothesis_setup_hook() -> None:
     """Hypothesis's entry point: ``st.from_type(simloop.Scheduler)`` draws a schedule."""
-    st.register_type_strategy(simloop.Scheduler, schedules())  # type: ignore[type-abstract]
+    st.register_type_strategy(simloop.Scheduler, schedules())

@@ -15,7 +15,7 @@ import simloop
 
 
 def pytest_asyncio_loop_factories(
-    config: pytest.Config,  # noqa: ARG001 - the hook's signature
-    item: pytest.Item,  # noqa: ARG001
+    config: pytest.Config,
+    item: pytest.Item,
 ) -> Mapping[str, Callable[[], simloop.SimLoop]]:
     return {"simloop": simloop.SimLoop}

@@ -270,7 +270,8 @@ def parse_scheduler(spec: str, *, where: str) -> tuple[str, int | None]:
     except ValueError:
         value = -1
     if value < (1 if name == "pct" else 0):
-        msg = f"{where}: {name} needs a {'positive' if name == 'pct' else 'non-negative'} int after ':', not {number!r}"
+        wanted = "positive" if name == "pct" else "non-negative"
+        msg = f"{where}: {name} needs a {wanted} int after ':', not {number!r}"
         raise pytest.UsageError(msg)
     return name, value
 
@@ -293,7 +294,7 @@ def make_search(scheduler: Any, seed: int, shard: tuple[int, int] = (0, 1)) -> A
     return _fifo
 
 
-def _fifo(seed: int) -> Any:  # noqa: ARG001 - a scheduler factory takes a seed
+def _fifo(seed: int) -> Any:
     import simloop
 
     return simloop.Fifo()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import attrs
@@ -202,17 +202,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def simloop(request: pytest.FixtureRequest) -> SimloopHarness:
+def simloop(request: pytest.FixtureRequest) -> Iterator[SimloopHarness]:
     """The simulation harness of this test: its loop, seed, virtual time, trace; ``run()``."""
     state = request.node.stash.get(_STATE, None)
-    if state is None:
-        # Not run by the plugin (a test collected by another plugin): a harness of its own,
-        # one schedule in asyncio's order.
-        harness = SimloopHarness()
-        harness._begin(None, None, {}, record_events=False)
-        request.addfinalizer(harness._finish)
-        return harness
-    return state.harness
+    if state is not None:
+        yield state.harness
+        return
+    # Not run by the plugin (a test collected by another plugin): a harness of its own, one
+    # schedule in asyncio's order.
+    harness = SimloopHarness()
+    harness._begin(None, None, {}, record_events=False)
+    yield harness
+    harness._finish()
 
 
 # --- async fixtures run inside each schedule ------------------------------------------------------
@@ -242,11 +243,11 @@ def pytest_fixture_setup(
         return DeferredAsyncFixture(name, original, kwargs)
 
     # FixtureDef.func is what pytest's own pytest_fixture_setup calls; swap it for the call.
-    fixturedef.func = defer
+    fixturedef.func = defer  # type: ignore[misc]
     try:
         return (yield)
     finally:
-        fixturedef.func = original
+        fixturedef.func = original  # type: ignore[misc]
 
 
 # --- running a test -------------------------------------------------------------------------------
@@ -348,7 +349,7 @@ def _allow_harness_in_given(item: pytest.Function) -> None:
         return
     from hypothesis import HealthCheck, settings
 
-    current = getattr(item.obj, "_hypothesis_internal_use_settings", settings.default)
+    current = getattr(item.obj, "_hypothesis_internal_use_settings", None) or settings()
     item.obj._hypothesis_internal_use_settings = settings(
         current,
         suppress_health_check=[*current.suppress_health_check, HealthCheck.function_scoped_fixture],
@@ -396,7 +397,9 @@ def _fail(
     item: pytest.Function, state: _TestState, result: ExplorationResult, database: FailureDatabase
 ) -> None:
     failure = result.failure
-    assert failure is not None and result.recording is not None and result.trace is not None
+    assert failure is not None
+    assert result.recording is not None
+    assert result.trace is not None
     trace = attrs.evolve(result.trace, outcome={"kind": failure.kind, "summary": failure.summary()})
     trace_path = database.trace_path(item.nodeid, trace)
     trace.save(trace_path)

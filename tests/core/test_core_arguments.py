@@ -172,7 +172,7 @@ def test_call_later_rejects_a_string_without_repeating_it() -> None:
 
 def test_scheduler_answering_out_of_range() -> None:
     class Wrong:
-        def choose(self, kind: simloop.ChoiceKind, n: int) -> int:  # noqa: ARG002
+        def choose(self, kind: simloop.ChoiceKind, n: int) -> int:
             return n
 
         def __repr__(self) -> str:

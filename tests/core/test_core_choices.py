@@ -110,7 +110,7 @@ class ChoiceLog(simloop.Instrument):
 
     def choice_made(
         self,
-        loop: simloop.SimLoop,  # noqa: ARG002
+        loop: simloop.SimLoop,
         kind: ChoiceKind,
         n: int,
         choice: int,

@@ -162,8 +162,8 @@ def test_note_for_replay() -> None:
     token = token_in(note)
     assert note == (
         "simloop: failed under Replay(2 choices) after 14 steps at virtual time 0.5s, 1 "
-        f"deviation from asyncio's order. Replay it exactly with simloop.run(..., replay={token!r}) "
-        "and the same program." + HASH_SEED_ADVICE
+        "deviation from asyncio's order. Replay it exactly with "
+        f"simloop.run(..., replay={token!r}) and the same program." + HASH_SEED_ADVICE
     )
     # The token holds the whole schedule, seed included: following the note reproduces the note.
     assert failure_notes(racy(), replay=token) == [
