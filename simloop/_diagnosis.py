@@ -205,7 +205,8 @@ def _sleep_deadline(frame: FrameType) -> int | None:
     when = getattr(handle, "when", None)
     if when is None:
         return None
-    return int(round(when() * 1_000_000_000))
+    deadline: float = when()
+    return round(deadline * 1_000_000_000)
 
 
 def _names(tasks: Iterable[asyncio.Task[Any]]) -> str:
