@@ -169,7 +169,7 @@ class Coverage:
         return sorted(label for label, reached in self.marks.items() if not reached)
 
     def __str__(self) -> str:
-        text = f"{self.interleavings} distinct pairs of consecutive task steps"
+        text = f"{plural(self.interleavings, 'distinct pair')} of consecutive task steps"
         if self.marks:
             missing = self.never_reached
             text += f"; marks: {len(self.marks) - len(missing)} of {len(self.marks)} reached"
@@ -178,7 +178,7 @@ class Coverage:
         return text
 
 
-class _PairsSeen(Instrument):
+class PairsSeen(Instrument):
     """Counts the distinct (task, next task) pairs of consecutive task steps, over runs."""
 
     def __init__(self) -> None:
@@ -426,7 +426,7 @@ def explore(
     """
     check_not_in_loop("simloop.explore")
     _check_main(main, "simloop.explore")
-    pairs = _PairsSeen() if coverage else None
+    pairs = PairsSeen() if coverage else None
     if pairs is not None:
         loop_options = {
             **loop_options,
@@ -452,7 +452,7 @@ def explore_program(
     shrink: bool,
     shrink_budget: int,
     first_runs: tuple[Trace, ...] = (),
-    pairs: _PairsSeen | None = None,
+    pairs: PairsSeen | None = None,
 ) -> ExplorationResult:
     """:func:`explore` for any :class:`Program`. ``first_runs``: schedules to try first
     (a failure database's), each replayed leniently before the search begins."""

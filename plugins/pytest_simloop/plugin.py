@@ -24,7 +24,13 @@ from pytest_simloop._database import FailureDatabase
 from pytest_simloop._harness import SimloopHarness
 from pytest_simloop._programs import DeferredAsyncFixture, TestProgram, is_async_fixture
 from simloop import Trace, TraceFormatError, _stdlib
-from simloop._explore import ExplorationResult, explore_program, replay_program, run_coroutine
+from simloop._explore import (
+    ExplorationResult,
+    PairsSeen,
+    explore_program,
+    replay_program,
+    run_coroutine,
+)
 from simloop._report import format_failure
 from simloop._text import plural
 
@@ -262,7 +268,12 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if getattr(pyfuncitem.obj, "hypothesis", None) is not None:
         _run_hypothesis_test(pyfuncitem, state)
         return True
-    program = TestProgram(pyfuncitem, state.harness, settings.loop_options)
+    loop_options = settings.loop_options
+    # With -v, measure what the exploration covered (it costs an instrument per run).
+    pairs = PairsSeen() if pyfuncitem.config.getoption("verbose") > 0 else None
+    if pairs is not None:
+        loop_options = {**loop_options, "instruments": [pairs]}
+    program = TestProgram(pyfuncitem, state.harness, loop_options)
     database = FailureDatabase(settings.artifacts)
     nodeid = pyfuncitem.nodeid
     if settings.replay is not None:
@@ -278,6 +289,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             shrink=settings.shrink,
             shrink_budget=200,
             first_runs=saved,
+            pairs=pairs,
         )
         for schedule in result.passing_first_runs:
             database.forget(nodeid, schedule)
@@ -461,6 +473,7 @@ def pytest_runtest_makereport(
                 "seconds": result.seconds,
                 "found": result.found,
                 "proof": result.proof,
+                "coverage": None if result.coverage is None else str(result.coverage),
             },
         )
     )
@@ -486,6 +499,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 f"{stats['virtual_seconds']:g}s virtual in {stats['seconds']:.2f}s"
                 + (" - FAILED" if stats["found"] else "")
                 + (f" - {stats['proof']}" if stats.get("proof") else "")
+                + (f"\n    covered {stats['coverage']}" if stats.get("coverage") else "")
             )
     terminalreporter.write_line(
         f"{plural(len(explored), 'test')} explored: {plural(runs, 'schedule')}, "
