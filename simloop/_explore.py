@@ -47,6 +47,9 @@ _perf_counter = time.perf_counter
 
 DEFAULT_SHRINK_BUDGET = 300
 
+#: The full replay of a failure records (at most) this many of its last steps' events.
+REPORTED_STEPS = 20_000
+
 
 @attrs.frozen
 class Failure:
@@ -245,7 +248,9 @@ class Program(Protocol):
     """Something exploration can run under a given schedule: ``run`` never raises the run's
     failure, it returns it in the :class:`RunResult`."""
 
-    def run(self, scheduler: Scheduler, seed: int | None, *, record_events: bool) -> RunResult: ...
+    def run(
+        self, scheduler: Scheduler, seed: int | None, *, record_events: bool | int
+    ) -> RunResult: ...
 
 
 class AsyncProgram:
@@ -255,7 +260,9 @@ class AsyncProgram:
         self.main = main
         self.loop_options = loop_options
 
-    def run(self, scheduler: Scheduler, seed: int | None, *, record_events: bool) -> RunResult:
+    def run(
+        self, scheduler: Scheduler, seed: int | None, *, record_events: bool | int
+    ) -> RunResult:
         options = {**self.loop_options, "record_events": record_events}
         return run_schedule(self.main, scheduler, seed=seed, **options)
 
@@ -399,7 +406,7 @@ def _schedule_settings(schedule: Trace) -> dict[str, Any]:
 
 
 def replay_program(
-    program: Program, schedule: Trace, *, record_events: bool, strict: bool = True
+    program: Program, schedule: Trace, *, record_events: bool | int, strict: bool = True
 ) -> RunResult:
     """Run ``program`` under ``schedule``'s choices and seed."""
     scheduler = schedule.replay_scheduler(strict=strict)
@@ -489,12 +496,14 @@ def explore_program(
         passing_first_runs.append(schedule)
     if first is None:
         for candidate in search.schedulers():
-            count += 1
             result = program.run(candidate, getattr(candidate, "seed", None), record_events=False)
+            search.run_finished(result.trace)
+            if getattr(candidate, "probe", False):
+                continue  # run only to inform the search: another search reports it
+            count += 1
             total_steps += result.trace.steps
             total_virtual_ns += result.trace.end_time_ns - result.trace.start_time_ns
             note_marks(result.trace)
-            search.run_finished(result.trace)
             if result.failure is not None:
                 first = result
                 failing_scheduler = repr(candidate)
@@ -526,9 +535,11 @@ def explore_program(
     assert first.failure is not None
     recording = first.trace
     shrink_report = None
-    if shrink:
+    # A step limit is a livelock, or a long run: each replay would take as long again, and
+    # the schedule of a livelock rarely matters. Shrink the others.
+    if shrink and first.failure.kind != "step limit":
         recording, shrink_report = shrink_schedule(program, first, budget=shrink_budget)
-    final = replay_program(program, recording, record_events=True)
+    final = replay_program(program, recording, record_events=REPORTED_STEPS)
     nondeterminism = None
     failure = final.failure
     if failure is None or failure.signature != first.failure.signature:

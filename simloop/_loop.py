@@ -102,7 +102,8 @@ _SEQUENCE_BITS = 40
 #: Rebuild the timer heap when this many cancelled timers make up more than half of it.
 _MIN_CANCELLED_TO_COMPACT = 64
 
-DEFAULT_MAX_STEPS = 1_000_000
+#: A run that takes this many steps is taken for a livelock (it costs about a second).
+DEFAULT_MAX_STEPS = 500_000
 
 #: ``time.time()`` inside a simulation reads this wall-clock time at virtual time 0:
 #: 2000-01-01T00:00:00Z.
@@ -157,7 +158,8 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         shuffle: If true, every ready callback can run before any other, even callbacks
             scheduled by the same step in an order asyncio guarantees.
         record_events: Record a full event per step (what ran, where it resumed and
-            suspended), not just the choices. Replays of failures use it.
+            suspended), not just the choices. Replays of failures use it. An int keeps only
+            that many of the latest steps (a livelock runs for hundreds of thousands).
         patch_time: Make ``time.time``/``monotonic``/``perf_counter`` read virtual time and
             ``time.sleep`` advance it, while the loop runs.
         patch_random: Seed ``random``, ``os.urandom``, ``uuid`` from the run's seed, while the
@@ -203,7 +205,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         max_time: float | None = None,
         timer_jitter: float = 0.0,
         shuffle: bool = False,
-        record_events: bool = False,
+        record_events: bool | int = False,
         patch_time: bool = True,
         patch_random: bool = True,
         forbid_escapes: bool = True,
@@ -213,8 +215,11 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         instruments: Sequence[Instrument] = (),
     ) -> None:
         # Until BaseEventLoop.__init__ has run, a loop that rejected its arguments must look
-        # closed to BaseEventLoop.__del__, which would otherwise complain when it is collected.
+        # closed to BaseEventLoop.__del__ (which would otherwise complain when it is
+        # collected), and have what its repr reads.
         self._closed = True
+        self._thread_id = None
+        self._debug = False
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             msg = f"`seed` must be an int or None, not {type(seed).__name__} {seed!r}"
             raise InvalidArgumentError(msg)
@@ -288,7 +293,8 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         if record_events:
             from simloop._trace import TraceRecorder
 
-            self._recorder = TraceRecorder()
+            keep = None if record_events is True else int(record_events)
+            self._recorder = TraceRecorder(keep=keep)
             self._instruments.append(self._recorder)
 
         self._fail_on_unhandled = bool(fail_on_unhandled)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from simloop._clock import format_seconds
 from simloop._explore import ExplorationResult
+from simloop._text import plural
 from simloop._trace import Step
 
 #: Steps shown before the failure, besides every deviating step.
@@ -25,19 +26,26 @@ def format_failure(
     planned_runs: int | None = None,
     replay_command: str | None = None,
     trace_path: str | None = None,
+    replayed: bool = False,
 ) -> str:
-    """The whole report for a failing exploration."""
+    """The whole report for a failing exploration (``replayed``: of one replayed schedule)."""
     assert result.failure is not None
     assert result.recording is not None
     failure = result.failure
-    lines = [headline(result, planned_runs)]
+    if failure.kind == "divergence":
+        # The schedule does not fit the program: nothing about the program to report.
+        return (
+            "simloop: the schedule to replay does not fit this test (a token from another test, "
+            f"or from an earlier version of this one)\n  {failure.summary()}"
+        )
+    lines = [headline(result, planned_runs, replayed=replayed)]
+    lines.append(f"  {failure.summary()}")
     lines.append(
-        f"  {failure.summary()}, after {failure.step} steps at virtual time "
-        f"{format_seconds(failure.time_ns)}"
+        f"  after {plural(failure.step, 'step')} at virtual time {format_seconds(failure.time_ns)}"
     )
     if result.nondeterminism:
         lines.append(f"  WARNING: {result.nondeterminism}")
-    if result.trace is not None and result.trace.events:
+    elif result.trace is not None and result.trace.events:
         lines.append("")
         lines.extend("  " + line for line in interleaving_table(result.trace.events, failure.step))
     lines.append("")
@@ -53,22 +61,28 @@ def format_failure(
     return "\n".join(lines)
 
 
-def headline(result: ExplorationResult, planned_runs: int | None) -> str:
+def headline(result: ExplorationResult, planned_runs: int | None, *, replayed: bool = False) -> str:
     """First line: which schedule failed, and what shrinking found."""
     assert result.recording is not None
     deviations = result.recording.deviations
     of = f" of {planned_runs}" if planned_runs else ""
     where = f"failed on schedule {result.failing_run}{of} ({result.failing_scheduler})"
+    if result.nondeterminism:
+        return f"simloop: {where}, but its replay did not fail the same way: nondeterministic"
     if deviations == 0:
         return (
             f"simloop: {where}, and it fails in asyncio's own order too: no interleaving is "
             "needed, so this is a plain bug, not a race"
         )
-    plural = "deviation" if deviations == 1 else "deviations"
-    text = f"simloop: {where}; needs {deviations} {plural} from asyncio's order"
-    if result.shrink is not None and result.shrink.deviations_before != deviations:
+    needs = plural(deviations, "deviation") + " from asyncio's order"
+    if result.shrink is None:
+        # A replay is not shrunk by design; an exploration only when shrinking was turned off.
+        return f"simloop: {where}, with {needs}" + ("" if replayed else " (not shrunk)")
+    text = f"simloop: {where}; needs {needs}"
+    if result.shrink.deviations_before != deviations:
         text += (
-            f" (shrunk from {result.shrink.deviations_before} in {result.shrink.replays} replays)"
+            f" (shrunk from {result.shrink.deviations_before} in "
+            f"{plural(result.shrink.replays, 'replay')})"
         )
     return text
 

@@ -189,6 +189,8 @@ class _PrefixScheduler(Replay):
         super().__init__(prefix, strict=False)
         self.no_branch: set[int] = set()
         self._loop: SimLoop | None = None
+        #: A run made only to learn the tree (see Exhaustive.schedulers).
+        self.probe = False
 
     def bind(self, loop: SimLoop) -> None:
         self._loop = loop
@@ -200,6 +202,10 @@ class _PrefixScheduler(Replay):
             if tied and all(_is_sleep_wakeup(timer) for timer in tied):
                 self.no_branch.add(index)
         return super().choose(kind, n)
+
+    def __repr__(self) -> str:
+        shown = list(self.choices)
+        return f"the exhaustive search's schedule {shown}"
 
 
 def _is_sleep_wakeup(handle: asyncio.Handle) -> bool:
@@ -252,13 +258,18 @@ class Exhaustive:
         while self._stack:
             prefix = self._stack.pop()
             self._current = _PrefixScheduler(prefix)
+            if not prefix and self.shard[0] > 0:
+                # Every shard runs asyncio's own order to learn the tree, but it is shard 0's
+                # schedule: for the others it is a probe, neither counted nor reported.
+                self._current.probe = True
             yield self._current
         self.complete = True
 
     def run_finished(self, trace: Trace) -> None:
-        self.runs += 1
         current = self._current
         assert current is not None
+        if not current.probe:
+            self.runs += 1
         prefix = current.choices
         used = sum(1 for c in prefix if c)
         if used >= self.max_deviations:
@@ -282,10 +293,10 @@ class Exhaustive:
         if not self.complete:
             return None
         share = "" if self.shard[1] == 1 else f" (shard {self.shard[0] + 1} of {self.shard[1]})"
-        return (
-            f"all {plural(self.runs, 'schedule')} with at most "
-            f"{plural(self.max_deviations, 'deviation')} from asyncio's order pass{share}"
-        )
+        bound = f"with at most {plural(self.max_deviations, 'deviation')} from asyncio's order"
+        if self.runs == 1:
+            return f"the one schedule {bound} passes{share}"
+        return f"all {self.runs} schedules {bound} pass{share}"
 
     def __repr__(self) -> str:
         if self.shard[1] == 1:

@@ -12,6 +12,7 @@ Traces save to a versioned JSON file (:meth:`Trace.save`, :meth:`Trace.load`).
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import inspect
 import json
@@ -424,8 +425,9 @@ def _kind_names(kinds: type | tuple[type, ...]) -> str:
 class TraceRecorder(Instrument):
     """Records one :class:`Step` per callback the loop runs."""
 
-    def __init__(self) -> None:
-        self.events: list[Step] = []
+    def __init__(self, *, keep: int | None = None) -> None:
+        #: The steps recorded (at most ``keep``, the latest, if given).
+        self.events: collections.deque[Step] = collections.deque(maxlen=keep)
         self._task_ids: dict[int, tuple[asyncio.Task[Any], int]] = {}
         self._where: dict[int, tuple[str, str | None]] = {}
         self._current: dict[str, Any] | None = None

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from simloop import SimLoop, Trace
+from simloop import SimLoop, Trace, _stdlib
 from simloop._runner import shut_down
 from simloop._scheduling import Scheduler
 
@@ -28,7 +28,7 @@ class SimloopHarness:
         self._scheduler: Scheduler | None = None
         self._seed: int | None = None
         self._loop_options: dict[str, Any] = {}
-        self._record_events = False
+        self._record_events: bool | int = False
         self._traces: list[Trace] = []
 
     # --- the plugin drives these, once per schedule -----------------------------------------
@@ -39,7 +39,7 @@ class SimloopHarness:
         seed: int | None,
         loop_options: dict[str, Any],
         *,
-        record_events: bool,
+        record_events: bool | int,
     ) -> None:
         self._scheduler = scheduler
         self._seed = seed
@@ -73,8 +73,15 @@ class SimloopHarness:
 
     @property
     def loop(self) -> SimLoop:
-        """The SimLoop of the current schedule (created on first use in a ``def`` test)."""
+        """The SimLoop of the current schedule (created on first use in a ``def`` test).
+
+        In a test that another plugin runs on a SimLoop (pytest-asyncio with
+        ``simloop_asyncio_loop_factory``), it is that running loop.
+        """
         if self._loop is None:
+            running = _stdlib.get_running_loop_or_none()
+            if isinstance(running, SimLoop):
+                return running
             return self._make_loop()
         return self._loop
 

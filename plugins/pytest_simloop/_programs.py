@@ -104,7 +104,9 @@ class TestProgram:
             if name in item.funcargs
         }
 
-    def run(self, scheduler: Scheduler, seed: int | None, *, record_events: bool) -> RunResult:
+    def run(
+        self, scheduler: Scheduler, seed: int | None, *, record_events: bool | int
+    ) -> RunResult:
         harness = self.harness
         harness._begin(scheduler, seed, self.loop_options, record_events=record_events)
         if self.is_async:

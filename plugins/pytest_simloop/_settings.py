@@ -222,6 +222,8 @@ def resolve(item: pytest.Item) -> Settings:
 
     replay = config.getoption("simloop_replay") or config.getini("simloop_replay") or None
     loop_options = {name: given[name] for name in LOOP_OPTIONS if name in given}
+    if loop_options:
+        _check_loop_options(item, loop_options)
     return Settings(
         runs=runs,
         seed=seed,
@@ -255,7 +257,7 @@ def _check_int(item: pytest.Item, name: str, value: Any, *, minimum: int | None)
 
 
 def parse_scheduler(spec: str, *, where: str) -> tuple[str, int | None]:
-    """``"pct:2"`` -> ``("pct", 2)``; errors name the test (``where``) and the choices."""
+    """``"pct:2"`` -> ``("pct", 2)``; errors name the option or test (``where``) and the choices."""
     name, _, number = spec.strip().lower().partition(":")
     if name not in SCHEDULERS or (number and name not in ("pct", "exhaustive")):
         msg = (
@@ -264,7 +266,7 @@ def parse_scheduler(spec: str, *, where: str) -> tuple[str, int | None]:
         )
         raise pytest.UsageError(msg)
     if not number:
-        return name, None
+        return name, None  # the default number is the search's own
     try:
         value = int(number)
     except ValueError:
@@ -274,6 +276,21 @@ def parse_scheduler(spec: str, *, where: str) -> tuple[str, int | None]:
         msg = f"{where}: {name} needs a {wanted} int after ':', not {number!r}"
         raise pytest.UsageError(msg)
     return name, value
+
+
+class _FifoOnce:
+    """asyncio's own order, once: running it again would only repeat it."""
+
+    def schedulers(self) -> Any:
+        import simloop
+
+        yield simloop.Fifo()
+
+    def run_finished(self, trace: Any) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "Fifo()"
 
 
 def make_search(scheduler: Any, seed: int, shard: tuple[int, int] = (0, 1)) -> Any:
@@ -298,3 +315,69 @@ def _fifo(seed: int) -> Any:
     import simloop
 
     return simloop.Fifo()
+
+
+def check_session_options(config: pytest.Config) -> None:
+    """Validate the command line and ini settings once, at startup, naming the option: a bad
+    value is a usage error (exit code 4), not a failure of the first test that reads it."""
+    session_seed(config)
+    artifacts_dir(config)
+    scheduler = config.getoption("simloop_scheduler")
+    if scheduler:
+        parse_scheduler(str(scheduler), where="--simloop-scheduler")
+    scheduler = config.getini("simloop_scheduler")
+    if scheduler:
+        parse_scheduler(str(scheduler), where="simloop_scheduler")
+    for option, minimum in (("simloop_runs", 1), ("simloop_shards", 1)):
+        value = config.getoption(option)
+        if value is not None and value < minimum:
+            flag = "--" + option.replace("_", "-")
+            msg = f"{flag} must be at least {minimum}, not {value!r}"
+            raise pytest.UsageError(msg)
+        ini_value = _int_ini(config, option)
+        if ini_value is not None and ini_value < minimum:
+            msg = f"{option} must be at least {minimum}, not {ini_value!r}"
+            raise pytest.UsageError(msg)
+    for token, where in (
+        (config.getoption("simloop_replay"), "--simloop-replay"),
+        (config.getini("simloop_replay"), "simloop_replay"),
+    ):
+        if token:
+            from simloop import Trace, TraceFormatError
+
+            try:
+                Trace.from_token(str(token))
+            except TraceFormatError as error:
+                msg = f"{where}: {error}"
+                raise pytest.UsageError(msg) from None
+
+
+def shards_of(definition: pytest.Item) -> int:
+    """How many items a test is split into: 1 unless it explores several seed-driven
+    schedules (splitting one schedule, or asyncio's order, would only repeat it)."""
+    marker = definition.get_closest_marker("simloop")
+    shards = marker.kwargs.get("shards") if marker is not None else None
+    if shards is None:
+        shards = definition.config.getoption("simloop_shards")
+    if shards is None:
+        shards = _int_ini(definition.config, "simloop_shards") or 1
+    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
+        msg = f"{definition.nodeid}: simloop shards must be a positive int, not {shards!r}"
+        raise pytest.UsageError(msg)
+    if shards == 1:
+        return 1
+    settings = resolve(definition)
+    if settings.runs < 2 or settings.scheduler == "fifo":
+        return 1
+    return shards
+
+
+def _check_loop_options(item: pytest.Item, loop_options: dict[str, Any]) -> None:
+    """Build (and close) a loop with the marker's options, so a bad one is a usage error now."""
+    import simloop
+
+    try:
+        simloop.SimLoop(**loop_options).close()
+    except simloop.InvalidArgumentError as error:
+        msg = f"{item.nodeid}: @pytest.mark.simloop: {error}"
+        raise pytest.UsageError(msg) from None

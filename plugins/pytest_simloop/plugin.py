@@ -1,7 +1,7 @@
 """simloop's pytest plugin: the ``simloop`` fixture and marker, exploration, replay, reports.
 
-Loaded through the ``pytest11`` entry point when simloop is installed (or with
-``-p pytest_simloop.plugin``). Which tests it runs:
+Loaded through the ``pytest11`` entry point (named ``simloop``) when simloop is installed;
+with plugin autoloading off, load it with ``-p simloop``. Which tests it runs:
 
 * ``async def`` tests marked ``@pytest.mark.simloop(...)``: explored under many schedules;
 * with ``simloop_mode = auto``, every other plain ``async def`` test: run once, in asyncio's order,
@@ -11,6 +11,7 @@ Loaded through the ``pytest11`` entry point when simloop is installed (or with
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from collections.abc import Generator, Iterator
@@ -23,7 +24,7 @@ from pytest_simloop import _settings
 from pytest_simloop._database import FailureDatabase
 from pytest_simloop._harness import SimloopHarness
 from pytest_simloop._programs import DeferredAsyncFixture, TestProgram, is_async_fixture
-from simloop import Trace, TraceFormatError, _stdlib
+from simloop import SimulationError, Trace, TraceFormatError, _stdlib
 from simloop._explore import (
     ExplorationResult,
     PairsSeen,
@@ -49,6 +50,8 @@ class _TestState:
     harness: SimloopHarness = attrs.field(factory=SimloopHarness)
     result: ExplorationResult | None = None
     report: str | None = None
+    #: Function-scoped fixtures of a @given test, other than simloop's (see below).
+    unsafe_fixtures: list[str] = attrs.field(factory=list)
 
 
 _STATE = pytest.StashKey[_TestState]()
@@ -69,6 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "forbid_escapes=True, fail_on_unhandled=True): run this test on simloop's simulated "
         "event loop, under many schedules",
     )
+    _settings.check_session_options(config)
     mode = _settings.mode(config)
     if mode == "auto" and _pytest_asyncio_mode(config) == "auto":
         msg = (
@@ -126,18 +130,16 @@ def _is_managed(item: pytest.Item) -> bool:
     return "simloop" in item.fixturenames
 
 
-@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_pycollect_makeitem(
     collector: pytest.Collector, name: str, obj: object
-) -> Generator[None, Any, None]:
+) -> Generator[None, Any, Any]:
     """Take simloop-marked tests back from pytest-asyncio's auto mode, which converts every
     async test into an item of its own that runs on its own loop."""
-    outcome = yield
-    result = outcome.get_result()
+    result = yield  # a collection error propagates as it is
     if not result:
-        return
+        return result
     items = result if isinstance(result, list) else [result]
-    changed = False
     converted = []
     for item in items:
         if (
@@ -155,28 +157,17 @@ def pytest_pycollect_makeitem(
                 keywords=item.keywords,
                 originalname=item.originalname,
             )
-            changed = True
         converted.append(item)
-    if changed:
-        outcome.force_result(converted)
+    return converted if isinstance(result, list) else converted[0]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Split an explored test into shards: test items with disjoint sets of schedules."""
     definition = metafunc.definition
-    marker = definition.get_closest_marker("simloop")
-    shards = marker.kwargs.get("shards") if marker is not None else None
-    if shards is None:
-        shards = metafunc.config.getoption("simloop_shards")
-    if shards is None:
-        raw = metafunc.config.getini("simloop_shards")
-        shards = int(str(raw)) if raw not in (None, "") else 1
-    if not isinstance(shards, int) or isinstance(shards, bool) or shards < 1:
-        msg = f"{definition.nodeid}: simloop shards must be a positive int, not {shards!r}"
-        raise pytest.UsageError(msg)
-    if shards == 1:
-        return
     if not _is_managed(definition):
+        return
+    shards = _settings.shards_of(definition)
+    if shards == 1:
         return
     metafunc.fixturenames.append(_SHARD_PARAM)
     metafunc.parametrize(
@@ -203,8 +194,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 "test that uses the simloop fixture, so there is nothing to simulate"
             )
             raise pytest.UsageError(msg)
-        item.stash[_STATE] = _TestState(settings=_settings.resolve(item))
-        _allow_harness_in_given(item)
+        state = item.stash[_STATE] = _TestState(settings=_settings.resolve(item))
+        _allow_harness_in_given(item, state)
 
 
 @pytest.fixture
@@ -261,6 +252,7 @@ def pytest_fixture_setup(
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    __tracebackhide__ = True  # failures show the test's frames, not the plugin's
     state = pyfuncitem.stash.get(_STATE, None)
     if state is None:
         return None
@@ -293,7 +285,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         )
         for schedule in result.passing_first_runs:
             database.forget(nodeid, schedule)
-        if result.found:
+        if result.found and not result.nondeterminism:
             assert result.recording is not None
             database.save(nodeid, result.recording)
     state.result = result
@@ -310,12 +302,15 @@ def _run_hypothesis_test(item: pytest.Function, state: _TestState) -> None:
     ``hypothesis_simloop.schedules()``), else runs in asyncio's order. Exploration is
     Hypothesis's job here, so the plugin does not add schedules of its own.
     """
+    __tracebackhide__ = True
     handle = item.obj.hypothesis
     original = handle.inner_test
     harness = state.harness
     options = state.settings.loop_options
     is_async = inspect.iscoroutinefunction(original)
 
+    # Hypothesis names the inner test in its failure reports: keep the test's own name.
+    @functools.wraps(original)
     def run_example(*args: Any, **kwargs: Any) -> None:
         scheduler = next((v for v in kwargs.values() if callable(getattr(v, "choose", None))), None)
         harness._begin(scheduler, None, options, record_events=False)
@@ -337,6 +332,21 @@ def _run_hypothesis_test(item: pytest.Function, state: _TestState) -> None:
             "tests on simloop; make them sync fixtures, or set the state up inside the test"
         )
         raise pytest.UsageError(msg)
+    if state.unsafe_fixtures:
+        from hypothesis.errors import FailedHealthCheck
+
+        # The check the plugin turned off for the simloop fixture, for the others only.
+        unsafe = state.unsafe_fixtures
+        names = ", ".join(repr(name) for name in unsafe)
+        fixtures = "fixture" if len(unsafe) == 1 else "fixtures"
+        msg = (
+            f"{item.nodeid!r} uses the function-scoped {fixtures} {names}. Function-scoped "
+            "fixtures are not reset between inputs generated by @given(...) (the simloop "
+            "fixture is: each example gets a fresh loop). Suppress the health check with "
+            "@settings(suppress_health_check=[HealthCheck.function_scoped_fixture]) if that is "
+            "fine for them."
+        )
+        raise FailedHealthCheck(msg)
     handle.inner_test = run_example
     try:
         item.obj(**funcargs)
@@ -344,24 +354,25 @@ def _run_hypothesis_test(item: pytest.Function, state: _TestState) -> None:
         handle.inner_test = original
 
 
-def _allow_harness_in_given(item: pytest.Function) -> None:
+def _allow_harness_in_given(item: pytest.Function, state: _TestState) -> None:
     """The simloop fixture is safe across Hypothesis examples (each example gets a fresh
     loop), so a ``@given`` test using it needs no ``function_scoped_fixture`` health check
-    suppression, unless it also uses other function-scoped fixtures."""
+    suppression. Hypothesis's check would name the first function-scoped fixture it finds,
+    maybe this one, so the plugin turns it off and checks the other fixtures itself."""
     if getattr(item.obj, "hypothesis", None) is None or "simloop" not in item._fixtureinfo.argnames:
         return
-    others = [
+    from hypothesis import HealthCheck, settings
+
+    current = getattr(item.obj, "_hypothesis_internal_use_settings", None) or settings()
+    if HealthCheck.function_scoped_fixture in current.suppress_health_check:
+        return
+    state.unsafe_fixtures = [
         name
         for name in item._fixtureinfo.argnames
         if name != "simloop"
         and item._fixtureinfo.name2fixturedefs.get(name)
         and item._fixtureinfo.name2fixturedefs[name][-1].scope == "function"
     ]
-    if others:
-        return
-    from hypothesis import HealthCheck, settings
-
-    current = getattr(item.obj, "_hypothesis_internal_use_settings", None) or settings()
     item.obj._hypothesis_internal_use_settings = settings(
         current,
         suppress_health_check=[*current.suppress_health_check, HealthCheck.function_scoped_fixture],
@@ -421,16 +432,28 @@ def _fail(
         planned_runs=state.settings.runs if state.settings.replay is None else None,
         replay_command=command,
         trace_path=_display_path(item.config, trace_path),
+        replayed=state.settings.replay is not None,
     )
+    __tracebackhide__ = True
     state.report = report
     exception = failure.exception
     notes = getattr(exception, "__notes__", None)
     if notes is not None:
-        # The loop's own replay note speaks of simloop.Replay(...); in pytest, the command is
-        # the way to replay.
+        # The loop's own replay note speaks of simloop.run(..., replay=...); in pytest, the
+        # command is the way to replay.
         notes[:] = [note for note in notes if not note.startswith("simloop: failed")]
-    if not result.nondeterminism:
-        exception.add_note(f"simloop: replay this exact run with: {command}")
+    if not result.nondeterminism and failure.kind != "divergence":
+        note = f"simloop: replay this exact run with: {command}"
+        if trace.hash_seed == "random":
+            note += (
+                " (PYTHONHASHSEED is random here: if the replay differs, the test may depend "
+                "on the order of a set of strings; pin it, e.g. PYTHONHASHSEED=0)"
+            )
+        exception.add_note(note)
+    if isinstance(exception, SimulationError):
+        # simloop's own errors say everything in their message; the frames inside simloop
+        # that raised them are noise in a test report.
+        exception = exception.with_traceback(None)
     raise exception
 
 
