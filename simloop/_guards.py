@@ -18,6 +18,7 @@ thread calls it, so other threads (a pytest timeout thread, say) keep the real b
 
 from __future__ import annotations
 
+import _random
 import os
 import random
 import signal
@@ -66,7 +67,7 @@ class RunGuards:
         self.patch_random = patch_random
         self.forbid_escapes = forbid_escapes
         self.epoch_ns = epoch_ns
-        self._global_state: Any = None  # the simulation's state of the global generator
+        self._sessions = 0  # how many times the guards went on (each reseeds the generator)
         self._saved_global_state: Any = None  # the user's, while the simulation runs
         self._bytes_random: random.Random | None = None
         self._seeds_random: random.Random | None = None
@@ -117,19 +118,18 @@ class RunGuards:
                 _fence_loops[ident] = self.loop
         if self.patch_random:
             self._saved_global_state = random.getstate()
-            if self._global_state is None:
-                random.seed(self._purpose_seed(0))
-            else:
-                random.setstate(self._global_state)
+            # Each session of the loop seeds the global generator afresh, from the run's seed
+            # and the session's number: deterministic, not a repeat of the previous session's
+            # sequence, and cheaper than saving the simulation's state at every exit.
+            session = self._sessions
+            self._sessions += 1
+            seed = self._purpose_seed(0)
+            _seed_global_generator(seed if session == 0 else (seed << 32) | session)
 
-    def exit(self, *, final: bool = False) -> None:
-        """Turn them off again. ``final``: the loop will not run again (so skip saving state)."""
+    def exit(self) -> None:
+        """Turn them off again, and give the global generator back its state."""
         global _installed
         if self.patch_random:
-            if not final:
-                # Keep the simulation's generator where it is, so the next run of this loop
-                # continues the sequence instead of repeating it.
-                self._global_state = random.getstate()
             random.setstate(self._saved_global_state)
             self._saved_global_state = None
         ident = _get_ident()
@@ -263,6 +263,15 @@ def _strftime(format: str, t: Any = None) -> str:
 _real_urandom = os.urandom
 _real_random_urandom = getattr(random, "_urandom", os.urandom)
 _real_random_seed = random.Random.seed
+
+
+def _seed_global_generator(seed: int) -> None:
+    """``random.seed(seed)`` for a non-negative int, without the Python-level wrapper."""
+    generator: Any = random._inst
+    _random.Random.seed(generator, seed)
+    generator.gauss_next = None
+
+
 _real_uuid1 = uuid.uuid1
 
 

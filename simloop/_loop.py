@@ -32,9 +32,11 @@ with no allocation per lane.
 
 Option 0 is always the callback stock asyncio would run next. The callbacks of one step are
 scheduled together, so stock asyncio's FIFO queue is the lanes laid end to end in the order
-they were opened, and its head is the first handle of some lane. ``_fifo`` keeps every
-scheduled handle in scheduling order; handles already run are dropped from its head lazily
-(``_pos == _TAKEN``), so its first live handle is stock asyncio's next callback.
+they were opened, and its head is the first handle of the oldest lane. The first handles of
+the lanes are also linked in the order the lanes were opened (``_older``/``_younger``, from
+``_oldest`` to ``_youngest``); a handle that becomes its lane's first takes over its
+predecessor's links, and an emptied lane is unlinked, so stock asyncio's next callback is
+always ``_oldest``, in O(1) and with nothing kept alive after it ran.
 
 The ``Fifo`` scheduler always answers 0, so for it the loop keeps stock asyncio's single deque
 and plain handles: the same order at the lowest cost.
@@ -109,26 +111,25 @@ DEFAULT_MAX_STEPS = 500_000
 #: 2000-01-01T00:00:00Z.
 DEFAULT_EPOCH = 946_684_800.0
 
-#: ``_LaneHandle._pos`` of a handle that waits behind the first one of its lane.
-_QUEUED = -2
-#: ``_LaneHandle._pos`` of a handle that has been taken to run.
-_TAKEN = -1
-
 
 class _LaneHandle(events.Handle):
     """A ready callback in lanes mode: a link in its lane, and its index in ``_active``."""
 
-    __slots__ = ("_next", "_pos")
+    __slots__ = ("_next", "_older", "_pos", "_younger")
     _next: Any  # the next handle of the lane, or None
-    _pos: int  # index in _active while first of its lane; _QUEUED behind; _TAKEN once taken
+    _pos: int  # while first of its lane: its index in _active (stale otherwise)
+    _older: Any  # while first of its lane: the first handle of the lane opened before, or None
+    _younger: Any  # ... and of the lane opened after, or None
 
 
 class _LaneTimerHandle(events.TimerHandle):
     """A timer in lanes mode: when it is due, it becomes a link in a lane like any handle."""
 
-    __slots__ = ("_next", "_pos")
+    __slots__ = ("_next", "_older", "_pos", "_younger")
     _next: Any
     _pos: int
+    _older: Any
+    _younger: Any
 
 
 #: The name stock asyncio gives a task created without one (numbered process-wide).
@@ -270,7 +271,8 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         # Handles here are _LaneHandle/_LaneTimerHandle; typed Any, as the hot paths set and
         # read their slots, which typeshed does not declare on asyncio's handles.
         self._active: list[Any] = []
-        self._fifo_order: collections.deque[Any] = collections.deque()
+        self._oldest: Any = None  # first handle of the oldest lane: stock asyncio's next
+        self._youngest: Any = None  # first handle of the lane opened last
         self._pending: list[Any] = []  # scheduled by the running step, not yet a lane
         self._queued_total = 0  # handles ever put in a lane; minus steps, the ready count
 
@@ -568,15 +570,15 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                 _stdlib.start_tracking_lock_owners()
         self._session_depth += 1
 
-    def _exit_session(self, *, final: bool = False) -> None:
-        """Close a session; ``final`` if the loop will not run again."""
+    def _exit_session(self) -> None:
+        """Close a session."""
         self._session_depth -= 1
         if self._session_depth == 0:
             try:
                 if self._track_locks:
                     _stdlib.stop_tracking_lock_owners()
             finally:
-                self._guards.exit(final=final)
+                self._guards.exit()
 
     def run_until_complete(self, future: Coroutine[Any, Any, _T] | asyncio.Future[_T]) -> _T:  # type: ignore[override]
         self._check_closed()
@@ -658,23 +660,30 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
 
     def _add_lane(self, handles: list[Any]) -> None:
         """Make ``handles`` a new lane, in this order (with ``shuffle``: a lane each)."""
-        active = self._active
-        self._fifo_order.extend(handles)
         self._queued_total += len(handles)
         if self._shuffle:
             for handle in handles:
                 handle._next = None
-                handle._pos = len(active)
-                active.append(handle)
+                self._open_lane(handle)
             return
         previous = handles[0]
-        previous._pos = len(active)
-        active.append(previous)
+        self._open_lane(previous)
         for handle in handles[1:]:
-            handle._pos = _QUEUED
             previous._next = handle
             previous = handle
         previous._next = None
+
+    def _open_lane(self, first: Any) -> None:
+        """Make ``first`` (its ``_next`` already set) the first handle of the youngest lane."""
+        first._pos = len(self._active)
+        self._active.append(first)
+        first._younger = None
+        first._older = youngest = self._youngest
+        if youngest is None:
+            self._oldest = first
+        else:
+            youngest._younger = first
+        self._youngest = first
 
     def _start_batch(self) -> int:
         """The work between two batches; returns how many callbacks the next batch runs."""
@@ -685,8 +694,6 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         timers = self._timers
         if timers and timers[0][0] < (self._now_ns + 1) << _SEQUENCE_BITS:
             self._collect_due_timers()
-        if not self._fifo:
-            self._clean_fifo_order(self._ready_count())
         ntodo = self._ready_count()
         if not ntodo and not self._stopping:
             self._advance_clock()
@@ -694,18 +701,6 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         if ntodo and self._now_ns > self._time_limit_ns:
             raise self._limit_error(TimeLimitError)
         return ntodo
-
-    def _clean_fifo_order(self, ready: int) -> None:
-        """Drop handles already run from ``_fifo_order``: at its head, or all if they pile up."""
-        order = self._fifo_order
-        while order and order[0]._pos == _TAKEN:
-            order.popleft()
-        # Handles run out of order stay until they reach the head. A lane the scheduler starves
-        # for long holds the head, so compact when they pile up: memory follows what is ready.
-        if len(order) > 64 and len(order) > 4 * ready:
-            live = [handle for handle in order if handle._pos != _TAKEN]
-            order.clear()  # in place: the batch runner holds a reference to this deque
-            order.extend(live)
 
     def _batch_boundary_needs_work(self) -> bool:
         """Whether the next batch must go through :meth:`_start_batch` first."""
@@ -785,6 +780,35 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                 ready.append(timer)
         return True
 
+    def _lone_next_timer(self) -> Any:
+        """Nothing is ready: if the batch boundary has nothing to do but move the clock to the
+        next timer, and no other timer is due at that instant (no tie to choose), move it and
+        return that timer, taken off the heap; else None, for the full treatment.
+        """
+        timers = self._timers
+        if (
+            not timers
+            or self._stopping
+            or self._pending_errors
+            or self._instruments
+            or self._timer_cancelled_count > _MIN_CANCELLED_TO_COMPACT
+        ):
+            return None
+        key, timer = timers[0]
+        when = key >> _SEQUENCE_BITS
+        if timer._cancelled or when >= NEVER_NS or when > self._time_limit_ns:
+            return None
+        # The heap's second smallest entry is at index 1 or 2.
+        bound = (when + 1) << _SEQUENCE_BITS
+        n = len(timers)
+        if (n > 1 and timers[1][0] < bound) or (n > 2 and timers[2][0] < bound):
+            return None
+        heappop(timers)
+        timer._scheduled = False
+        if when > self._now_ns:
+            self._now_ns = when
+        return timer
+
     def _run_batches_chosen(self, ntodo: int) -> None:
         """Run batches, the scheduler choosing each callback, while no boundary needs work.
 
@@ -792,7 +816,8 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         seeded run spends its time, so everything it touches is a local.
         """
         active = self._active
-        order = self._fifo_order
+        oldest = self._oldest
+        youngest = self._youngest
         pending = self._pending
         shuffle = self._shuffle
         choose = self._choose
@@ -819,6 +844,9 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                         if random is not None:
                             c = int(random() * k)
                         else:
+                            # The scheduler may look at the options (option_handles).
+                            self._oldest = oldest
+                            self._youngest = youngest
                             try:
                                 c = choose(_READY, k)
                                 if c.__class__ is not int or not 0 <= c < k:
@@ -828,29 +856,45 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                                 raise
                         record_choice(c)
                         record_options(k)
-                        first = order[0]
-                        while first._pos == _TAKEN:
-                            order.popleft()
-                            first = order[0]
                         # Option 0 is stock asyncio's next callback; the lane at its place in
                         # _active takes option 0's place, so options map one-to-one to lanes.
                         if c == 0:
-                            handle = first
+                            handle = oldest
                         else:
                             handle = active[c]
-                            if handle is first:
+                            if handle is oldest:
                                 handle = active[0]
                     pos = handle._pos
                     successor = handle._next
+                    older = handle._older
+                    younger = handle._younger
                     if successor is not None:
+                        # The lane goes on: its next handle takes this one's places.
                         active[pos] = successor
                         successor._pos = pos
+                        successor._older = older
+                        successor._younger = younger
+                        if older is None:
+                            oldest = successor
+                        else:
+                            older._younger = successor
+                        if younger is None:
+                            youngest = successor
+                        else:
+                            younger._older = successor
                     else:
                         last = active.pop()
                         if last is not handle:
                             active[pos] = last
                             last._pos = pos
-                    handle._pos = _TAKEN
+                        if older is None:
+                            oldest = younger
+                        else:
+                            older._younger = younger
+                        if younger is None:
+                            youngest = older
+                        else:
+                            younger._older = older
                     if not handle._cancelled:
                         try:
                             handle._context.run(handle._callback, *handle._args)
@@ -861,23 +905,30 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                     if pending:
                         # The step's callbacks become a lane (one lane each with shuffle).
                         queued += len(pending)
-                        order.extend(pending)
-                        if len(pending) == 1:
-                            new = pending[0]
-                            new._next = None
-                            new._pos = len(active)
-                            active.append(new)
-                        elif shuffle:
+                        if len(pending) == 1 or shuffle:
                             for new in pending:
                                 new._next = None
                                 new._pos = len(active)
                                 active.append(new)
+                                new._younger = None
+                                new._older = youngest
+                                if youngest is None:
+                                    oldest = new
+                                else:
+                                    youngest._younger = new
+                                youngest = new
                         else:
                             previous = pending[0]
                             previous._pos = len(active)
                             active.append(previous)
+                            previous._younger = None
+                            previous._older = youngest
+                            if youngest is None:
+                                oldest = previous
+                            else:
+                                youngest._younger = previous
+                            youngest = previous
                             for new in pending[1:]:
-                                new._pos = _QUEUED
                                 previous._next = new
                                 previous = new
                             previous._next = None
@@ -886,14 +937,26 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                 done = 0
                 if over:
                     raise self._limit_error(StepLimitError)
-                if not active or self._batch_boundary_needs_work():
-                    return
+                if active:
+                    if self._batch_boundary_needs_work():
+                        return
+                else:
+                    # Nothing is ready. The common case, one timer due at the next instant,
+                    # is handled here: the clock moves and the timer is the only lane.
+                    timer = self._lone_next_timer()
+                    if timer is None:
+                        return
+                    timer._next = timer._older = timer._younger = None
+                    timer._pos = 0
+                    active.append(timer)
+                    oldest = youngest = timer
+                    queued += 1
                 ntodo = queued - steps
-                if len(order) > 64 and len(order) > 4 * ntodo:
-                    self._clean_fifo_order(ntodo)
         finally:
             self._steps = steps + done
             self._queued_total = queued
+            self._oldest = oldest
+            self._youngest = youngest
             self._flush_pending()  # a step that raised out of the loop may have left some
             handle = None  # break reference cycles through a failed callback
 
@@ -961,10 +1024,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
             handle = stock = active[0]
         else:
             c = self._make_choice(_READY, k)
-            order = self._fifo_order
-            while order[0]._pos == _TAKEN:
-                order.popleft()
-            stock = order[0]
+            stock = self._oldest
             if c == 0:
                 handle = stock
             else:
@@ -973,15 +1033,29 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                     handle = active[0]
         pos = handle._pos
         successor = handle._next
+        older = handle._older
+        younger = handle._younger
         if successor is not None:
+            # The lane goes on: its next handle takes this one's places.
             active[pos] = successor
             successor._pos = pos
+            successor._older = older
+            successor._younger = younger
+            after_older = before_younger = successor
         else:
             last = active.pop()
             if last is not handle:
                 active[pos] = last
                 last._pos = pos
-        handle._pos = _TAKEN
+            after_older, before_younger = younger, older
+        if older is None:
+            self._oldest = after_older
+        else:
+            older._younger = after_older
+        if younger is None:
+            self._youngest = before_younger
+        else:
+            younger._older = before_younger
         return handle, c, k, stock
 
     def option_handles(self, kind: ChoiceKind) -> list[events.Handle]:
@@ -996,12 +1070,9 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         if kind != _READY or self._fifo:
             return []
         active = self._active
-        order = self._fifo_order
-        while order and order[0]._pos == _TAKEN:
-            order.popleft()
-        if not order:
+        first = self._oldest
+        if first is None:
             return []
-        first = order[0]
         return [first] + [
             active[0] if active[c] is first else active[c] for c in range(1, len(active))
         ]
@@ -1196,10 +1267,8 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         self._unhandled.clear()
         earlier = self._suspects
         self._suspects = []
-        for task in _stdlib.tasks_of_loop(self):
-            if task is self._main_future or not task.done() or task.cancelled():
-                continue
-            if not _stdlib.has_unretrieved_exception(task):
+        for task in _stdlib.tasks_of_loop(self, _stdlib.holds_unretrieved_exception):
+            if task is self._main_future:
                 continue
             if not final and not any(task is t for t in earlier):
                 self._suspects.append(task)
@@ -1319,7 +1388,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         finally:
             super().close()
             self._active.clear()
-            self._fifo_order.clear()
+            self._oldest = self._youngest = None
             self._pending.clear()
             self._timers.clear()
 

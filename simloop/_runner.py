@@ -109,7 +109,7 @@ def run_on(
             raise
         return result
     finally:
-        loop._exit_session(final=True)
+        loop._exit_session()
         loop.close()
 
 

@@ -16,7 +16,7 @@ import asyncio.tasks
 import os
 import sys
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import CodeType, FrameType
 from typing import Any
 
@@ -82,27 +82,44 @@ def task_of_callback(callback: object) -> asyncio.Task[Any] | None:
     return None
 
 
-def tasks_of_loop(loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[Any]]:
-    """Every task of ``loop`` that is still alive, done or not, in a stable order.
+#: asyncio's registries of tasks (weak sets, and a set of eager tasks on 3.12+).
+_TASK_REGISTRIES: list[Any] = [
+    registry
+    for registry in (
+        getattr(asyncio.tasks, name, None)
+        for name in ("_scheduled_tasks", "_all_tasks", "_eager_tasks")
+    )
+    if registry is not None
+]
+
+
+def tasks_of_loop(
+    loop: asyncio.AbstractEventLoop,
+    keep: Callable[[asyncio.Task[Any]], bool] | None = None,
+) -> list[asyncio.Task[Any]]:
+    """Every task of ``loop`` that is still alive, done or not (those ``keep`` accepts, if
+    given), in a stable order.
 
     ``asyncio.all_tasks`` leaves out finished tasks; the registries behind it keep them until
     they are garbage collected, which is what finding unretrieved exceptions needs.
     """
-    registries: list[Any] = []
-    for name in ("_scheduled_tasks", "_all_tasks", "_eager_tasks"):
-        registry = getattr(asyncio.tasks, name, None)
-        if registry is not None:
-            registries.append(registry)
     found: dict[int, asyncio.Task[Any]] = {}
-    for registry in registries:
+    for registry in _TASK_REGISTRIES:
         # A WeakSet's own iterator is slow; read its set of references (copied first, as a
         # collection may remove items meanwhile).
         refs = getattr(registry, "data", None)
         members = [ref() for ref in list(refs)] if refs is not None else list(registry)
         for task in members:
-            if task is not None and task.get_loop() is loop:
+            if task is not None and task.get_loop() is loop and (keep is None or keep(task)):
                 found[id(task)] = task
+    if len(found) < 2:
+        return list(found.values())
     return sorted(found.values(), key=task_sort_key)
+
+
+def holds_unretrieved_exception(task: asyncio.Task[Any]) -> bool:
+    """Whether ``task`` finished with an exception nobody has looked at yet."""
+    return task.done() and not task.cancelled() and has_unretrieved_exception(task)
 
 
 def task_sort_key(task: asyncio.Task[Any]) -> tuple[int, str]:

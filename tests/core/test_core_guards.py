@@ -217,18 +217,21 @@ def test_uuids_are_well_formed() -> None:
     assert len(values["urandom"]) == 16
 
 
-def test_a_loop_run_twice_continues_its_sequence() -> None:
+def test_each_run_of_a_loop_draws_a_new_deterministic_sequence() -> None:
     async def draw() -> float:
         return random.random()
 
-    loop = simloop.SimLoop(seed=8)
-    try:
-        first = loop.run_until_complete(draw())
-        second = loop.run_until_complete(draw())
-    finally:
-        loop.close()
-    assert first != second
-    assert simloop.run(draw(), seed=8) == first
+    def three_runs() -> list[float]:
+        loop = simloop.SimLoop(seed=8)
+        try:
+            return [loop.run_until_complete(draw()) for _ in range(3)]
+        finally:
+            loop.close()
+
+    runs = three_runs()
+    assert len(set(runs)) == 3  # no run repeats an earlier one's draws
+    assert three_runs() == runs
+    assert simloop.run(draw(), seed=8) == runs[0]
 
 
 def test_patch_random_false_uses_the_global_generator() -> None:
