@@ -750,10 +750,10 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
             self._steps = steps + done
             handle = None  # break reference cycles through a failed callback
 
-    def _advance_clock_inline(self) -> bool:
-        """Nothing is ready: in Fifo mode, move the clock to the next timer if that is all the
-        batch boundary has to do, and return True; else return False for the full treatment.
-        """
+    def _simple_next_instant(self) -> int | None:
+        """Nothing is ready: the time of the next timer if moving the clock there is all the
+        batch boundary has to do (no stop, error, instrument, cancelled timer or limit to deal
+        with), else None."""
         timers = self._timers
         if (
             not timers
@@ -762,11 +762,21 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
             or self._instruments
             or self._timer_cancelled_count > _MIN_CANCELLED_TO_COMPACT
         ):
-            return False
+            return None
         key, timer = timers[0]
-        when = key >> _SEQUENCE_BITS
+        when: int = key >> _SEQUENCE_BITS
         if timer._cancelled or when >= NEVER_NS or when > self._time_limit_ns:
+            return None
+        return when
+
+    def _advance_clock_inline(self) -> bool:
+        """Nothing is ready: in Fifo mode, move the clock to the next timer if that is all the
+        batch boundary has to do, and return True; else return False for the full treatment.
+        """
+        when = self._simple_next_instant()
+        if when is None:
             return False
+        timers = self._timers
         if when > self._now_ns:
             self._now_ns = when
         bound = (when + 1) << _SEQUENCE_BITS
@@ -785,25 +795,16 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         next timer, and no other timer is due at that instant (no tie to choose), move it and
         return that timer, taken off the heap; else None, for the full treatment.
         """
-        timers = self._timers
-        if (
-            not timers
-            or self._stopping
-            or self._pending_errors
-            or self._instruments
-            or self._timer_cancelled_count > _MIN_CANCELLED_TO_COMPACT
-        ):
-            return None
-        key, timer = timers[0]
-        when = key >> _SEQUENCE_BITS
-        if timer._cancelled or when >= NEVER_NS or when > self._time_limit_ns:
+        when = self._simple_next_instant()
+        if when is None:
             return None
         # The heap's second smallest entry is at index 1 or 2.
+        timers = self._timers
         bound = (when + 1) << _SEQUENCE_BITS
         n = len(timers)
         if (n > 1 and timers[1][0] < bound) or (n > 2 and timers[2][0] < bound):
             return None
-        heappop(timers)
+        timer = heappop(timers)[1]
         timer._scheduled = False
         if when > self._now_ns:
             self._now_ns = when
