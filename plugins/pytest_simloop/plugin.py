@@ -67,7 +67,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "simloop(runs=100, seed=None, scheduler='random', shrink=True, shards=1, max_steps=..., "
+        "simloop(runs=100, seed=None, scheduler='portfolio', shrink=True, shards=1, max_steps=..., "
         "max_time=None, timer_jitter=0, shuffle=False, patch_time=True, patch_random=True, "
         "forbid_escapes=True, fail_on_unhandled=True): run this test on simloop's simulated "
         "event loop, under many schedules",
