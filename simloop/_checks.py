@@ -32,6 +32,52 @@ from simloop._scheduling import ChoiceKind
 from simloop._trace import handle_label, suspension_point
 
 
+class _Inert(Instrument):
+    """Stands in for a check that is done, in a loop's list of instruments (see _detach)."""
+
+
+_INERT = _Inert()
+
+
+def _attach(loop: SimLoop, instrument: Instrument, *, first: bool = False) -> None:
+    """Tell ``instrument`` about the run's steps from now on (called from a step: the loop is
+    not going through its instruments, so the stand-ins of finished checks can go)."""
+    instruments = loop._instruments
+    if _INERT in instruments:
+        instruments[:] = [other for other in instruments if other is not _INERT]
+    if first:
+        instruments.insert(0, instrument)
+    else:
+        instruments.append(instrument)
+
+
+def _detach(loop: SimLoop, instrument: Instrument) -> None:
+    """Stop telling ``instrument`` about the run.
+
+    A check detaches itself from its own hook, while the loop goes through its instruments:
+    removing it from that list would make the loop skip the next instrument for this step
+    (another check would miss it). It is replaced by an inert stand-in instead, which the next
+    :func:`_attach` drops.
+    """
+    instruments = loop._instruments
+    for index, other in enumerate(instruments):
+        if other is instrument:
+            instruments[index] = _INERT
+            return
+
+
+def _note_on_failure(message: str) -> bool:
+    """While a failure is being handled (the cleanup after a failed run: ``simloop.run``
+    cancels the tasks left over), a check that fails adds a note to that failure instead of
+    raising: the run's failure is what it reports, and raising would cut the cleanup short,
+    leaving tasks pending. Whether it did."""
+    failure = sys.exc_info()[1]
+    if failure is None:
+        return False
+    failure.add_note(f"simloop: then, while cleaning up: {message}")
+    return True
+
+
 def _running_simloop(what: str) -> SimLoop:
     loop = _stdlib.get_running_loop_or_none()
     if not isinstance(loop, SimLoop):
@@ -43,10 +89,25 @@ def _running_simloop(what: str) -> SimLoop:
     return loop
 
 
-def _describe(check: Callable[[], object], name: str | None) -> str:
+def _name_of(check: Callable[[], object], name: str | None) -> str:
+    """A check's name: its ``name=``, else its function's qualified name."""
     if name:
-        return repr(name)
+        return name
     return getattr(check, "__qualname__", None) or repr(check)
+
+
+def _check_arguments(check: object, name: object) -> None:
+    if not callable(check):
+        msg = f"`check` must be a function of no arguments, not {type(check).__name__} {check!r}"
+        raise InvalidArgumentError(msg)
+    if name is not None and not isinstance(name, str):
+        msg = f"`name` must be a str or None, not {type(name).__name__} {name!r}"
+        raise InvalidArgumentError(msg)
+
+
+def _describe(check: Callable[[], object], name: str | None) -> str:
+    """A check as messages show it: a given name quoted, a function's name as is."""
+    return repr(name) if name else _name_of(check, None)
 
 
 def _holds(check: Callable[[], object]) -> tuple[bool, str]:
@@ -75,18 +136,21 @@ def _where(handle: events.Handle) -> str:
 
 
 class _Invariant(Instrument):
-    def __init__(self, check: Callable[[], object], name: str) -> None:
+    def __init__(self, check: Callable[[], object], name: str, label: str) -> None:
         self.check = check
         self.name = name
+        self.label = label
 
     def step_finished(self, loop: SimLoop, index: int, handle: events.Handle) -> None:
         holds, why = _holds(self.check)
         if not holds:
-            loop.remove_instrument(self)
+            _detach(loop, self)
             msg = (
-                f"invariant {self.name} broken by step {index} ({_where(handle)}) at virtual "
+                f"invariant {self.label} broken by step {index} ({_where(handle)}) at virtual "
                 f"time {format_seconds(loop._now_ns)}{why}"
             )
+            if _note_on_failure(msg):
+                return
             raise InvariantError(msg, name=self.name, step=index)
 
 
@@ -97,37 +161,42 @@ def invariant(check: Callable[[], object], *, name: str | None = None) -> Callab
     Returns a function that removes the check.
     """
     loop = _running_simloop("invariant")
+    _check_arguments(check, name)
     label = _describe(check, name)
     holds, why = _holds(check)
     if not holds:
         msg = f"invariant {label} does not hold when it is set{why}"
-        raise InvariantError(msg, name=label, step=loop.steps)
-    instrument = _Invariant(check, label)
-    loop.add_instrument(instrument)
+        raise InvariantError(msg, name=_name_of(check, name), step=loop.steps)
+    instrument = _Invariant(check, _name_of(check, name), label)
+    _attach(loop, instrument)
 
     def remove() -> None:
-        if instrument in loop._instruments:
-            loop.remove_instrument(instrument)
+        _detach(loop, instrument)
 
     return remove
 
 
 class _Eventually(Instrument):
-    def __init__(self, check: Callable[[], object], name: str, deadline_ns: int) -> None:
+    def __init__(
+        self, check: Callable[[], object], name: str, label: str, deadline_ns: int
+    ) -> None:
         self.check = check
         self.name = name
+        self.label = label
         self.deadline_ns = deadline_ns
         self.satisfied = False
 
     def step_finished(self, loop: SimLoop, index: int, handle: events.Handle) -> None:
         if _holds(self.check)[0]:
             self.satisfied = True
-            loop.remove_instrument(self)
+            _detach(loop, self)
 
     def deadline_passed(self, loop: SimLoop) -> None:
         if not self.satisfied and not _holds(self.check)[0]:
-            loop.remove_instrument(self)
-            loop._pending_errors.append(self.error(loop, "by the deadline"))
+            _detach(loop, self)
+            error = self.error(loop, "by the deadline")
+            if not _note_on_failure(str(error)):
+                loop._pending_errors.append(error)
 
     def run_stopped(self, loop: SimLoop) -> None:
         # The program finished before the deadline: the condition can never become true.
@@ -136,12 +205,12 @@ class _Eventually(Instrument):
         if self.satisfied or main is None or not finished or sys.exc_info()[1] is not None:
             return
         if main.exception() is None and not _holds(self.check)[0]:
-            loop.remove_instrument(self)
+            _detach(loop, self)
             raise self.error(loop, "before the program finished")
 
     def error(self, loop: SimLoop, when: str) -> LivenessError:
         return LivenessError(
-            f"eventually {self.name} never became true {when} (deadline: virtual time "
+            f"eventually {self.label} never became true {when} (deadline: virtual time "
             f"{format_seconds(self.deadline_ns)}; now {format_seconds(loop._now_ns)})",
             name=self.name,
         )
@@ -154,14 +223,17 @@ def eventually(check: Callable[[], object], *, within: float, name: str | None =
     with ``check()`` never true, the run fails with :class:`~simloop.LivenessError`.
     """
     loop = _running_simloop("eventually")
-    if _holds(check)[0]:
-        return
+    _check_arguments(check, name)
     within_ns = seconds_to_ns(within, name="within")
     if within_ns < 0:
         msg = f"`within` must be a non-negative number of seconds, not {within!r}"
         raise InvalidArgumentError(msg)
-    instrument = _Eventually(check, _describe(check, name), loop._now_ns + within_ns)
-    loop.add_instrument(instrument)
+    if _holds(check)[0]:
+        return
+    instrument = _Eventually(
+        check, _name_of(check, name), _describe(check, name), loop._now_ns + within_ns
+    )
+    _attach(loop, instrument)
     loop._call_later_ns(within_ns, instrument.deadline_passed, loop)
 
 
@@ -190,7 +262,7 @@ class _CancelSomewhere(Instrument):
     ) -> None:
         task = self.task
         if task.done():
-            loop.remove_instrument(self)
+            _detach(loop, self)
             return
         if _stdlib.task_of_callback(_stdlib.callback_of(handle)) is not task:
             return
@@ -202,7 +274,7 @@ class _CancelSomewhere(Instrument):
         finally:
             loop._choice_subject = None
         if cancel:
-            loop.remove_instrument(self)
+            _detach(loop, self)
             task.cancel()
 
 
@@ -221,4 +293,6 @@ def cancel_somewhere(task: asyncio.Task[Any]) -> None:
     if task.get_loop() is not loop:
         msg = "cancel_somewhere(): the task belongs to another event loop"
         raise InvalidArgumentError(msg)
-    loop.add_instrument(_CancelSomewhere(task))
+    # First among the instruments: its CANCEL choice, made when a step of the task starts,
+    # must come before the others hear of the step (the trace notes the deviation there).
+    _attach(loop, _CancelSomewhere(task), first=True)

@@ -13,6 +13,7 @@ shape the schedule, and the choices. ``recording.token`` is the same as one shor
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import time
 import traceback
@@ -270,9 +271,25 @@ class AsyncProgram:
 def _search_for(scheduler: Any, seed: int) -> Search:
     if scheduler is None:
         return SeedSearch(RandomWalk, seed)
+    if isinstance(scheduler, type) and callable(getattr(scheduler, "schedulers", None)):
+        msg = (
+            f"`scheduler` must be a search object, not the class {scheduler.__name__}: "
+            f"pass simloop.{scheduler.__name__}(...)"
+        )
+        raise InvalidArgumentError(msg)
     if callable(getattr(scheduler, "schedulers", None)):
         return scheduler  # type: ignore[no-any-return]
     if callable(scheduler):
+        try:
+            inspect.signature(scheduler).bind(seed)
+        except TypeError:
+            msg = (
+                "`scheduler` must be a search, or a callable taking a seed and returning a "
+                f"scheduler (like simloop.RandomWalk); {scheduler!r} does not take a seed"
+            )
+            raise InvalidArgumentError(msg) from None
+        except ValueError:
+            pass  # no signature to check (some builtins): find out when it is called
         return SeedSearch(scheduler, seed)
     msg = (
         "`scheduler` must be a search (with schedulers() and run_finished()), or a callable "
@@ -299,7 +316,11 @@ def run_schedule(
 ) -> RunResult:
     """Run ``main()`` once on a fresh loop with ``scheduler``; never raises the run's failure."""
     loop = SimLoop(seed=seed, scheduler=scheduler, **loop_options)
-    coro = main()
+    try:
+        coro = main()
+    except BaseException:
+        loop.close()
+        raise
     if not asyncio.iscoroutine(coro):
         loop.close()
         msg = f"`main()` must return a coroutine, not {type(coro).__name__} {coro!r}"
@@ -393,6 +414,11 @@ def replay(
     """
     check_not_in_loop("simloop.replay")
     _check_main(main, "simloop.replay")
+    fixed = sorted({"seed", "scheduler"} & loop_options.keys())
+    if fixed:
+        names = " or ".join(f"`{name}`" for name in fixed)
+        msg = f"simloop.replay() takes no {names}: the recording fixes the seed and schedule"
+        raise InvalidArgumentError(msg)
     schedule = as_recording(recording)
     program = AsyncProgram(main, {**loop_options, **_schedule_settings(schedule)})
     return replay_program(program, schedule, record_events=record_events, strict=strict)
@@ -468,6 +494,9 @@ def explore_program(
         raise InvalidArgumentError(msg)
     if isinstance(seed, bool) or not isinstance(seed, int):
         msg = f"`seed` must be an int, not {type(seed).__name__} {seed!r}"
+        raise InvalidArgumentError(msg)
+    if isinstance(shrink_budget, bool) or not isinstance(shrink_budget, int) or shrink_budget < 0:
+        msg = f"`shrink_budget` must be a non-negative int, not {shrink_budget!r}"
         raise InvalidArgumentError(msg)
     search = _search_for(scheduler, seed)
     started = _perf_counter()
@@ -621,14 +650,18 @@ def shrink_schedule(
     best = failing.trace
     before = best
     replays = 0
+    #: How many options each choice of the all-zero schedule (asyncio's order) has, once run.
+    zero_options: list[int] | None = None
 
     def attempt(choices: list[int]) -> bool:
-        nonlocal best, replays
+        nonlocal best, replays, zero_options
         if replays >= budget:
             return False
         replays += 1
         candidate = attrs.evolve(best, choices=choices, options=[0] * len(choices))
         result = replay_program(program, candidate, record_events=False, strict=False)
+        if not choices:
+            zero_options = result.trace.options
         if result.failure is None or result.failure.signature != signature:
             return False
         if _key(result.trace) < _key(best):
@@ -665,11 +698,20 @@ def shrink_schedule(
                         if attempt(_trim(choices)):
                             improved = True
                             break
-        if not improved and best.deviations > 1 and _single_deviations(best, attempt):
-            # Dropping deviations one by one can get stuck: an option number names a lane by
-            # its place among the ready lanes, which earlier deviations change, so the later
-            # ones mean something else without them. A schedule with one deviation may still
-            # fail the same way; try those, where the deviations were first.
+        # Dropping deviations one by one can get stuck: an option number names a lane by its
+        # place among the ready lanes, which earlier deviations change, so the later ones
+        # mean something else without them. A schedule with one deviation may still fail the
+        # same way; try those, where the deviations were first. They all share asyncio's order
+        # up to their deviation, so asyncio's own run (tried first: it may fail the same way)
+        # says how many options each place has.
+        if (
+            not improved
+            and best.deviations > 1
+            and (
+                attempt([])
+                or (zero_options is not None and _single_deviations(best, zero_options, attempt))
+            )
+        ):
             improved = True
     report = ShrinkReport(
         deviations_before=before.deviations,
@@ -681,12 +723,19 @@ def shrink_schedule(
     return best, report
 
 
-def _single_deviations(best: Trace, attempt: Callable[[list[int]], bool]) -> bool:
-    """Try every schedule with one deviation (until one is kept, or the budget runs out)."""
-    positions = sorted(range(len(best.options)), key=lambda i: (best.choices[i] == 0, i))
-    options = list(best.options)
+def _single_deviations(
+    best: Trace, zero_options: list[int], attempt: Callable[[list[int]], bool]
+) -> bool:
+    """Try every schedule with one deviation (until one is kept, or the budget runs out).
+
+    ``zero_options`` are the option counts of asyncio's own order: a schedule that deviates
+    only at choice ``i`` makes the same choices as that run before ``i``, so it has
+    ``zero_options[i]`` options there (``best``'s counts at ``i`` may differ).
+    """
+    deviated = {i for i, c in enumerate(best.choices) if c}
+    positions = sorted(range(len(zero_options)), key=lambda i: (i not in deviated, i))
     for i in positions:
-        for value in range(1, options[i]):
+        for value in range(1, zero_options[i]):
             if attempt([0] * i + [value]):
                 return True
     return False

@@ -1252,7 +1252,8 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         an unretrieved exception may yet be retrieved: its done-callbacks (a ``gather``
         collecting results, say) may not have run when the loop stopped, and stock asyncio
         runs them in the cleanup that follows. Such a task is a suspect until the end of the
-        next run of the loop, or until ``final`` (the loop will not run again).
+        next run of the loop, or until ``final`` (the loop will not run again). A task whose
+        done-callbacks are still ready is never judged: see below.
         """
         if not self._fail_on_unhandled:
             return []
@@ -1268,8 +1269,23 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         self._unhandled.clear()
         earlier = self._suspects
         self._suspects = []
+        awaited: set[int] | None = None
         for task in _stdlib.tasks_of_loop(self, _stdlib.holds_unretrieved_exception):
             if task is self._main_future:
+                continue
+            if awaited is None:
+                # Tasks whose done-callbacks are still ready: the scheduler let the loop's
+                # stop overtake them, which stock asyncio never does (a ready callback runs
+                # ahead of everything scheduled after it). They are not judged on that.
+                awaited = {
+                    id(argument)
+                    for handle in self._ready_handles()
+                    if not handle._cancelled
+                    for argument in _stdlib.arguments_of(handle)[:1]
+                }
+            if id(task) in awaited:
+                if not final:
+                    self._suspects.append(task)
                 continue
             if not final and not any(task is t for t in earlier):
                 self._suspects.append(task)

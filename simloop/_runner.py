@@ -102,7 +102,9 @@ def run_on(
             shut_down(loop)
             loop._raise_unhandled(final=True)
         except (Exception, asyncio.CancelledError) as exc:
-            _fail(loop, exc, on_failure, cleanup=False)
+            # The cleanup itself failed: finish it in asyncio's order (a failed cleanup
+            # must not leave tasks pending, their ``finally`` blocks never run).
+            _fail(loop, exc, on_failure, cleanup=True)
             raise
         except BaseException:
             abandon(loop)
@@ -136,6 +138,9 @@ def _fail(
         except BaseException:
             abandon(loop)
             raise
+    # Whatever the cleanup could not finish is left without "Task was destroyed but it is
+    # pending!" when it is collected: the failure is what the run reports.
+    abandon(loop)
     exc.add_note(note)
 
 

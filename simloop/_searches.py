@@ -13,7 +13,6 @@ A search yields schedulers (:meth:`schedulers`) and hears about each finished ru
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,13 @@ CANCEL_PROBABILITY = 0.25
 def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         msg = f"`{name}` must be a positive int, not {value!r}"
+        raise InvalidArgumentError(msg)
+    return value
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        msg = f"`{name}` must be an int, not {type(value).__name__} {value!r}"
         raise InvalidArgumentError(msg)
     return value
 
@@ -114,7 +120,7 @@ class PCT:
 
     def __init__(self, depth: int = 3, *, seed: int = 0, expected_steps: int = 10) -> None:
         self.depth = _positive_int(depth, "depth")
-        self.seed = seed
+        self.seed = _int(seed, "seed")
         self.expected_steps = _positive_int(expected_steps, "expected_steps")
         self.tasks_estimate = 1
         self._last: PCTScheduler | None = None
@@ -148,7 +154,7 @@ class Portfolio:
     """
 
     def __init__(self, *, seed: int = 0) -> None:
-        self.seed = seed
+        self.seed = _int(seed, "seed")
         self._pcts = {depth: PCT(depth, seed=seed) for depth in (1, 2, 3)}
         self._last_pct: PCT | None = None
 
@@ -199,18 +205,13 @@ class _PrefixScheduler(Replay):
         index = self.position
         if kind == _TIMER_TIE and self._loop is not None:
             tied = self._loop.option_handles(kind)
-            if tied and all(_is_sleep_wakeup(timer) for timer in tied):
+            if tied and all(_stdlib.is_pending_sleep_timer(timer) for timer in tied):
                 self.no_branch.add(index)
         return super().choose(kind, n)
 
     def __repr__(self) -> str:
         shown = list(self.choices)
         return f"the exhaustive search's schedule {shown}"
-
-
-def _is_sleep_wakeup(handle: asyncio.Handle) -> bool:
-    """Whether a timer is the one ``asyncio.sleep`` uses to wake its task."""
-    return _stdlib.is_sleep_wakeup(handle)
 
 
 class Exhaustive:
@@ -255,6 +256,12 @@ class Exhaustive:
         self.complete = False
 
     def schedulers(self) -> Iterator[Scheduler]:
+        # Each exploration searches the tree anew: a search used twice (for another program,
+        # say) must not claim the first one's proof for the second.
+        self._stack = [[]]
+        self._current = None
+        self.runs = 0
+        self.complete = False
         while self._stack:
             prefix = self._stack.pop()
             self._current = _PrefixScheduler(prefix)
@@ -272,20 +279,23 @@ class Exhaustive:
             self.runs += 1
         prefix = current.choices
         used = sum(1 for c in prefix if c)
-        if used >= self.max_deviations:
-            return
         children = []
-        for index in range(len(prefix), len(trace.options)):
-            if index in current.no_branch:
-                continue
-            for option in range(1, trace.options[index]):
-                children.append([*trace.choices[:index], option])
+        if used < self.max_deviations:
+            for index in range(len(prefix), len(trace.options)):
+                if index in current.no_branch:
+                    continue
+                for option in range(1, trace.options[index]):
+                    children.append([*trace.choices[:index], option])
         if not prefix:
             # The root's subtrees are dealt out to the shards.
             shard, count = self.shard
             children = children[shard::count]
         # Depth first, in order: push in reverse so the first child runs next.
         self._stack.extend(reversed(children))
+        if not self._stack:
+            # That was the last schedule: the search is complete even if the caller stops
+            # here (an exploration whose `runs` cap is exactly the size of the tree).
+            self.complete = True
 
     def proof(self) -> str | None:
         """The bounded proof, once the search is complete: ``"all N schedules with <= k

@@ -55,6 +55,12 @@ def callback_of(handle: Any) -> Any:
     return handle._callback
 
 
+def arguments_of(handle: Any) -> tuple[Any, ...]:
+    """The arguments a handle calls its callback with (``None`` once it was cancelled)."""
+    args: tuple[Any, ...] | None = handle._args
+    return args or ()
+
+
 def callback_error_context(handle: Any, exc: BaseException) -> dict[str, Any]:
     """The exception-handler context ``Handle._run`` builds when its callback raises."""
     callback = handle._callback
@@ -166,6 +172,31 @@ def task_woken_by(timer: asyncio.Handle) -> asyncio.Task[Any] | None:
         if task is not None:
             return task
     return None
+
+
+#: The code of ``asyncio.sleep``, whose frame holds its wake-up timer as the local ``h``.
+_SLEEP_CODE = asyncio.tasks.sleep.__code__
+
+
+def is_pending_sleep_timer(handle: asyncio.Handle) -> bool:
+    """Whether a timer is the one a pending ``asyncio.sleep`` made to wake its task.
+
+    Its callback is not enough: anyone can schedule the same callback on a future others
+    see. The task waiting on the timer's future must be suspended in ``asyncio.sleep`` itself,
+    and that sleep's timer must be this one: then the future is the one the sleep created,
+    which nothing else can see. Anything else (a sleep already cancelled, a chain of awaits
+    this cannot follow) answers no, which is always the safe answer for its callers.
+    """
+    task = task_woken_by(handle)
+    if task is None:
+        return False
+    coro: Any = task.get_coro()
+    while asyncio.iscoroutine(getattr(coro, "cr_await", None)):
+        coro = coro.cr_await
+    frame = getattr(coro, "cr_frame", None)
+    if frame is None or frame.f_code is not _SLEEP_CODE:
+        return False
+    return frame.f_locals.get("h") is handle
 
 
 def silence_pending_destroy(task: asyncio.Task[Any]) -> None:

@@ -40,6 +40,12 @@ class HypothesisScheduler:
 
     It remembers its choices, so a failing example shows them (``repr``), and so that one
     scheduler can drive several loops in a row, continuing where it left off.
+
+    A choice is one draw, whether to deviate from asyncio's order (shrinking to no), and for
+    a deviation a second, which other option. Hypothesis shrinks towards fewer draws first,
+    and a run's number of choices depends on its schedule (a deviation can make a run
+    shorter): with one draw per choice, a schedule with more deviations but fewer choices
+    would count as simpler. With a deviation costing a draw of its own, fewer deviations win.
     """
 
     def __init__(self, source: random.Random) -> None:
@@ -47,7 +53,11 @@ class HypothesisScheduler:
         self.choices: list[int] = []
 
     def choose(self, kind: ChoiceKind, n: int) -> int:
-        choice = self._source.randrange(n)
+        choice = 0
+        if self._source.randrange(2):
+            # Which other option: a draw over n values (never a draw of one value, which
+            # Hypothesis would not count), onto 1 .. n - 1; it shrinks to option 1.
+            choice = 1 + self._source.randrange(n) % (n - 1)
         self.choices.append(choice)
         return choice
 
@@ -98,24 +108,41 @@ class SimLoopStateMachine(RuleBasedStateMachine):
     simulation make progress with :meth:`settle` (run what is ready, without advancing the
     clock) or :meth:`advance` (let virtual time pass). Hypothesis then searches the sequences
     of operations and, through the loop's scheduler (a :func:`schedules` draw), their
-    interleavings, and shrinks both. The loop is created by an ``initialize`` rule and closed
-    in ``teardown``; override :meth:`loop_options` to configure it.
+    interleavings, and shrinks both. The schedule is drawn by an ``initialize`` rule; the loop
+    is created when first used and closed in ``teardown``; override :meth:`loop_options` to
+    configure it. (Hypothesis runs ``initialize`` rules in any order: what a subclass's own
+    ``initialize`` rules run before the schedule is drawn runs in asyncio's order.)
     """
-
-    loop: simloop.SimLoop
 
     def __init__(self) -> None:
         super().__init__()
         self._started: list[asyncio.Task[Any]] = []
+        self._loop: simloop.SimLoop | None = None
+        self._schedule: HypothesisScheduler | None = None
 
     def loop_options(self) -> dict[str, Any]:
         """Keyword arguments for the :class:`~simloop.SimLoop` (override to change them)."""
         return {}
 
+    @property
+    def loop(self) -> simloop.SimLoop:
+        """The SimLoop the rules' tasks run on (created when first used)."""
+        if self._loop is None:
+            scheduler = self._schedule if self._schedule is not None else _Undrawn()
+            self._loop = simloop.SimLoop(scheduler=scheduler, **self.loop_options())
+        return self._loop
+
+    @property
+    def schedule(self) -> HypothesisScheduler | None:
+        """The drawn schedule (``None`` until the ``initialize`` rule that draws it has run)."""
+        return self._schedule
+
     @initialize(schedule=schedules())
     def _simloop_start(self, schedule: HypothesisScheduler) -> None:
-        self.schedule = schedule
-        self.loop = simloop.SimLoop(scheduler=schedule, **self.loop_options())
+        self._schedule = schedule
+        if self._loop is not None:
+            # Another initialize rule used the loop first: the schedule decides from now on.
+            self._loop._set_scheduler(schedule)
 
     def start(self, coro: Coroutine[Any, Any, _T], *, name: str | None = None) -> asyncio.Task[_T]:
         """Start ``coro`` as a task; it runs when the simulation next makes progress."""
@@ -136,7 +163,7 @@ class SimLoopStateMachine(RuleBasedStateMachine):
         self.loop.run_until_complete(asyncio.sleep(seconds))
 
     def teardown(self) -> None:
-        loop = getattr(self, "loop", None)
+        loop = self._loop
         if loop is None or loop.is_closed():
             return
         # Hypothesis may have stopped drawing (the example failed); clean up in asyncio's
@@ -157,14 +184,21 @@ class SimLoopStateMachine(RuleBasedStateMachine):
             loop.close()
 
 
+class _Undrawn:
+    """The scheduler until the schedule is drawn: asyncio's order.
+
+    Not :class:`~simloop.Fifo`, whose loop could not hand over to another scheduler."""
+
+    def choose(self, kind: ChoiceKind, n: int) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "asyncio's order (before the schedule was drawn)"
+
+
 async def _settled() -> None:
     """Return once nothing else is ready at the current virtual time."""
     loop = asyncio.get_running_loop()
     assert isinstance(loop, simloop.SimLoop)
     while not loop._idle_now():
         await asyncio.sleep(0)
-
-
-def _hypothesis_setup_hook() -> None:
-    """Hypothesis's entry point: ``st.from_type(simloop.Scheduler)`` draws a schedule."""
-    st.register_type_strategy(simloop.Scheduler, schedules())

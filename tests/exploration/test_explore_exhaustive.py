@@ -1,0 +1,261 @@
+"""Exhaustive: its reduction is sound, its bound holds, its proof is earned, its shards partition.
+
+Held against a brute-force enumeration of every choice sequence (``enumerate_schedules``:
+depth first with Replay, nothing skipped) on small generated programs. What the reduction
+claims (see Exhaustive's docstring): it does not branch on the order of timers due at the same
+instant when all are ``asyncio.sleep`` wake-ups, because the woken tasks' order is still
+explored by the ready choices, at the same cost in deviations. So for every bound ``k``, the
+observable outcomes of the schedules with at most ``k`` deviations are the same with and
+without the reduction; only the number of schedules differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from asyncio import futures
+from typing import Any
+
+import pytest
+from explore_support import (
+    bank_fixed,
+    bank_race,
+    deviations,
+    drive,
+    enumerate_schedules,
+    program_runner,
+    trimmed,
+)
+from hypothesis import given
+from hypothesis import strategies as st
+from simprog import all_ops
+from simprog_strategies import fast, programs
+
+import simloop
+
+#: Small programs whose sleeps often end at the same instant (ties to reduce).
+small_programs = programs(max_tasks=2, max_ops=2, sleep_ms=(1, 2))
+
+
+def proof(runs: int, bound: int, share: str = "") -> str:
+    within = f"with at most {bound} deviation{'' if bound == 1 else 's'} from asyncio's order"
+    if runs == 1:
+        return f"the one schedule {within} passes{share}"
+    return f"all {runs} schedules {within} pass{share}"
+
+
+def outcomes(runs: Any) -> set[Any]:
+    return {run[-1] for run in runs}
+
+
+@fast(60)
+@given(desc=small_programs)
+def test_a_complete_search_reaches_every_outcome(desc: dict[str, Any]) -> None:
+    """Exhaustive with an unreachable bound reaches every outcome any schedule reaches: every
+    one brute force finds, and every one random walks find."""
+    run = program_runner(desc)
+    search = simloop.Exhaustive(1_000)
+    searched = drive(search, run, cap=150)
+    if searched is None:
+        return  # too big a tree for this test
+    assert search.complete
+    assert search.runs == len(searched)
+    schedules = [trimmed(trace.choices) for _, trace, _ in searched]
+    assert len(set(schedules)) == len(schedules), "a schedule ran twice"
+
+    walks = {run(simloop.RandomWalk(seed))[1] for seed in range(10)}
+    assert walks <= outcomes(searched)
+
+    everything = enumerate_schedules(run, cap=150)
+    if everything is None:
+        return
+    assert outcomes(searched) == {outcome for _, outcome in everything}
+    assert set(schedules) <= {schedule for schedule, _ in everything}
+    if len(schedules) < len(everything):
+        # Only timer ties are reduced: no sleep, no reduction.
+        assert any(op[0] == "sleep" for op in all_ops(desc))
+
+
+@fast(30)
+@given(desc=small_programs, bound=st.integers(0, 3))
+def test_a_bounded_search_reaches_every_outcome_of_its_bound(
+    desc: dict[str, Any], bound: int
+) -> None:
+    run = program_runner(desc)
+    everything = enumerate_schedules(run, max_deviations=bound, cap=200)
+    if everything is None:
+        return
+    searched = drive(simloop.Exhaustive(bound), run, cap=200)
+    assert searched is not None
+    assert outcomes(searched) == {outcome for _, outcome in everything}
+    for _, trace, _ in searched:
+        assert trace.deviations <= bound
+    assert {trimmed(trace.choices) for _, trace, _ in searched} <= {s for s, _ in everything}
+
+
+async def tied_sleepers() -> tuple[str, ...]:
+    """Three tasks whose sleeps end at the same instant, then log: each order is an outcome."""
+    woke: list[str] = []
+
+    async def sleeper(name: str) -> None:
+        await asyncio.sleep(0.01)
+        woke.append(name)
+
+    await asyncio.gather(sleeper("a"), sleeper("b"), sleeper("c"))
+    return tuple(woke)
+
+
+def _run_on_fresh_loop(main: Any, scheduler: simloop.Scheduler) -> simloop.RunResult:
+    captured: list[simloop.SimLoop] = []
+
+    class Capture(simloop.Instrument):
+        def run_started(self, loop: simloop.SimLoop) -> None:
+            captured.append(loop)
+
+    value = simloop.run(main(), scheduler=scheduler, instruments=[Capture()])
+    return simloop.RunResult(value=value, failure=None, trace=captured[0].trace)
+
+
+def test_the_order_of_tied_sleeps_is_reduced_not_lost() -> None:
+    everything = enumerate_schedules(_runner(tied_sleepers), max_deviations=2)
+    searched = drive(simloop.Exhaustive(2), _runner(tied_sleepers))
+    assert everything is not None
+    assert searched is not None
+    permutations = {tuple(p) for p in ("abc", "acb", "bac", "bca", "cab", "cba")}
+    assert {outcome for _, outcome in everything} == permutations
+    assert outcomes(searched) == permutations
+    assert len(searched) < len(everything)  # the tie choices were not branched on
+
+
+async def looks_like_a_sleep() -> None:
+    """A timer with asyncio.sleep's callback, on a future another task can see: its order
+    against a real sleep's timer due at the same instant matters."""
+    loop = asyncio.get_running_loop()
+    shared = loop.create_future()
+    loop.call_later(0.01, futures._set_result_unless_cancelled, shared, None)  # type: ignore[attr-defined]
+    seen: list[bool] = []
+
+    async def watcher() -> None:
+        await asyncio.sleep(0.01)
+        seen.append(shared.done())
+
+    task = asyncio.create_task(watcher())
+    await shared
+    await task
+    assert seen == [True], "the watcher woke before the shared future was set"
+
+
+def test_only_real_sleeps_are_reduced() -> None:
+    assert simloop.explore(looks_like_a_sleep, runs=100).found  # random walks find it
+    result = simloop.explore(looks_like_a_sleep, runs=100, scheduler=simloop.Exhaustive(3))
+    assert result.found, result.proof
+    assert result.proof is None
+
+
+# --- the bound, the count and the proof ---------------------------------------------------------
+
+
+def test_exhaustive_zero_runs_asyncios_order_only() -> None:
+    result = simloop.explore(bank_fixed, runs=100, scheduler=simloop.Exhaustive(0))
+    assert result.runs == 1
+    assert result.proof == proof(1, 0)
+    assert result.proof == "the one schedule with at most 0 deviations from asyncio's order passes"
+    search = simloop.Exhaustive(0)
+    (scheduler,) = search.schedulers()
+    assert list(scheduler.choices) == []
+
+
+@pytest.mark.parametrize("bound", [1, 2, 3])
+def test_the_proof_counts_every_schedule_within_the_bound(bound: int) -> None:
+    everything = enumerate_schedules(_runner(bank_fixed), max_deviations=bound)
+    assert everything is not None
+    result = simloop.explore(bank_fixed, runs=10_000, scheduler=simloop.Exhaustive(bound))
+    assert not result.found
+    assert result.runs == len(everything)  # no timers: nothing to reduce
+    assert result.proof == proof(result.runs, bound)
+
+
+def test_no_proof_when_the_cap_stops_the_search_first() -> None:
+    total = simloop.explore(bank_fixed, runs=10_000, scheduler=simloop.Exhaustive(2)).runs
+    capped = simloop.explore(bank_fixed, runs=total - 1, scheduler=simloop.Exhaustive(2))
+    assert capped.runs == total - 1
+    assert capped.proof is None
+    # A cap of exactly the tree's size still covers it all.
+    exact = simloop.explore(bank_fixed, runs=total, scheduler=simloop.Exhaustive(2))
+    assert exact.runs == total
+    assert exact.proof is not None
+    assert exact.proof.startswith(f"all {total} schedules")
+
+
+def test_no_proof_when_a_schedule_fails() -> None:
+    search = simloop.Exhaustive(2)
+    result = simloop.explore(bank_race, runs=10_000, scheduler=search)
+    assert result.found
+    assert result.proof is None
+    assert result.failing_scheduler is not None
+    assert result.failing_scheduler.startswith("the exhaustive search's schedule [")
+    assert result.recording is not None
+    assert result.recording.deviations == 1
+
+
+def test_a_search_used_twice_searches_again() -> None:
+    search = simloop.Exhaustive(2)
+    first = simloop.explore(bank_fixed, runs=10_000, scheduler=search)
+    again = simloop.explore(bank_fixed, runs=10_000, scheduler=search)
+    assert (again.runs, again.proof) == (first.runs, first.proof)
+    # ... and does not claim the first program's proof for another one.
+    other = simloop.explore(bank_race, runs=10_000, scheduler=search)
+    assert other.found
+    assert other.proof is None
+
+
+def _runner(main: Any) -> Any:
+    def run(scheduler: simloop.Scheduler) -> tuple[simloop.Trace, Any]:
+        result = _run_on_fresh_loop(main, scheduler)
+        return result.trace, result.value
+
+    return run
+
+
+# --- shards ------------------------------------------------------------------------------------
+
+
+@fast(20)
+@given(desc=small_programs, bound=st.integers(1, 2), count=st.integers(2, 4))
+def test_shards_partition_the_search(desc: dict[str, Any], bound: int, count: int) -> None:
+    run = program_runner(desc)
+    whole = drive(simloop.Exhaustive(bound), run, cap=150)
+    if whole is None:
+        return
+    everything = [trimmed(trace.choices) for _, trace, _ in whole]
+    shares = []
+    for index in range(count):
+        share = drive(simloop.Exhaustive(bound, shard=(index, count)), run)
+        assert share is not None
+        shares.append([trimmed(trace.choices) for _, trace, _ in share])
+        for _, trace, _ in share:
+            assert deviations(trace.choices) <= bound
+    assert sorted(s for share in shares for s in share) == sorted(everything)
+    for i, share in enumerate(shares):
+        for other in shares[i + 1 :]:
+            assert not set(share) & set(other)
+    assert () in shares[0]  # asyncio's order belongs to the first shard
+
+
+def test_each_shard_proves_its_share() -> None:
+    whole = simloop.explore(bank_fixed, runs=10_000, scheduler=simloop.Exhaustive(2))
+    runs = []
+    for index in range(3):
+        search = simloop.Exhaustive(2, shard=(index, 3))
+        assert repr(search) == f"Exhaustive(max_deviations=2, shard=({index}, 3))"
+        result = simloop.explore(bank_fixed, runs=10_000, scheduler=search)
+        assert not result.found
+        assert result.proof == proof(result.runs, 2, f" (shard {index + 1} of 3)")
+        runs.append(result.runs)
+    assert sum(runs) == whole.runs
+    # Some shard finds the race; the others prove their share.
+    found = [
+        simloop.explore(bank_race, runs=10_000, scheduler=simloop.Exhaustive(1, shard=(i, 3)))
+        for i in range(3)
+    ]
+    assert any(result.found for result in found)
+    assert all(result.found or result.proof for result in found)

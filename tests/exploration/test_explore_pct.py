@@ -1,0 +1,188 @@
+"""PCT and Portfolio: deterministic per seed, find shallow races fast, keep PCT's promise.
+
+What PCT promises (see PCTScheduler): the ready task with the highest priority runs;
+callbacks of no task run first; priorities are random and fixed, except that at ``depth - 1``
+change points the task about to run drops below every other. So over a run, at most
+``depth - 1`` tasks ever lose to a task they beat before: with ``depth=1``, whenever two tasks
+are ready together the same one runs first, all run long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import pytest
+from explore_support import Watching, bank_race, drive, program_runner
+from hypothesis import given
+from hypothesis import strategies as st
+from simprog_strategies import fast, programs, seeds
+
+import simloop
+
+
+def run_sequence(search: Any, desc: dict[str, Any], runs: int) -> list[tuple[str, list[int]]]:
+    """The first ``runs`` schedulers of a search, and the choices each made on ``desc``."""
+    run = program_runner(desc)
+    made = []
+    for scheduler in itertools.islice(search.schedulers(), runs):
+        trace, _ = run(scheduler)
+        search.run_finished(trace)
+        made.append((repr(scheduler), trace.choices))
+    return made
+
+
+@fast(20)
+@given(desc=programs(max_tasks=3, max_ops=3), seed=seeds, depth=st.integers(1, 3))
+def test_pct_and_portfolio_are_deterministic_per_seed(
+    desc: dict[str, Any], seed: int, depth: int
+) -> None:
+    first = run_sequence(simloop.PCT(depth, seed=seed), desc, 4)
+    assert run_sequence(simloop.PCT(depth, seed=seed), desc, 4) == first
+    assert [name for name, _ in first] == [f"PCT(depth={depth}, seed={seed + i})" for i in range(4)]
+    portfolio = run_sequence(simloop.Portfolio(seed=seed), desc, 7)
+    assert run_sequence(simloop.Portfolio(seed=seed), desc, 7) == portfolio
+
+
+def test_the_portfolio_takes_turns() -> None:
+    names = [repr(s) for s in itertools.islice(simloop.Portfolio(seed=100).schedulers(), 13)]
+    assert names == [
+        "RandomWalk(seed=100)",
+        "PCT(depth=2, seed=100)",
+        "RandomWalk(seed=102)",
+        "PCT(depth=3, seed=100)",
+        "RandomWalk(seed=104)",
+        "PCT(depth=1, seed=100)",
+        "RandomWalk(seed=106)",
+        "PCT(depth=2, seed=101)",
+        "RandomWalk(seed=108)",
+        "PCT(depth=3, seed=101)",
+        "RandomWalk(seed=110)",
+        "PCT(depth=1, seed=101)",
+        "RandomWalk(seed=112)",
+    ]
+
+
+def test_reprs() -> None:
+    assert repr(simloop.PCT()) == "PCT(depth=3)"
+    assert repr(simloop.PCT(1, seed=9)) == "PCT(depth=1)"
+    assert repr(next(simloop.PCT(2, seed=9).schedulers())) == "PCT(depth=2, seed=9)"
+    assert repr(simloop.Portfolio()) == "Portfolio(random walks, PCT depths 1-3)"
+    assert repr(simloop.Exhaustive()) == "Exhaustive(max_deviations=2)"
+    assert repr(simloop.Exhaustive(1, shard=(1, 4))) == "Exhaustive(max_deviations=1, shard=(1, 4))"
+    (root,) = itertools.islice(simloop.Exhaustive(1).schedulers(), 1)
+    assert repr(root) == "the exhaustive search's schedule []"
+
+
+@pytest.mark.parametrize(
+    "search",
+    [
+        lambda seed: simloop.PCT(1, seed=seed),
+        lambda seed: simloop.PCT(2, seed=seed),
+        lambda seed: simloop.PCT(3, seed=seed),
+        lambda seed: simloop.Portfolio(seed=seed),
+    ],
+    ids=["pct1", "pct2", "pct3", "portfolio"],
+)
+def test_a_depth_one_race_is_found_within_a_few_runs(search: Any) -> None:
+    for seed in range(5):
+        result = simloop.explore(bank_race, runs=15, scheduler=search(seed))
+        assert result.found, f"seed {seed}"
+        assert result.failing_scheduler is not None
+        assert result.failing_scheduler.startswith(("PCT(depth=", "RandomWalk(seed="))
+        assert result.recording is not None
+        assert result.recording.deviations == 1
+
+
+def test_pct_depth_one_finds_a_depth_one_bug_with_probability_at_least_one_in_n() -> None:
+    """bank_race has three tasks (main, withdraw, deposit) and fails when the deposit's
+    priority is above the withdrawal's: each PCT(depth=1) run finds it with probability at
+    least 1/3 (1/2, in fact)."""
+    schedulers = itertools.islice(simloop.PCT(1).schedulers(), 200)
+    failed = 0
+    for scheduler in schedulers:
+        try:
+            simloop.run(bank_race(), scheduler=scheduler)
+        except AssertionError:
+            failed += 1
+    assert failed >= 200 / 3
+
+
+def beaten_then_beaten_by(watching: Watching) -> set[asyncio.Task[Any]]:
+    """The tasks that ran ahead of a ready task, and later lost to that same task."""
+    beat: set[tuple[int, int]] = set()
+    losers = set()
+    for owners, choice in watching.ready:
+        winner = owners[choice]
+        if winner is None or any(owner is None for owner in owners):
+            continue  # a choice that involves plumbing (see plumbing_first)
+        for other in owners:
+            if other is winner:
+                continue
+            beat.add((id(winner), id(other)))
+            if (id(other), id(winner)) in beat:
+                losers.add(other)
+    return losers
+
+
+def plumbing_first(watching: Watching) -> bool:
+    """Whether a callback of no task always ran when one was ready (PCT runs them first, as
+    asyncio would: they are plumbing, a gather collecting results, a timer's callback)."""
+    return all(owners[choice] is None for owners, choice in watching.ready if None in owners)
+
+
+@fast(40)
+@given(desc=programs(max_tasks=4, max_ops=3), seed=seeds, depth=st.integers(1, 3))
+def test_pct_changes_at_most_depth_minus_one_priorities(
+    desc: dict[str, Any], seed: int, depth: int
+) -> None:
+    run = program_runner(desc)
+    search = simloop.PCT(depth, seed=seed, expected_steps=5)
+    for scheduler in itertools.islice(search.schedulers(), 3):
+        watching = Watching(scheduler)
+        trace, _ = run(watching)  # type: ignore[arg-type]
+        search.run_finished(trace)
+        assert len(beaten_then_beaten_by(watching)) <= depth - 1
+        assert plumbing_first(watching)
+        # The search sizes its change points by the longest run so far.
+        assert search.expected_steps >= len(trace.choices)
+
+
+def test_the_watch_sees_priority_changes() -> None:
+    """The check above can fail: a random walk lets tasks overtake each other at will."""
+    desc = {"locks": 0, "queues": [], "events": 0, "tasks": [[["yield"]] * 4] * 3}
+    run = program_runner(desc)
+    changed = 0
+    plumbing_overtaken = False
+    for seed in range(10):
+        watching = Watching(simloop.RandomWalk(seed))
+        run(watching)  # type: ignore[arg-type]
+        changed = max(changed, len(beaten_then_beaten_by(watching)))
+        plumbing_overtaken |= not plumbing_first(watching)
+    assert changed >= 2
+    assert plumbing_overtaken
+
+
+def test_every_pct_of_a_portfolio_learns_from_every_run() -> None:
+    desc = {"locks": 0, "queues": [], "events": 0, "tasks": [[["yield"]] * 6] * 3}
+    portfolio = simloop.Portfolio()
+    runs = drive(_first(portfolio, 2), program_runner(desc))
+    assert runs is not None
+    longest = max(len(trace.choices) for _, trace, _ in runs)
+    assert longest > 10  # more than the PCTs' initial estimate
+    assert [pct.expected_steps for pct in portfolio._pcts.values()] == [longest] * 3
+
+
+class _first:
+    """The first ``count`` schedulers of a search (still telling it about each run)."""
+
+    def __init__(self, search: Any, count: int) -> None:
+        self.search = search
+        self.count = count
+
+    def schedulers(self) -> Any:
+        return itertools.islice(self.search.schedulers(), self.count)
+
+    def run_finished(self, trace: simloop.Trace) -> None:
+        self.search.run_finished(trace)

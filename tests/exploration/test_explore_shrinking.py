@@ -1,0 +1,175 @@
+"""Shrinking: a failing schedule shrinks towards asyncio's order, and still fails the same way.
+
+Property tests over generated programs, each with a check on the order of two things it
+logs that asyncio's order keeps and a random walk breaks (``broken_orders``): the shrunk
+schedule fails with the original failure's signature when replayed on its own, has no more
+deviations than the original, and the ShrinkReport's figures are those of the two
+schedules. And when a single deviation is enough to fail that way, shrinking finds one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from explore_support import Case, bank_race, broken_orders, entries, ordered_main
+from hypothesis import given
+from simprog import run_sim
+from simprog_strategies import fast
+
+import simloop
+
+
+def one_deviation_failures(main: Any, signature: tuple[Any, ...]) -> list[list[int]]:
+    """Every schedule with exactly one deviation that fails with ``signature``.
+
+    A schedule that deviates only at choice ``i`` is asyncio's order up to ``i``: the option
+    counts of asyncio's own run say what each place offers.
+    """
+    fifo = simloop.replay(main, simloop.Trace.from_token(ZERO_TOKEN), record_events=False)
+    found = []
+    for index, options in enumerate(fifo.trace.options):
+        for option in range(1, options):
+            choices = [0] * index + [option]
+            result = simloop.replay(main, _schedule(choices), record_events=False, strict=False)
+            if result.failure is not None and result.failure.signature == signature:
+                found.append(choices)
+    return found
+
+
+def _schedule(choices: list[int]) -> simloop.Trace:
+    return simloop.Trace(
+        choices=choices,
+        options=[0] * len(choices),
+        steps=0,
+        start_time_ns=0,
+        end_time_ns=0,
+        seed=None,
+        scheduler="",
+    )
+
+
+ZERO_TOKEN = _schedule([]).token
+
+
+@fast(40)
+@given(case=broken_orders(max_tasks=3, max_ops=3))
+def test_shrinking_keeps_the_failure_and_never_adds_deviations(
+    case: Case,
+) -> None:
+    main, seed = case.main, case.seed
+    original = simloop.explore(main, runs=1, seed=seed, shrink=False)
+    assert original.found
+    assert original.recording is not None
+    assert original.failure is not None
+
+    result = simloop.explore(main, runs=1, seed=seed, shrink_budget=200)
+    assert result.failure is not None
+    assert result.recording is not None
+    assert result.nondeterminism is None
+    assert result.failure.signature == original.failure.signature
+
+    report = result.shrink
+    assert report is not None
+    assert report.deviations_before == original.recording.deviations
+    assert report.steps_before == original.recording.steps
+    assert report.deviations_after == result.recording.deviations
+    assert report.steps_after == result.recording.steps
+    assert report.deviations_after <= report.deviations_before
+    assert 0 < report.replays <= 200
+    assert str(report).startswith(f"shrunk from {report.deviations_before} to ")
+
+    # The shrunk schedule fails that way on its own, strictly replayed, and through its token.
+    for recording in (result.recording, result.recording.token):
+        replayed = simloop.replay(main, recording, record_events=False)
+        assert replayed.failure is not None
+        assert replayed.failure.signature == original.failure.signature
+        assert replayed.trace.fingerprint() == result.recording.fingerprint()
+
+
+@fast(100)
+@given(case=broken_orders(max_tasks=3, max_ops=3))
+def test_a_failure_one_deviation_can_cause_shrinks_to_one_deviation(
+    case: Case,
+) -> None:
+    main, seed = case.main, case.seed
+    result = simloop.explore(main, runs=1, seed=seed, shrink_budget=10_000)
+    assert result.failure is not None
+    assert result.recording is not None
+    if result.recording.deviations <= 1:
+        return  # as far as it can go (asyncio's order passes)
+    # Shrinking stopped above one deviation: then no single deviation fails that way.
+    assert one_deviation_failures(main, result.failure.signature) == []
+
+
+def test_shrinking_is_not_stuck_when_option_numbers_shift() -> None:
+    """Found by the test above: the failing schedule [1, 1] needed both deviations as it
+    stood, and its option counts (2 at choice 1) hid the one-deviation schedule [0, 2]
+    (asyncio's order has 3 options there). Shrinking must try the single deviations of
+    asyncio's order itself."""
+    desc = {
+        "locks": 1,
+        "queues": [],
+        "events": 1,
+        "tasks": [[["set", 0]], [["yield"]], [["sleep", 1]]],
+    }
+    logged = entries(run_sim(desc).log)
+    main = ordered_main(desc, logged[6], logged[8])
+    result = simloop.explore(main, runs=1, seed=0)
+    assert result.shrink is not None
+    assert result.shrink.deviations_before == 2
+    assert result.recording is not None
+    assert result.recording.deviations == 1
+    assert result.recording.choices[:2] == [0, 2]
+
+
+def test_a_two_deviation_walk_on_a_one_deviation_race_shrinks_to_one() -> None:
+    result = simloop.explore(bank_race, runs=100, seed=3)
+    assert result.shrink is not None
+    assert result.shrink.deviations_before >= 2
+    assert result.shrink.deviations_after == 1
+    assert result.recording is not None
+    assert result.recording.deviations == 1
+    assert str(result.shrink) == (
+        f"shrunk from {result.shrink.deviations_before} to 1 deviation from asyncio's order "
+        f"in {result.shrink.replays} replays"
+    )
+
+
+def test_a_failure_of_asyncios_own_order_shrinks_to_no_deviation() -> None:
+    async def always_fails() -> None:
+        await asyncio.gather(asyncio.sleep(0), asyncio.sleep(0), asyncio.sleep(0))
+        raise ValueError("always")
+
+    result = simloop.explore(always_fails, runs=10, seed=1)
+    assert result.shrink is not None
+    assert result.shrink.deviations_before > 0
+    assert result.shrink.deviations_after == 0
+    assert result.recording is not None
+    assert result.recording.deviations == 0
+
+
+def test_a_zero_budget_keeps_the_original_schedule() -> None:
+    unshrunk = simloop.explore(bank_race, runs=100, seed=3, shrink=False)
+    result = simloop.explore(bank_race, runs=100, seed=3, shrink_budget=0)
+    assert result.shrink is not None
+    assert result.shrink.replays == 0
+    assert result.shrink.deviations_after == result.shrink.deviations_before
+    assert result.recording is not None
+    assert unshrunk.recording is not None
+    assert result.recording.token == unshrunk.recording.token
+
+
+def test_a_step_limit_is_not_shrunk() -> None:
+    async def spins() -> None:
+        async def spin() -> None:
+            while True:
+                await asyncio.sleep(0)
+
+        await asyncio.gather(spin(), spin())
+
+    result = simloop.explore(spins, runs=3, seed=1, max_steps=200)
+    assert result.failure is not None
+    assert result.failure.kind == "step limit"
+    assert result.shrink is None
+    assert result.nondeterminism is None
