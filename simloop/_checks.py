@@ -32,38 +32,10 @@ from simloop._scheduling import ChoiceKind
 from simloop._trace import handle_label, suspension_point
 
 
-class _Inert(Instrument):
-    """Stands in for a check that is done, in a loop's list of instruments (see _detach)."""
-
-
-_INERT = _Inert()
-
-
-def _attach(loop: SimLoop, instrument: Instrument, *, first: bool = False) -> None:
-    """Tell ``instrument`` about the run's steps from now on (called from a step: the loop is
-    not going through its instruments, so the stand-ins of finished checks can go)."""
-    instruments = loop._instruments
-    if _INERT in instruments:
-        instruments[:] = [other for other in instruments if other is not _INERT]
-    if first:
-        instruments.insert(0, instrument)
-    else:
-        instruments.append(instrument)
-
-
 def _detach(loop: SimLoop, instrument: Instrument) -> None:
-    """Stop telling ``instrument`` about the run.
-
-    A check detaches itself from its own hook, while the loop goes through its instruments:
-    removing it from that list would make the loop skip the next instrument for this step
-    (another check would miss it). It is replaced by an inert stand-in instead, which the next
-    :func:`_attach` drops.
-    """
-    instruments = loop._instruments
-    for index, other in enumerate(instruments):
-        if other is instrument:
-            instruments[index] = _INERT
-            return
+    """Stop telling ``instrument`` about the run (if it is still attached)."""
+    if any(other is instrument for other in loop._instruments):
+        loop.remove_instrument(instrument)
 
 
 def _note_on_failure(message: str) -> bool:
@@ -168,7 +140,7 @@ def invariant(check: Callable[[], object], *, name: str | None = None) -> Callab
         msg = f"invariant {label} does not hold when it is set{why}"
         raise InvariantError(msg, name=_name_of(check, name), step=loop.steps)
     instrument = _Invariant(check, _name_of(check, name), label)
-    _attach(loop, instrument)
+    loop.add_instrument(instrument)
 
     def remove() -> None:
         _detach(loop, instrument)
@@ -233,7 +205,7 @@ def eventually(check: Callable[[], object], *, within: float, name: str | None =
     instrument = _Eventually(
         check, _name_of(check, name), _describe(check, name), loop._now_ns + within_ns
     )
-    _attach(loop, instrument)
+    loop.add_instrument(instrument)
     loop._call_later_ns(within_ns, instrument.deadline_passed, loop)
 
 
@@ -295,4 +267,4 @@ def cancel_somewhere(task: asyncio.Task[Any]) -> None:
         raise InvalidArgumentError(msg)
     # First among the instruments: its CANCEL choice, made when a step of the task starts,
     # must come before the others hear of the step (the trace notes the deviation there).
-    _attach(loop, _CancelSomewhere(task), first=True)
+    loop.add_instrument(_CancelSomewhere(task), first=True)

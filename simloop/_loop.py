@@ -367,13 +367,26 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         self._scheduler = scheduler
         self._choose = scheduler.choose
 
-    def add_instrument(self, instrument: Instrument) -> None:
-        """Attach an observer that is told about every step and choice (see ``Instrument``)."""
-        self._instruments.append(instrument)
+    def add_instrument(self, instrument: Instrument, *, first: bool = False) -> None:
+        """Attach an observer that is told about every step and choice (see ``Instrument``),
+        from the next hook on; ``first=True`` puts it ahead of those already attached.
+
+        Safe from inside an instrument's hook: the instruments being told about the current
+        event are those attached when it happened (the list is replaced, never changed).
+        """
+        if first:
+            self._instruments = [instrument, *self._instruments]
+        else:
+            self._instruments = [*self._instruments, instrument]
 
     def remove_instrument(self, instrument: Instrument) -> None:
-        """Detach an observer attached with :meth:`add_instrument`."""
-        self._instruments.remove(instrument)
+        """Detach an observer attached with :meth:`add_instrument` (also from inside a hook,
+        its own included: no other instrument misses the current event)."""
+        remaining = [other for other in self._instruments if other is not instrument]
+        if len(remaining) == len(self._instruments):
+            msg = f"remove_instrument(): {instrument!r} is not attached to this loop"
+            raise ValueError(msg)
+        self._instruments = remaining
 
     # --- scheduling callbacks -------------------------------------------------------------
 
@@ -967,7 +980,6 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         over = 0 <= limit < self._steps + ntodo
         if over:
             ntodo = max(0, limit - self._steps)
-        instruments = self._instruments
         handle = stock = None
         try:
             for _ in range(ntodo):
@@ -976,7 +988,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                 self._steps = index + 1
                 if handle._cancelled:
                     continue
-                for instrument in instruments:
+                for instrument in self._instruments:
                     instrument.step_started(self, index, handle, choice, options, stock)
                 self._current_handle = handle
                 try:
@@ -998,7 +1010,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                     self._current_handle = None
                     if not self._fifo:
                         self._flush_pending()
-                for instrument in instruments:
+                for instrument in self._instruments:
                     instrument.step_finished(self, index, handle)
         finally:
             # The traceback of an exception raised in a callback keeps this frame alive (as the

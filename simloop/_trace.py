@@ -79,8 +79,8 @@ class Step:
     #: How many ready lanes there were to pick from (1: no choice).
     options: int
     #: How this step departs from stock asyncio's order, in words ("ran ahead of withdraw",
-    #: "fired before the timer of ..., due at the same time", "fired 2ms late", "cancelled by
-    #: the explorer"), or None if it does not.
+    #: "fired before the timer of ..., due at the same time", "fired 2ms late", "cancelled here
+    #: by the explorer (cancel_somewhere)"), or None if it does not.
     deviation: str | None = None
     #: The source line at ``resumed_at``, stripped.
     resumed_source: str | None = None

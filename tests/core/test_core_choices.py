@@ -211,3 +211,72 @@ def test_timer_jitter_is_a_recorded_choice() -> None:
 def test_fifo_ignores_timer_jitter() -> None:
     fired = simloop.run(sleeper_times(5), timer_jitter=0.5)
     assert all(asked == at for asked, at in fired)
+
+
+class StepCounter(simloop.Instrument):
+    """Counts the steps it is told about; with ``leave_after``, removes itself after that many."""
+
+    def __init__(self, leave_after: int | None = None) -> None:
+        self.started = 0
+        self.finished = 0
+        self.leave_after = leave_after
+
+    def step_started(self, loop, index, handle, choice, options, stock):  # type: ignore[no-untyped-def]
+        self.started += 1
+
+    def step_finished(self, loop, index, handle):  # type: ignore[no-untyped-def]
+        self.finished += 1
+        if self.finished == self.leave_after:
+            loop.remove_instrument(self)
+
+
+async def three_steps() -> None:
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("seed", [None, 3])
+def test_an_instrument_removing_itself_in_a_hook_makes_no_other_miss_the_step(
+    seed: int | None,
+) -> None:
+    reference = StepCounter()
+    loop = simloop.SimLoop(seed=seed)
+    loop.add_instrument(reference)
+    loop.run_until_complete(three_steps())
+    loop.close()
+
+    leaving, staying = StepCounter(leave_after=1), StepCounter()
+    loop = simloop.SimLoop(seed=seed)
+    loop.add_instrument(leaving)
+    loop.add_instrument(staying)
+    loop.run_until_complete(three_steps())
+    loop.close()
+    assert (leaving.started, leaving.finished) == (1, 1)
+    assert (staying.started, staying.finished) == (reference.started, reference.finished)
+    assert reference.finished >= 3
+
+
+def test_an_instrument_added_first_hears_of_a_step_before_the_others() -> None:
+    heard: list[str] = []
+
+    class Named(simloop.Instrument):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def step_started(self, loop, index, handle, choice, options, stock):  # type: ignore[no-untyped-def]
+            heard.append(self.name)
+
+    loop = simloop.SimLoop()
+    loop.add_instrument(Named("second"))
+    loop.add_instrument(Named("first"), first=True)
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()
+    assert heard[:2] == ["first", "second"]
+
+
+def test_removing_an_instrument_that_is_not_attached_says_so() -> None:
+    loop = simloop.SimLoop()
+    stray = StepCounter()
+    with pytest.raises(ValueError, match="is not attached to this loop"):
+        loop.remove_instrument(stray)
+    loop.close()
