@@ -56,7 +56,7 @@ def callback_of(handle: Any) -> Any:
 
 
 def arguments_of(handle: Any) -> tuple[Any, ...]:
-    """The arguments a handle calls its callback with (``None`` once it was cancelled)."""
+    """The arguments a handle calls its callback with (none once it was cancelled)."""
     args: tuple[Any, ...] | None = handle._args
     return args or ()
 
