@@ -25,7 +25,6 @@ from simloop._explore import (
     ExplorationResult,
     Failure,
     RunResult,
-    ShrinkReport,
     explore,
     replay,
 )
@@ -35,6 +34,7 @@ from simloop._loop import SimLoop
 from simloop._runner import run
 from simloop._scheduling import ChoiceKind, Fifo, RandomWalk, Replay, Scheduler
 from simloop._searches import PCT, Exhaustive, Portfolio
+from simloop._shrinking import ShrinkReport
 from simloop._trace import Step, Trace
 
 __version__ = "0.1.0.dev0"

@@ -37,6 +37,7 @@ from simloop._instrument import Instrument
 from simloop._loop import SimLoop
 from simloop._runner import check_not_in_loop, run_on
 from simloop._scheduling import RandomWalk, Scheduler
+from simloop._shrinking import ShrinkReport, shrink_schedule
 from simloop._text import plural
 from simloop._token import as_recording
 from simloop._trace import Trace, task_label
@@ -95,24 +96,6 @@ class RunResult:
     @property
     def failed(self) -> bool:
         return self.failure is not None
-
-
-@attrs.frozen
-class ShrinkReport:
-    """What shrinking achieved."""
-
-    deviations_before: int
-    deviations_after: int
-    steps_before: int
-    steps_after: int
-    replays: int
-
-    def __str__(self) -> str:
-        return (
-            f"shrunk from {self.deviations_before} to "
-            f"{plural(self.deviations_after, 'deviation')} from asyncio's order in "
-            f"{plural(self.replays, 'replay')}"
-        )
 
 
 @attrs.frozen
@@ -629,119 +612,3 @@ def describe_divergence(recording: Trace, replayed: RunResult, expected: Failure
 
 
 # --- shrinking ------------------------------------------------------------------------------
-
-
-def _key(trace: Trace) -> tuple[int, int, int]:
-    """Smaller is simpler: fewer deviations, then fewer steps, then smaller choice values."""
-    return (trace.deviations, trace.steps, sum(trace.choices))
-
-
-def shrink_schedule(
-    program: Program, failing: RunResult, *, budget: int
-) -> tuple[Trace, ShrinkReport]:
-    """Shrink a failing schedule towards stock asyncio's order.
-
-    Candidates drop deviations (delta debugging: chunks, then single choices), then lower
-    choice values. Each is replayed, leniently (a choice out of range is clamped), and kept
-    only if it fails the same way (same kind, exception type and place) and is simpler.
-    """
-    assert failing.failure is not None
-    signature = failing.failure.signature
-    best = failing.trace
-    before = best
-    replays = 0
-    #: How many options each choice of the all-zero schedule (asyncio's order) has, once run.
-    zero_options: list[int] | None = None
-
-    def attempt(choices: list[int]) -> bool:
-        nonlocal best, replays, zero_options
-        if replays >= budget:
-            return False
-        replays += 1
-        candidate = attrs.evolve(best, choices=choices, options=[0] * len(choices))
-        result = replay_program(program, candidate, record_events=False, strict=False)
-        if not choices:
-            zero_options = result.trace.options
-        if result.failure is None or result.failure.signature != signature:
-            return False
-        if _key(result.trace) < _key(best):
-            best = result.trace
-            return True
-        return False
-
-    improved = True
-    while improved and replays < budget:
-        improved = False
-        # Drop deviations in chunks, halving the chunk size (delta debugging).
-        deviating = [i for i, c in enumerate(best.choices) if c]
-        size = max(1, len(deviating) // 2)
-        while size >= 1 and replays < budget:
-            deviating = [i for i, c in enumerate(best.choices) if c]
-            progress = False
-            for start in range(0, len(deviating), size):
-                chunk = set(deviating[start : start + size])
-                choices = [0 if i in chunk else c for i, c in enumerate(best.choices)]
-                if attempt(_trim(choices)):
-                    improved = progress = True
-                    break
-            if not progress:
-                if size == 1:
-                    break
-                size //= 2
-        # Lower each remaining deviation: to 1, then by one.
-        for i, c in enumerate(best.choices):
-            if c > 1:
-                for lower in (1, c - 1):
-                    choices = list(best.choices)
-                    if i < len(choices) and choices[i] == c:
-                        choices[i] = lower
-                        if attempt(_trim(choices)):
-                            improved = True
-                            break
-        # Dropping deviations one by one can get stuck: an option number names a lane by its
-        # place among the ready lanes, which earlier deviations change, so the later ones
-        # mean something else without them. A schedule with one deviation may still fail the
-        # same way; try those, where the deviations were first. They all share asyncio's order
-        # up to their deviation, so asyncio's own run (tried first: it may fail the same way)
-        # says how many options each place has.
-        if (
-            not improved
-            and best.deviations > 1
-            and (
-                attempt([])
-                or (zero_options is not None and _single_deviations(best, zero_options, attempt))
-            )
-        ):
-            improved = True
-    report = ShrinkReport(
-        deviations_before=before.deviations,
-        deviations_after=best.deviations,
-        steps_before=before.steps,
-        steps_after=best.steps,
-        replays=replays,
-    )
-    return best, report
-
-
-def _single_deviations(
-    best: Trace, zero_options: list[int], attempt: Callable[[list[int]], bool]
-) -> bool:
-    """Try every schedule with one deviation (until one is kept, or the budget runs out).
-
-    ``zero_options`` are the option counts of asyncio's own order: a schedule that deviates
-    only at choice ``i`` makes the same choices as that run before ``i``, so it has
-    ``zero_options[i]`` options there (``best``'s counts at ``i`` may differ).
-    """
-    deviated = {i for i, c in enumerate(best.choices) if c}
-    positions = sorted(range(len(zero_options)), key=lambda i: (i not in deviated, i))
-    for i in positions:
-        for value in range(1, zero_options[i]):
-            if attempt([0] * i + [value]):
-                return True
-    return False
-
-
-def _trim(choices: list[int]) -> list[int]:
-    while choices and choices[-1] == 0:
-        choices.pop()
-    return choices

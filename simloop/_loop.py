@@ -247,6 +247,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         super().__init__()
         self._clock_resolution = 1 / NS_PER_SECOND
         self._scheduler = chosen_scheduler
+        self._run_scheduler = chosen_scheduler  # what the trace names (not a cleanup's)
         self._choose = self._scheduler.choose
         if seed is None and isinstance(self._scheduler, RandomWalk):
             seed = self._scheduler.seed
@@ -349,7 +350,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
             start_time_ns=self._start_ns,
             end_time_ns=self._now_ns,
             seed=self._seed,
-            scheduler=repr(self._scheduler),
+            scheduler=repr(self._run_scheduler),
             shuffle=self._shuffle,
             timer_jitter_ns=self._jitter_ns,
             hash_seed=hash_seed_description(),
@@ -361,9 +362,12 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         """The virtual time, in seconds."""
         return self._now_ns / NS_PER_SECOND
 
-    def _set_scheduler(self, scheduler: Scheduler) -> None:
-        """Make ``scheduler`` decide from now on (say, ``Fifo`` for a cleanup that must not
-        ask the run's scheduler any more)."""
+    def _set_scheduler(self, scheduler: Scheduler, *, cleanup: bool = False) -> None:
+        """Make ``scheduler`` decide from now on. With ``cleanup``, only for the cleanup of a
+        failed run (``Fifo``: the run's scheduler may not be able to answer any more), which
+        the trace does not count as the run's scheduler."""
+        if not cleanup:
+            self._run_scheduler = scheduler
         self._scheduler = scheduler
         self._choose = scheduler.choose
 
@@ -1089,6 +1093,16 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         return [first] + [
             active[0] if active[c] is first else active[c] for c in range(1, len(active))
         ]
+
+    def stock_option_handle(self, kind: ChoiceKind) -> events.Handle | None:
+        """What option 0 (stock asyncio's order) of the choice being made would run, like
+        ``option_handles(kind)[0]`` in O(1); None if the choice has no callbacks to name."""
+        if kind == _TIMER_TIE:
+            return self._tie_group[0] if self._tie_group else None
+        if kind != _READY or self._fifo:
+            return None
+        first: events.Handle | None = self._oldest
+        return first
 
     def _ready_handles(self) -> Iterator[events.Handle]:
         """Every ready callback (for reports), lane by lane."""

@@ -129,7 +129,7 @@ def _fail(
     # Clean up in asyncio's own order: the run's scheduler may not be able to answer any more
     # (a replay that diverged, Hypothesis data that is frozen), and the cleanup of a failed
     # run is not worth exploring.
-    loop._set_scheduler(Fifo())
+    loop._set_scheduler(Fifo(), cleanup=True)
     if cleanup:
         try:
             shut_down(loop)

@@ -168,7 +168,7 @@ class SimLoopStateMachine(RuleBasedStateMachine):
             return
         # Hypothesis may have stopped drawing (the example failed); clean up in asyncio's
         # own order, without asking the schedule.
-        loop._set_scheduler(simloop.Fifo())
+        loop._set_scheduler(simloop.Fifo(), cleanup=True)
         try:
             pending = [t for t in self._started if not t.done()]
             for task in pending:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from explore_support import Case, bank_race, broken_orders, entries, ordered_main
 from hypothesis import given
 from simprog import run_sim
@@ -173,3 +174,47 @@ def test_a_step_limit_is_not_shrunk() -> None:
     assert result.failure.kind == "step limit"
     assert result.shrink is None
     assert result.nondeterminism is None
+
+
+async def notify_before_wait_among_bystanders() -> None:
+    """A depth-2 race (the worker must overtake the waiter twice to notify before it waits)
+    next to three unrelated tasks, whose steps a random walk reorders too. Dropping any one
+    deviation numerically changes what the later option numbers name, so shrinking has to
+    keep the remaining deviations' intent (which task runs ahead of which)."""
+    ready = asyncio.Condition()
+
+    async def bystander() -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    async def worker() -> None:
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        async with ready:
+            ready.notify_all()
+
+    async def waiter() -> None:
+        loading = asyncio.create_task(worker())
+        await asyncio.sleep(0)
+        async with ready:
+            await asyncio.wait_for(ready.wait(), timeout=1)
+        await loading
+
+    others = [asyncio.create_task(bystander()) for _ in range(3)]
+    await waiter()
+    await asyncio.gather(*others)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_depth_two_race_among_bystanders_shrinks_to_two_deviations(seed: int) -> None:
+    assert simloop.run(notify_before_wait_among_bystanders()) is None  # asyncio's order passes
+    result = simloop.explore(notify_before_wait_among_bystanders, runs=1000, seed=seed * 100)
+    assert result.found
+    assert result.failure is not None
+    assert result.failure.kind == "exception"
+    assert result.shrink is not None
+    assert result.recording is not None
+    assert result.recording.deviations == 2, (result.shrink, result.recording.choices)
+    replayed = simloop.replay(notify_before_wait_among_bystanders, result.recording)
+    assert replayed.failure is not None
+    assert replayed.failure.signature == result.failure.signature
