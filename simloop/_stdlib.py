@@ -13,6 +13,8 @@ import asyncio.format_helpers
 import asyncio.locks
 import asyncio.queues
 import asyncio.tasks
+import gc
+import inspect
 import os
 import sys
 import weakref
@@ -213,8 +215,42 @@ def gathered_children(future: asyncio.Future[Any]) -> list[asyncio.Future[Any]]:
     return list(children) if isinstance(children, list) else []
 
 
+def _async_generator_step_types() -> tuple[type, ...]:
+    async def generator() -> Any:
+        yield None
+
+    instance = generator()
+    send, throw = instance.asend(None), instance.athrow(GeneratorExit)
+    types = (type(send), type(throw))
+    send.close()
+    throw.close()
+    return types
+
+
+#: The awaitables ``anext(generator)``/``asend`` and ``athrow``/``aclose`` return: they run an
+#: async generator, which they do not expose as an attribute.
+_ASYNC_GENERATOR_STEPS = _async_generator_step_types()
+
+
+def _next_awaitable(awaitable: Any) -> Any:
+    """What ``awaitable`` is itself waiting on, one level down (None at the bottom)."""
+    if isinstance(awaitable, _ASYNC_GENERATOR_STEPS):
+        # ``async for`` and ``await anext(...)`` wait on an async generator through one of
+        # these; the garbage collector's view is the only way to it.
+        for referent in gc.get_referents(awaitable):
+            if inspect.isasyncgen(referent):
+                return referent
+        return None
+    return (
+        getattr(awaitable, "cr_await", None)
+        or getattr(awaitable, "gi_yieldfrom", None)
+        or getattr(awaitable, "ag_await", None)
+    )
+
+
 def coroutine_frames(task: asyncio.Task[Any]) -> list[FrameType]:
-    """The frames of a suspended task, outermost first, following ``await`` down the chain."""
+    """The frames of a suspended task, outermost first, following ``await`` down the chain
+    (into async generators, too)."""
     frames: list[FrameType] = []
     awaitable: Any = task.get_coro()
     for _ in range(200):  # a bound, in case of a pathological await chain
@@ -225,14 +261,11 @@ def coroutine_frames(task: asyncio.Task[Any]) -> list[FrameType]:
             or getattr(awaitable, "gi_frame", None)
             or getattr(awaitable, "ag_frame", None)
         )
-        if frame is None:
+        if frame is not None:
+            frames.append(frame)
+        elif not isinstance(awaitable, _ASYNC_GENERATOR_STEPS):
             break
-        frames.append(frame)
-        awaitable = (
-            getattr(awaitable, "cr_await", None)
-            or getattr(awaitable, "gi_yieldfrom", None)
-            or getattr(awaitable, "ag_await", None)
-        )
+        awaitable = _next_awaitable(awaitable)
     return frames
 
 
@@ -240,11 +273,7 @@ def awaited_object(task: asyncio.Task[Any]) -> Any:
     """The innermost thing a task's await chain is blocked on (a future, usually)."""
     awaitable: Any = task.get_coro()
     for _ in range(200):
-        nxt = (
-            getattr(awaitable, "cr_await", None)
-            or getattr(awaitable, "gi_yieldfrom", None)
-            or getattr(awaitable, "ag_await", None)
-        )
+        nxt = _next_awaitable(awaitable)
         if nxt is None:
             break
         awaitable = nxt

@@ -121,6 +121,37 @@ def test_reacquiring_a_held_lock_is_a_cycle_of_one() -> None:
     assert err.cycle == ("Task-1", "Task-1")
 
 
+class Table:
+    """Rows read under a lock, through an async generator: a nested read waits on the lock
+    the outer read holds."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+
+    async def rows(self):  # type: ignore[no-untyped-def]
+        async with self.lock:
+            yield 1
+
+    async def join_with_itself(self) -> None:
+        async for _ in self.rows():
+            async for _ in self.rows():
+                pass
+
+
+async def nested_reads() -> None:
+    await asyncio.create_task(Table().join_with_itself(), name="reader")
+
+
+def test_a_deadlock_inside_an_async_generator_names_the_lock_and_its_line() -> None:
+    """The report follows ``async for`` into the generator (which the awaitable it waits on
+    does not expose), down to the lock and the generator's line."""
+    err = run_failing(nested_reads(), DeadlockError)
+    at = location(Table.rows, "        async with self.lock:")
+    assert f"  'reader' (waiting) at {at}\n      async with self.lock:\n" in str(err)
+    assert "    waits on Lock `self.lock`, which it already holds\n" in str(err)
+    assert err.cycle == ("reader", "reader")
+
+
 # --- one task stuck on one primitive ------------------------------------------------------------
 
 
