@@ -158,6 +158,20 @@ def test_shrinking_beside_bystanders_reaches_the_bug_depth() -> None:
     assert result.recording.deviations <= race.depth + 1
 
 
+@pytest.mark.parametrize("name", ["condition_notify", "occ_fallback"])
+def test_deep_races_beside_bystanders_shrink_to_their_depth(name: str) -> None:
+    """Random walks reorder the bystanders too (9 and 7 deviations were left after dropping
+    deviations by option number, which shifts what the later ones mean); shrinking by intent
+    reaches the bug's depth exactly."""
+    race = races_run.with_noise(next(race for race in RACES if race.name == name), 3)
+    result = simloop.explore(race.buggy, runs=1000, seed=0)
+    check_failure(race, result)
+    assert result.shrink is not None
+    assert result.shrink.deviations_before > race.depth + 1
+    assert result.recording is not None
+    assert result.recording.deviations == race.depth
+
+
 # --- the measurement command ---------------------------------------------------------------------
 
 
