@@ -90,6 +90,19 @@ def location(func: Callable[..., Any], text: str) -> str:
 # --- schedules ------------------------------------------------------------------------------
 
 
+def schedule(choices: Sequence[int]) -> simloop.Trace:
+    """A recording of just these choices (no seed, default loop settings)."""
+    return simloop.Trace(
+        choices=list(choices),
+        options=[0] * len(choices),
+        steps=0,
+        start_time_ns=0,
+        end_time_ns=0,
+        seed=None,
+        scheduler="",
+    )
+
+
 def trimmed(choices: Sequence[int]) -> tuple[int, ...]:
     """A schedule without its trailing zeros (past its end, every answer is 0 anyway)."""
     schedule = list(choices)

@@ -22,6 +22,7 @@ from explore_support import (
     bank_race,
     broken_orders,
     location,
+    schedule,
     trimmed,
     without_blocking,
 )
@@ -363,7 +364,7 @@ def test_coverage_counts_pairs_of_consecutive_task_steps_and_marks() -> None:
     one = simloop.explore(queue_fills, runs=1, coverage=True, scheduler=simloop.Exhaustive(0))
     assert one.coverage is not None
     # The same figure from the events of that one run (asyncio's order).
-    replayed = simloop.replay(queue_fills, simloop.Trace.from_token(_empty_token()))
+    replayed = simloop.replay(queue_fills, schedule([]))
     assert replayed.trace.events is not None
     labels = [step.label for step in replayed.trace.events if step.kind == "task"]
     assert one.coverage.interleavings == len(set(itertools.pairwise(labels)))
@@ -404,12 +405,6 @@ def test_coverage_grows_with_the_runs() -> None:
     assert figures[0] < figures[-1]
 
 
-def _empty_token() -> str:
-    return simloop.Trace(
-        choices=[], options=[], steps=0, start_time_ns=0, end_time_ns=0, seed=None, scheduler=""
-    ).token
-
-
 # --- bad arguments ----------------------------------------------------------------------------
 
 
@@ -445,7 +440,7 @@ def test_main_must_be_a_function_not_a_coroutine() -> None:
     assert coro.cr_frame is None  # closed: no "never awaited" warning later
     coro = bank_race()
     with pytest.raises(simloop.InvalidArgumentError, match=r"simloop.replay\(\) needs"):
-        simloop.replay(coro, _empty_token())  # type: ignore[arg-type]
+        simloop.replay(coro, schedule([]).token)  # type: ignore[arg-type]
     assert coro.cr_frame is None
 
 
@@ -513,6 +508,6 @@ def test_explore_refuses_to_run_inside_a_running_loop() -> None:
         with pytest.raises(RuntimeError, match="cannot be called from a running event loop"):
             simloop.explore(bank_race)
         with pytest.raises(RuntimeError, match="cannot be called from a running event loop"):
-            simloop.replay(bank_race, _empty_token())
+            simloop.replay(bank_race, schedule([]).token)
 
     simloop.run(inside())

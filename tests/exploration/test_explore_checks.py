@@ -14,7 +14,7 @@ import gc
 from typing import Any
 
 import pytest
-from explore_support import location, task_of
+from explore_support import location, schedule, task_of
 from hypothesis import given
 from hypothesis import strategies as st
 from simprog import ProgramRun, run_sim, shut_down
@@ -316,7 +316,7 @@ def test_sometimes_marks_reach_the_trace_and_the_coverage() -> None:
     assert result.coverage is not None
     assert result.coverage.marks == {"reached": True, "never true": False, "true once": True}
     assert result.coverage.never_reached == ["never true"]
-    replayed = simloop.replay(main, simloop.Trace.from_token(_token([])))
+    replayed = simloop.replay(main, schedule([]))
     assert replayed.trace.marks == {"reached": True, "never true": False, "true once": True}
 
     async def bad_label() -> None:
@@ -513,18 +513,6 @@ def test_cancel_somewhere_refuses_a_stock_loop() -> None:
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def _token(choices: list[int]) -> str:
-    return simloop.Trace(
-        choices=choices,
-        options=[2] * len(choices),
-        steps=0,
-        start_time_ns=0,
-        end_time_ns=0,
-        seed=None,
-        scheduler="",
-    ).token
 
 
 class _Choices(simloop.Instrument):

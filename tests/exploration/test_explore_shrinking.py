@@ -13,7 +13,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from explore_support import Case, bank_race, broken_orders, entries, ordered_main
+from explore_support import Case, bank_race, broken_orders, entries, ordered_main, schedule
 from hypothesis import given
 from simprog import run_sim
 from simprog_strategies import fast
@@ -27,30 +27,15 @@ def one_deviation_failures(main: Any, signature: tuple[Any, ...]) -> list[list[i
     A schedule that deviates only at choice ``i`` is asyncio's order up to ``i``: the option
     counts of asyncio's own run say what each place offers.
     """
-    fifo = simloop.replay(main, simloop.Trace.from_token(ZERO_TOKEN), record_events=False)
+    fifo = simloop.replay(main, schedule([]), record_events=False)
     found = []
     for index, options in enumerate(fifo.trace.options):
         for option in range(1, options):
             choices = [0] * index + [option]
-            result = simloop.replay(main, _schedule(choices), record_events=False, strict=False)
+            result = simloop.replay(main, schedule(choices), record_events=False, strict=False)
             if result.failure is not None and result.failure.signature == signature:
                 found.append(choices)
     return found
-
-
-def _schedule(choices: list[int]) -> simloop.Trace:
-    return simloop.Trace(
-        choices=choices,
-        options=[0] * len(choices),
-        steps=0,
-        start_time_ns=0,
-        end_time_ns=0,
-        seed=None,
-        scheduler="",
-    )
-
-
-ZERO_TOKEN = _schedule([]).token
 
 
 @fast(40)
@@ -150,7 +135,7 @@ def test_a_failure_of_asyncios_own_order_shrinks_to_no_deviation() -> None:
     assert result.recording.deviations == 0
 
 
-def test_a_zero_budget_keeps_the_original_schedule() -> None:
+def test_a_zero_budget_keeps_the_originalschedule() -> None:
     unshrunk = simloop.explore(bank_race, runs=100, seed=3, shrink=False)
     result = simloop.explore(bank_race, runs=100, seed=3, shrink_budget=0)
     assert result.shrink is not None
