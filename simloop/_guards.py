@@ -19,6 +19,9 @@ thread calls it, so other threads (a pytest timeout thread, say) keep the real b
 from __future__ import annotations
 
 import _random
+import ctypes
+import datetime
+import gc
 import os
 import random
 import signal
@@ -46,6 +49,7 @@ _fence_loops: dict[int, SimLoop] = {}
 _lock = threading.Lock()
 _installed = 0
 _originals: list[tuple[Any, str, Any]] = []
+_type_originals: list[tuple[dict[str, Any], str, Any]] = []
 
 
 class RunGuards:
@@ -360,6 +364,94 @@ _SIGNAL = (
 )
 
 
+# --- datetime ---------------------------------------------------------------------------------
+#
+# ``datetime.datetime.now``/``utcnow`` and ``datetime.date.today`` (which ``datetime.today``
+# inherits) read the system clock in C, not through ``time.time``, and the types are immutable:
+# their attributes cannot be set. The guards replace these methods in the types' own
+# dictionaries (the dict behind the read-only ``__dict__`` proxy, reached through the garbage
+# collector's view of it) and then tell CPython the type changed (``PyType_Modified``), so its
+# attribute cache forgets the old methods. Every reference to the classes sees the patch,
+# ``from datetime import datetime`` included, and instances stay what they were (pickling,
+# ``type(x) is datetime`` and ``isinstance`` are unaffected). Outside a simulated run, the
+# replacements call the real methods.
+
+_real_datetime_now = datetime.datetime.__dict__["now"]
+_real_datetime_utcnow = datetime.datetime.__dict__["utcnow"]
+_real_date_today = datetime.date.__dict__["today"]
+
+
+def _simulating_time() -> bool:
+    return bool(_time_loops) and _get_ident() in _time_loops
+
+
+def _datetime_now(cls: Any, tz: datetime.tzinfo | None = None) -> Any:
+    if not _simulating_time():
+        return _real_datetime_now.__get__(None, cls)(tz)
+    return cls.fromtimestamp(_time(), tz)
+
+
+def _datetime_utcnow(cls: Any) -> Any:
+    if not _simulating_time():
+        return _real_datetime_utcnow.__get__(None, cls)()
+    if sys.version_info >= (3, 12):
+        # As the real one does from 3.12 on.
+        warnings.warn(
+            "datetime.datetime.utcnow() is deprecated: use datetime.datetime.now(datetime.UTC)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    return cls.fromtimestamp(_time(), datetime.UTC).replace(tzinfo=None)
+
+
+def _date_today(cls: Any) -> Any:
+    if not _simulating_time():
+        return _real_date_today.__get__(None, cls)()
+    return cls.fromtimestamp(_time())
+
+
+def _type_dict(owner: type) -> dict[str, Any] | None:
+    """The writable dict behind a type's ``__dict__`` proxy (None where that cannot be had)."""
+    if sys.implementation.name != "cpython":
+        return None
+    referents = gc.get_referents(owner.__dict__)
+    if len(referents) != 1 or not isinstance(referents[0], dict):
+        return None
+    found: dict[str, Any] = referents[0]
+    return found
+
+
+def _type_patch_targets() -> list[tuple[dict[str, Any], str, Any]]:
+    """(the type's dict, attribute, replacement) for the methods of immutable types the guards
+    replace; empty where they cannot (not CPython)."""
+    targets = [
+        (datetime.datetime, "now", classmethod(_datetime_now)),
+        (datetime.datetime, "utcnow", classmethod(_datetime_utcnow)),
+        (datetime.date, "today", classmethod(_date_today)),
+    ]
+    found = []
+    for owner, name, replacement in targets:
+        namespace = _type_dict(owner)
+        if namespace is None or name not in namespace:
+            return []
+        found.append((namespace, name, replacement))
+    return found
+
+
+_TYPE_PATCHES = _type_patch_targets()
+#: The types whose attribute caches must be told of a change (PyType_Modified), as arguments.
+_PATCHED_TYPES = (
+    [ctypes.py_object(datetime.datetime), ctypes.py_object(datetime.date)] if _TYPE_PATCHES else []
+)
+_type_modified = ctypes.pythonapi.PyType_Modified if _TYPE_PATCHES else None
+
+
+def _types_modified() -> None:
+    assert _type_modified is not None
+    for owner in _PATCHED_TYPES:
+        _type_modified(owner)
+
+
 def _patch_targets() -> list[tuple[Any, str, Any]]:
     """(owner, attribute, replacement) for every patch."""
     return [
@@ -426,9 +518,19 @@ def _install() -> None:
     for owner, name, replacement in _PATCHES:
         _originals.append((owner, name, owner.__dict__.get(name, _MISSING)))
         setattr(owner, name, replacement)
+    if _TYPE_PATCHES:
+        for namespace, name, replacement in _TYPE_PATCHES:
+            _type_originals.append((namespace, name, namespace[name]))
+            namespace[name] = replacement
+        _types_modified()
 
 
 def _uninstall() -> None:
+    if _type_originals:
+        while _type_originals:
+            namespace, name, original = _type_originals.pop()
+            namespace[name] = original
+        _types_modified()
     while _originals:
         owner, name, original = _originals.pop()
         if original is _MISSING:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
+import pickle
 import random
 import secrets
 import signal
+import sys
 import threading
 import time
 import uuid
+from datetime import date
+from datetime import datetime as DateTime
 from typing import Any
 
 import pytest
@@ -52,6 +57,9 @@ def patched_objects() -> dict[str, Any]:
         "uuid.uuid4": uuid.uuid4,
         "threading.Thread.start": threading.Thread.__dict__["start"],
         "signal.signal": signal.signal,
+        "datetime.datetime.now": datetime.datetime.__dict__["now"],
+        "datetime.datetime.utcnow": datetime.datetime.__dict__["utcnow"],
+        "datetime.date.today": datetime.date.__dict__["today"],
         "asyncio.Lock._locked": asyncio.Lock.__dict__.get("_locked"),
     }
 
@@ -176,6 +184,67 @@ def test_patch_time_false_leaves_the_clocks_real() -> None:
     now, loop_time = simloop.run(main(), patch_time=False)
     assert before <= now <= real_time()
     assert loop_time == 1000  # the loop's own clock is virtual all the same
+
+
+# --- datetime ----------------------------------------------------------------------------------
+
+
+class LocalDateTime(DateTime):
+    """A subclass, as libraries define: it inherits the patched methods."""
+
+
+async def datetimes_after(seconds: float) -> dict[str, Any]:
+    await asyncio.sleep(seconds)
+    return {
+        # Imported with `from datetime import ...` before the run: the types themselves are
+        # patched, not the module's attributes.
+        "now": DateTime.now(),
+        "now_utc": DateTime.now(datetime.UTC),
+        "today": DateTime.today(),
+        "date_today": date.today(),
+        "module_now_utc": datetime.datetime.now(datetime.UTC),
+        "subclass_now": LocalDateTime.now(datetime.UTC),
+    }
+
+
+def test_datetime_reads_virtual_time() -> None:
+    values = simloop.run(datetimes_after(90))
+    expected = DateTime(2000, 1, 1, 0, 1, 30, tzinfo=datetime.UTC)
+    assert values["now_utc"] == values["module_now_utc"] == expected
+    assert values["now"] == DateTime.fromtimestamp(EPOCH + 90)
+    assert values["today"] == DateTime.fromtimestamp(EPOCH + 90)
+    assert values["date_today"] == date.fromtimestamp(EPOCH + 90)
+    assert type(values["now_utc"]) is DateTime
+    assert type(values["date_today"]) is date
+    assert type(values["subclass_now"]) is LocalDateTime
+    assert values["subclass_now"] == expected
+    assert pickle.loads(pickle.dumps(values["now_utc"])) == expected
+    assert simloop.run(datetimes_after(0), epoch=1_700_000_000)[
+        "now_utc"
+    ] == DateTime.fromtimestamp(1_700_000_000, datetime.UTC)
+
+
+def test_utcnow_reads_virtual_time_and_warns_as_the_real_one_does() -> None:
+    async def main() -> DateTime:
+        await asyncio.sleep(1)
+        return DateTime.utcnow()
+
+    if sys.version_info >= (3, 12):
+        with pytest.warns(DeprecationWarning, match="utcnow") as record:
+            value = simloop.run(main())
+        assert record[0].filename == __file__
+    else:
+        value = simloop.run(main())
+    assert value == DateTime(2000, 1, 1, 0, 0, 1)
+
+
+def test_datetime_is_real_outside_the_run_and_with_patch_time_false() -> None:
+    before = DateTime.now(datetime.UTC)
+    inside = simloop.run(datetimes_after(5), patch_time=False)
+    after = DateTime.now(datetime.UTC)
+    assert before <= inside["now_utc"] <= after
+    assert before.year > 2000
+    assert date.today().year > 2000
 
 
 # --- randomness -------------------------------------------------------------------------------
