@@ -19,7 +19,6 @@ thread calls it, so other threads (a pytest timeout thread, say) keep the real b
 from __future__ import annotations
 
 import _random
-import ctypes
 import datetime
 import gc
 import os
@@ -410,9 +409,15 @@ def _date_today(cls: Any) -> Any:
     return cls.fromtimestamp(_time())
 
 
+try:
+    import ctypes
+except ImportError:  # pragma: no cover - a CPython built without ctypes
+    ctypes = None  # type: ignore[assignment]
+
+
 def _type_dict(owner: type) -> dict[str, Any] | None:
     """The writable dict behind a type's ``__dict__`` proxy (None where that cannot be had)."""
-    if sys.implementation.name != "cpython":
+    if sys.implementation.name != "cpython" or ctypes is None:
         return None
     referents = gc.get_referents(owner.__dict__)
     if len(referents) != 1 or not isinstance(referents[0], dict):
