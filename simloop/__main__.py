@@ -17,6 +17,7 @@ from pathlib import Path
 from simloop._cli_demo import run_demo
 from simloop._errors import SimulationError
 from simloop._install import simulated
+from simloop._text import plural
 from simloop._trace import Trace
 
 
@@ -76,11 +77,14 @@ def run_script(path: str, script_args: Sequence[str], *, seed: int | None) -> in
 def print_trace(path: str) -> int:
     trace = Trace.load(path)
     print(
-        f"{path}: {trace.scheduler}, seed {trace.seed}, {trace.steps} steps, "
-        f"{trace.deviations} deviations from asyncio's order, fingerprint {trace.fingerprint()}"
+        f"{path}: {trace.scheduler}, seed {trace.seed}, {plural(trace.steps, 'step')}, "
+        f"{plural(trace.deviations, 'deviation')} from asyncio's order, "
+        f"fingerprint {trace.fingerprint()}"
     )
     if trace.outcome:
-        print(f"outcome: {trace.outcome}")
+        outcome = trace.outcome
+        summary = outcome.get("summary")
+        print(f"outcome: {outcome.get('kind')}" + (f": {summary}" if summary else ""))
     print(trace.format_events())
     return 0
 
