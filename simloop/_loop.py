@@ -322,6 +322,8 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         )
         self._bound = False
         self._session_depth = 0
+        #: The next run_forever runs only the loop's own idle cleanup: no guards needed.
+        self._guardless_run = False
 
     # --- what the loop exposes ------------------------------------------------------------
 
@@ -563,7 +565,10 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         self._time_limit_ns = (
             NEVER_NS if self._max_time_ns is None else self._now_ns + self._max_time_ns
         )
-        self._enter_session()
+        guarded = not self._guardless_run
+        self._guardless_run = False
+        if guarded:
+            self._enter_session()
         try:
             for instrument in self._instruments:
                 instrument.run_started(self)
@@ -573,7 +578,8 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                 for instrument in self._instruments:
                     instrument.run_stopped(self)
         finally:
-            self._exit_session()
+            if guarded:
+                self._exit_session()
 
     def _enter_session(self) -> None:
         """Turn on the determinism guards (and lock tracking) for this thread; nests.
@@ -601,6 +607,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         self._check_closed()
         self._check_running()
         new_task = not asyncio.isfuture(future)
+        guardless = new_task and self._is_idle_cleanup(future)
         task = asyncio.ensure_future(future, loop=self)
         if new_task:
             # An exception is raised if the future didn't complete, so there is no need to
@@ -609,6 +616,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         task.add_done_callback(_stop_loop_when_done)
         outer_main = self._main_future
         self._main_future = task
+        self._guardless_run = guardless
         try:
             self.run_forever()
         except BaseException as exc:
@@ -633,6 +641,23 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         self._raise_unhandled()
         self._last_failure = None
         return result
+
+    def _is_idle_cleanup(self, coro: object) -> bool:
+        """Whether ``coro`` is the loop's own ``shutdown_asyncgens()`` or
+        ``shutdown_default_executor()`` (what ``asyncio.Runner`` runs after the main task)
+        with nothing to do and nothing else that could run meanwhile: then no user code runs,
+        and the determinism guards (a fifth of a fresh loop's cost) can stay off."""
+        if getattr(coro, "cr_code", None) not in _IDLE_CLEANUP_CODES or self._asyncgens:
+            return False
+        timers = self._timers
+        return not (
+            self._ready_count()
+            or self._pending
+            or self._pending_errors
+            or self._instruments
+            or self._debug
+            or (timers and timers[0][0] < (self._now_ns + 1) << _SEQUENCE_BITS)
+        )
 
     def _run_once(self) -> None:
         """Run batches until ``stop()`` has been called (checked between batches).
@@ -1442,6 +1467,13 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
 
     def _write_to_self(self) -> None:
         pass
+
+
+#: The code of the cleanups :meth:`SimLoop._is_idle_cleanup` recognises.
+_IDLE_CLEANUP_CODES = (
+    asyncio.BaseEventLoop.shutdown_asyncgens.__code__,
+    SimLoop.shutdown_default_executor.__code__,
+)
 
 
 def _stop_loop_when_done(future: asyncio.Future[Any]) -> None:

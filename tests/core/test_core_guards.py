@@ -377,3 +377,36 @@ def test_everything_is_patched_during_the_run() -> None:
     unchanged = sorted(name for name, obj in during.items() if obj is originals[name])
     # uuid4 is covered by os.urandom, which it calls.
     assert unchanged == ["uuid.uuid4"]
+
+
+# --- asyncio.Runner's cleanup ---------------------------------------------------------------
+
+
+def test_user_code_in_a_runners_cleanup_runs_under_the_guards() -> None:
+    """asyncio.Runner finalizes async generators after the main task; their ``finally`` is
+    user code and reads virtual time. (When there is nothing to clean up, SimLoop skips the
+    guards for those runs: no user code runs then.)"""
+    seen: list[float] = []
+
+    async def ticks() -> Any:
+        try:
+            yield 1
+            await asyncio.sleep(10)
+        finally:
+            seen.append(time.time())
+
+    generators = []
+
+    async def main() -> str:
+        generator = ticks()
+        generators.append(generator)  # kept alive: the Runner's shutdown_asyncgens closes it
+        await generator.__anext__()
+        await asyncio.sleep(5)
+        return "done"
+
+    state = random.getstate()
+    with asyncio.Runner(loop_factory=simloop.SimLoop) as runner:
+        assert runner.run(main()) == "done"
+    assert seen == [EPOCH + 5]
+    assert random.getstate() == state
+    assert patched_objects()["time.time"] is real_time
