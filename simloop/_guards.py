@@ -231,32 +231,37 @@ _real_asctime = time.asctime
 _real_strftime = time.strftime
 
 
+def _simulating_time() -> bool:
+    """Whether the calling thread runs a simulation whose clocks are virtual."""
+    return bool(_time_loops) and _get_ident() in _time_loops
+
+
 def _localtime(seconds: float | None = None) -> time.struct_time:
-    if seconds is None and _time_loops and _get_ident() in _time_loops:
+    if seconds is None and _simulating_time():
         seconds = _time()
     return _real_localtime(seconds)
 
 
 def _gmtime(seconds: float | None = None) -> time.struct_time:
-    if seconds is None and _time_loops and _get_ident() in _time_loops:
+    if seconds is None and _simulating_time():
         seconds = _time()
     return _real_gmtime(seconds)
 
 
 def _ctime(seconds: float | None = None) -> str:
-    if seconds is None and _time_loops and _get_ident() in _time_loops:
+    if seconds is None and _simulating_time():
         seconds = _time()
     return _real_ctime(seconds)
 
 
 def _asctime(t: Any = None) -> str:
-    if t is None and _time_loops and _get_ident() in _time_loops:
+    if t is None and _simulating_time():
         t = _real_localtime(_time())
     return _real_asctime() if t is None else _real_asctime(t)
 
 
 def _strftime(format: str, t: Any = None) -> str:
-    if t is None and _time_loops and _get_ident() in _time_loops:
+    if t is None and _simulating_time():
         t = _real_localtime(_time())
     return _real_strftime(format) if t is None else _real_strftime(format, t)
 
@@ -378,10 +383,6 @@ _SIGNAL = (
 _real_datetime_now = datetime.datetime.__dict__["now"]
 _real_datetime_utcnow = datetime.datetime.__dict__["utcnow"]
 _real_date_today = datetime.date.__dict__["today"]
-
-
-def _simulating_time() -> bool:
-    return bool(_time_loops) and _get_ident() in _time_loops
 
 
 def _datetime_now(cls: Any, tz: datetime.tzinfo | None = None) -> Any:
