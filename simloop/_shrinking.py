@@ -128,15 +128,14 @@ class _IntentRecorder:
 class _IntentScheduler:
     """asyncio's order, except for the planned deviations: each is made, once, at the first
     choice where what it overtook is asyncio's next callback and what it ran is an option
-    (or dropped, if asyncio's order runs that callback first anyway). Remembers the
-    deviations it made. Costs one anchor (option 0's) per choice while deviations are
-    pending, and all the options' anchors only where one may be made."""
+    (or dropped, if asyncio's order runs that callback first anyway). Costs one anchor
+    (option 0's) per choice while deviations are pending, and all the options' anchors only
+    where one may be made. (Wrapped in an :class:`_IntentRecorder` to learn what it did.)"""
 
     def __init__(self, plan: list[_Deviation]) -> None:
         self._plan = plan
         self._position = 0
         self._loop: SimLoop | None = None
-        self.deviations: list[_Deviation] = []
         self._unnamed: dict[int, _Deviation] = {}
         self._by_overtaken: dict[tuple[ChoiceKind, Anchor], list[_Deviation]] = {}
         self._by_chosen: dict[tuple[ChoiceKind, Anchor], list[_Deviation]] = {}
@@ -156,14 +155,6 @@ class _IntentScheduler:
     def __repr__(self) -> str:
         return f"the shrinker's schedule ({plural(len(self._plan), 'deviation')} kept by intent)"
 
-    def choose(self, kind: ChoiceKind, n: int) -> int:
-        index = self._position
-        self._position += 1
-        c = self._planned(index, kind, n)
-        if c:
-            self.deviations.append(_intent(self._loop, index, kind, c))
-        return c
-
     def _take(self, deviations: list[_Deviation] | None) -> _Deviation | None:
         """The first of ``deviations`` not made or dropped yet."""
         for deviation in deviations or ():
@@ -171,7 +162,9 @@ class _IntentScheduler:
                 return deviation
         return None
 
-    def _planned(self, index: int, kind: ChoiceKind, n: int) -> int:
+    def choose(self, kind: ChoiceKind, n: int) -> int:
+        index = self._position
+        self._position += 1
         unnamed = self._unnamed.get(index)
         if unnamed is not None and unnamed.kind == kind:
             return min(unnamed.value, n - 1)
@@ -286,8 +279,8 @@ class _Shrinker:
 
     def attempt_intents(self, plan: list[_Deviation]) -> bool:
         """Try a schedule given as intents."""
-        scheduler = _IntentScheduler(plan)
-        return self.accept(self.run(scheduler), scheduler.deviations)
+        recorder = _IntentRecorder(_IntentScheduler(plan))
+        return self.accept(self.run(recorder), recorder.deviations)
 
     # --- passes -----------------------------------------------------------------------------
 
