@@ -1,10 +1,11 @@
 """simloop: deterministic simulation testing for asyncio.
 
 A virtual-time event loop where every scheduling decision is a recorded choice, so that one
-seed or one recorded schedule replays one exact run.
+seed or one recorded schedule replays one exact run. :mod:`simloop.lowlevel` is the surface
+for extending it.
 """
 
-from simloop._checks import cancel_somewhere, eventually, invariant, sometimes
+from simloop import lowlevel
 from simloop._diagnosis import TaskReport
 from simloop._errors import (
     BlockingCallWarning,
@@ -32,17 +33,21 @@ from simloop._install import loop_factory, simulated
 from simloop._instrument import Instrument
 from simloop._loop import SimLoop
 from simloop._runner import run
-from simloop._scheduling import ChoiceKind, Fifo, RandomWalk, Replay, Scheduler
-from simloop._searches import PCT, Exhaustive, Portfolio
+from simloop._scheduling import Fifo, RandomWalk, Replay, Scheduler
+from simloop._searches import PCT, Exhaustive, Portfolio, RandomSearch, Search
 from simloop._shrinking import ShrinkReport
 from simloop._trace import Step, Trace
+
+# The checks are built on the names above, as any extension would be: imported last.
+# isort: off
+from simloop._checks import cancel_somewhere, eventually, invariant, sometimes
+# isort: on
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "PCT",
     "BlockingCallWarning",
-    "ChoiceKind",
     "Coverage",
     "DeadlockError",
     "EscapedSimulationError",
@@ -55,11 +60,13 @@ __all__ = [
     "InvariantError",
     "LivenessError",
     "Portfolio",
+    "RandomSearch",
     "RandomWalk",
     "Replay",
     "ReplayDivergenceError",
     "RunResult",
     "Scheduler",
+    "Search",
     "ShrinkReport",
     "SimLoop",
     "SimulationError",
@@ -76,6 +83,7 @@ __all__ = [
     "explore",
     "invariant",
     "loop_factory",
+    "lowlevel",
     "replay",
     "run",
     "simulated",

@@ -13,6 +13,7 @@ Called from inside a simulated run (they find the running :class:`~simloop.SimLo
 
 Each attaches an :class:`~simloop.Instrument` to the loop, which runs its batches through the
 observed path from then on (a little slower; nothing changes for runs that use no checks).
+They are built on :mod:`simloop.lowlevel` alone, as a user's own checks would be.
 """
 
 from __future__ import annotations
@@ -23,18 +24,21 @@ from asyncio import events
 from collections.abc import Callable
 from typing import Any
 
-from simloop import _stdlib
-from simloop._clock import format_seconds, seconds_to_ns
-from simloop._errors import InvalidArgumentError, InvariantError, LivenessError
-from simloop._instrument import Instrument
-from simloop._loop import SimLoop
-from simloop._scheduling import ChoiceKind
-from simloop._trace import handle_label, suspension_point
+# Built on the public surface only, as any extension would be (simloop/__init__.py imports
+# this module after the names it uses).
+from simloop import (
+    Instrument,
+    InvalidArgumentError,
+    InvariantError,
+    LivenessError,
+    SimLoop,
+    lowlevel,
+)
 
 
 def _detach(loop: SimLoop, instrument: Instrument) -> None:
     """Stop telling ``instrument`` about the run (if it is still attached)."""
-    if any(other is instrument for other in loop._instruments):
+    if loop.has_instrument(instrument):
         loop.remove_instrument(instrument)
 
 
@@ -51,7 +55,7 @@ def _note_on_failure(message: str) -> bool:
 
 
 def _running_simloop(what: str) -> SimLoop:
-    loop = _stdlib.get_running_loop_or_none()
+    loop = lowlevel.get_running_loop_or_none()
     if not isinstance(loop, SimLoop):
         msg = (
             f"simloop.{what}() must be called inside a simulated run (a coroutine running on a "
@@ -92,14 +96,10 @@ def _holds(check: Callable[[], object]) -> tuple[bool, str]:
 
 
 def _where(handle: events.Handle) -> str:
-    task = (
-        _stdlib.task_of_callback(_stdlib.callback_of(handle))
-        if _stdlib.callback_of(handle)
-        else None
-    )
-    label = handle_label(handle)
+    task = lowlevel.task_of(handle)
+    label = lowlevel.handle_label(handle)
     if task is not None and not task.done():
-        spot = suspension_point(task)
+        spot = lowlevel.suspension_point(task)
         if spot is not None:
             return f"{label}, which then waited at {spot[0]}"
     if task is not None and task.done():
@@ -119,7 +119,7 @@ class _Invariant(Instrument):
             _detach(loop, self)
             msg = (
                 f"invariant {self.label} broken by step {index} ({_where(handle)}) at virtual "
-                f"time {format_seconds(loop._now_ns)}{why}"
+                f"time {lowlevel.format_seconds(lowlevel.now_ns(loop=loop))}{why}"
             )
             if _note_on_failure(msg):
                 return
@@ -168,11 +168,11 @@ class _Eventually(Instrument):
             _detach(loop, self)
             error = self.error(loop, "by the deadline")
             if not _note_on_failure(str(error)):
-                loop._pending_errors.append(error)
+                lowlevel.fail(error, loop=loop)
 
     def run_stopped(self, loop: SimLoop) -> None:
         # The program finished before the deadline: the condition can never become true.
-        main = loop._main_future
+        main = lowlevel.main_task(loop=loop)
         finished = main is not None and main.done() and not main.cancelled()
         if self.satisfied or main is None or not finished or sys.exc_info()[1] is not None:
             return
@@ -183,7 +183,8 @@ class _Eventually(Instrument):
     def error(self, loop: SimLoop, when: str) -> LivenessError:
         return LivenessError(
             f"eventually {self.label} never became true {when} (deadline: virtual time "
-            f"{format_seconds(self.deadline_ns)}; now {format_seconds(loop._now_ns)})",
+            f"{lowlevel.format_seconds(self.deadline_ns)}; now "
+            f"{lowlevel.format_seconds(lowlevel.now_ns(loop=loop))})",
             name=self.name,
         )
 
@@ -196,17 +197,17 @@ def eventually(check: Callable[[], object], *, within: float, name: str | None =
     """
     loop = _running_simloop("eventually")
     _check_arguments(check, name)
-    within_ns = seconds_to_ns(within, name="within")
+    within_ns = lowlevel.seconds_to_ns(within, name="within")
     if within_ns < 0:
         msg = f"`within` must be a non-negative number of seconds, not {within!r}"
         raise InvalidArgumentError(msg)
     if _holds(check)[0]:
         return
     instrument = _Eventually(
-        check, _name_of(check, name), _describe(check, name), loop._now_ns + within_ns
+        check, _name_of(check, name), _describe(check, name), lowlevel.now_ns() + within_ns
     )
     loop.add_instrument(instrument)
-    loop._call_later_ns(within_ns, instrument.deadline_passed, loop)
+    lowlevel.call_later_ns(within_ns, instrument.deadline_passed, loop)
 
 
 def sometimes(label: str, condition: object = True) -> None:
@@ -215,8 +216,8 @@ def sometimes(label: str, condition: object = True) -> None:
     if not isinstance(label, str):
         msg = f"`label` must be a str, not {type(label).__name__} {label!r}"
         raise InvalidArgumentError(msg)
-    loop = _running_simloop("sometimes")
-    loop._marks[label] = loop._marks.get(label, False) or bool(condition)
+    _running_simloop("sometimes")
+    lowlevel.record_mark(label, bool(condition))
 
 
 class _CancelSomewhere(Instrument):
@@ -236,18 +237,29 @@ class _CancelSomewhere(Instrument):
         if task.done():
             _detach(loop, self)
             return
-        if _stdlib.task_of_callback(_stdlib.callback_of(handle)) is not task:
+        if lowlevel.task_of(handle) is not task:
             return
         # Option 0 (asyncio's way) lets the task run on; option 1 cancels it before this step,
         # so it sees CancelledError at the await it is about to resume from.
-        loop._choice_subject = task
-        try:
-            cancel = loop._make_choice(ChoiceKind.CANCEL, 2)
-        finally:
-            loop._choice_subject = None
-        if cancel:
+        if lowlevel.choose(_cancel_point(task), loop=loop):
             _detach(loop, self)
             task.cancel()
+
+
+#: How often a random scheduler cancels, per step of a task given to ``cancel_somewhere``:
+#: a quarter of the steps, not half, so that cancellation points spread over the task's
+#: awaits rather than bunching at its first.
+CANCEL_WEIGHTS = (3, 1)
+
+
+def _cancel_point(task: asyncio.Task[Any]) -> lowlevel.ChoicePoint:
+    return lowlevel.ChoicePoint(
+        lowlevel.CANCEL,
+        2,
+        subject=task,
+        labels=("not cancelled", "cancelled here by the explorer (cancel_somewhere)"),
+        weights=CANCEL_WEIGHTS,
+    )
 
 
 def cancel_somewhere(task: asyncio.Task[Any]) -> None:

@@ -22,6 +22,7 @@ import attrs
 from simloop import _stdlib
 from simloop._clock import format_seconds
 from simloop._errors import DeadlockError
+from simloop._loop import now_ns, ready_handles
 
 if TYPE_CHECKING:
     from simloop._loop import SimLoop
@@ -77,7 +78,7 @@ def _analyse(
 
 def _ready_tasks(loop: SimLoop) -> set[asyncio.Task[Any]]:
     found = set()
-    for handle in loop._ready_handles():
+    for handle in ready_handles(loop=loop):
         task = _stdlib.task_of_callback(_stdlib.callback_of(handle))
         if task is not None:
             found.add(task)
@@ -296,7 +297,7 @@ def deadlock_error(loop: SimLoop, main: asyncio.Future[Any] | None) -> DeadlockE
     """The :class:`DeadlockError` for a loop with nothing ready and no timer pending."""
     reports, edges = _analyse(loop)
     cycle = [t.get_name() for t in find_cycle(edges)]
-    at = format_seconds(loop._now_ns)
+    at = format_seconds(now_ns(loop=loop))
     if main is None:
         head = (
             f"deadlock at t={at}: the loop is running, but nothing is ready to run, no timer "

@@ -16,27 +16,62 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from simloop import _stdlib
 
-if TYPE_CHECKING:
-    from simloop._loop import SimLoop
+
+class SimulatedExecutor:
+    """A loop's executor: jobs run as steps in the loop's thread. ``call_later_ns(delay,
+    callback, *args)`` is the loop's exact timer, used to deliver a job's result after the
+    virtual time it spent in ``time.sleep``."""
+
+    __slots__ = ("call_later_ns", "configured", "job", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, call_later_ns: Callable[..., Any]) -> None:
+        self.loop = loop
+        self.call_later_ns = call_later_ns
+        #: The job running now (its step), if any.
+        self.job: ExecutorJob | None = None
+        #: What ``set_default_executor`` was given (kept, never used).
+        self.configured: Any = None
+
+    def submit(self, func: Callable[..., Any], args: tuple[Any, ...]) -> asyncio.Future[Any]:
+        """Run ``func(*args)`` as a step of its own; return the future of its result."""
+        future = self.loop.create_future()
+        job = ExecutorJob(self, future, func, args)
+        # A timer due now: the job joins the ready callbacks at the next batch, in a lane of
+        # its own, as a worker thread's result would arrive from outside the current step.
+        self.call_later_ns(0, job.run)
+        return future
+
+    def block(self, ns: int) -> bool:
+        """``time.sleep(ns)``: True if a running job absorbed the time (it delivers its
+        result that much later), False if the caller is not a job."""
+        if self.job is None:
+            return False
+        self.job.elapsed_ns += ns
+        return True
+
+    def offset_ns(self) -> int:
+        """Virtual time the running job has spent in ``time.sleep`` (its clock is ahead of
+        the loop's by that much)."""
+        return 0 if self.job is None else self.job.elapsed_ns
 
 
 class ExecutorJob:
     """One ``run_in_executor`` call."""
 
-    __slots__ = ("args", "elapsed_ns", "func", "future", "loop")
+    __slots__ = ("args", "elapsed_ns", "executor", "func", "future")
 
     def __init__(
         self,
-        loop: SimLoop,
+        executor: SimulatedExecutor,
         future: asyncio.Future[Any],
         func: Callable[..., Any],
         args: tuple[Any, ...],
     ) -> None:
-        self.loop = loop
+        self.executor = executor
         self.future = future
         self.func = func
         self.args = args
@@ -48,9 +83,9 @@ class ExecutorJob:
         future = self.future
         if future.cancelled():
             return  # cancelled before a worker picked it up: it never runs
-        loop = self.loop
-        outer_job = loop._job
-        loop._job = self
+        executor = self.executor
+        outer_job = executor.job
+        executor.job = self
         _stdlib.set_running_loop(None)
         outcome: tuple[bool, Any]
         try:
@@ -63,10 +98,10 @@ class ExecutorJob:
                 exc = wrapped
             outcome = (False, exc)
         finally:
-            _stdlib.set_running_loop(loop)
-            loop._job = outer_job
+            _stdlib.set_running_loop(executor.loop)
+            executor.job = outer_job
         if self.elapsed_ns:
-            loop._call_later_ns(self.elapsed_ns, self.deliver, outcome)
+            executor.call_later_ns(self.elapsed_ns, self.deliver, outcome)
         else:
             self.deliver(outcome)
 

@@ -13,11 +13,11 @@ shape the schedule, and the choices. ``recording.token`` is the same as one shor
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import time
 import traceback
-from collections.abc import Callable, Coroutine, Iterator
+import warnings
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import attrs
@@ -34,13 +34,16 @@ from simloop._errors import (
     UnhandledExceptionsError,
 )
 from simloop._instrument import Instrument
-from simloop._loop import SimLoop
+from simloop._labels import task_label, task_of
+from simloop._loop import SimLoop, now_ns
+from simloop._options import LoopOptions, check_recorded
 from simloop._runner import check_not_in_loop, run_on
-from simloop._scheduling import RandomWalk, Scheduler
+from simloop._scheduling import Scheduler
+from simloop._searches import Search, make_search
 from simloop._shrinking import ShrinkReport, shrink_schedule
 from simloop._text import plural
 from simloop._token import as_recording
-from simloop._trace import Trace, task_label
+from simloop._trace import Trace
 
 Main = Callable[[], Coroutine[Any, Any, Any]]
 
@@ -185,47 +188,13 @@ class PairsSeen(Instrument):
         options: int,
         stock: Any,
     ) -> None:
-        task = _stdlib.task_of_callback(handle._callback)
+        task = task_of(handle)
         if task is None:
             return
         label = task_label(task)
         if self._previous is not None:
             self.pairs.add((self._previous, label))
         self._previous = label
-
-
-class Search(Protocol):
-    """Where exploration gets its schedulers from: one per run.
-
-    ``schedulers()`` yields a fresh scheduler for each run, and may stop early (an exhaustive
-    search that has covered everything). ``run_finished(trace)`` is told about each run, so
-    that a search can learn from it before yielding the next scheduler.
-    """
-
-    def schedulers(self) -> Iterator[Scheduler]: ...
-
-    def run_finished(self, trace: Trace) -> None: ...
-
-
-class SeedSearch:
-    """One scheduler per run from ``factory(seed)``, with seeds ``first, first + 1, ...``."""
-
-    def __init__(self, factory: Callable[[int], Scheduler] = RandomWalk, first: int = 0) -> None:
-        self.factory = factory
-        self.first = first
-
-    def schedulers(self) -> Iterator[Scheduler]:
-        seed = self.first
-        while True:
-            yield self.factory(seed)
-            seed += 1
-
-    def run_finished(self, trace: Trace) -> None:
-        pass
-
-    def __repr__(self) -> str:
-        name = getattr(self.factory, "__name__", repr(self.factory))
-        return f"{name} seeds from {self.first}"
 
 
 class Program(Protocol):
@@ -240,45 +209,24 @@ class Program(Protocol):
 class AsyncProgram:
     """An async ``main`` (a function returning a fresh coroutine), one SimLoop per run."""
 
-    def __init__(self, main: Main, loop_options: dict[str, Any]) -> None:
+    def __init__(self, main: Main, options: LoopOptions) -> None:
         self.main = main
-        self.loop_options = loop_options
+        self.options = options
 
     def run(
         self, scheduler: Scheduler, seed: int | None, *, record_events: bool | int
     ) -> RunResult:
-        options = {**self.loop_options, "record_events": record_events}
-        return run_schedule(self.main, scheduler, seed=seed, **options)
-
-
-def _search_for(scheduler: Any, seed: int) -> Search:
-    if scheduler is None:
-        return SeedSearch(RandomWalk, seed)
-    if isinstance(scheduler, type) and callable(getattr(scheduler, "schedulers", None)):
-        msg = (
-            f"`scheduler` must be a search object, not the class {scheduler.__name__}: "
-            f"pass simloop.{scheduler.__name__}(...)"
-        )
-        raise InvalidArgumentError(msg)
-    if callable(getattr(scheduler, "schedulers", None)):
-        return scheduler  # type: ignore[no-any-return]
-    if callable(scheduler):
+        loop = SimLoop(options=self.options.for_run(seed, scheduler, record_events=record_events))
         try:
-            inspect.signature(scheduler).bind(seed)
-        except TypeError:
-            msg = (
-                "`scheduler` must be a search, or a callable taking a seed and returning a "
-                f"scheduler (like simloop.RandomWalk); {scheduler!r} does not take a seed"
-            )
-            raise InvalidArgumentError(msg) from None
-        except ValueError:
-            pass  # no signature to check (some builtins): find out when it is called
-        return SeedSearch(scheduler, seed)
-    msg = (
-        "`scheduler` must be a search (with schedulers() and run_finished()), or a callable "
-        f"taking a seed and returning a scheduler (like simloop.RandomWalk), not {scheduler!r}"
-    )
-    raise InvalidArgumentError(msg)
+            coro = self.main()
+        except BaseException:
+            loop.close()
+            raise
+        if not asyncio.iscoroutine(coro):
+            loop.close()
+            msg = f"`main()` must return a coroutine, not {type(coro).__name__} {coro!r}"
+            raise InvalidArgumentError(msg)
+        return run_coroutine(loop, coro)
 
 
 def _check_main(main: Any, what: str) -> None:
@@ -294,23 +242,6 @@ def _check_main(main: Any, what: str) -> None:
         raise InvalidArgumentError(msg)
 
 
-def run_schedule(
-    main: Main, scheduler: Scheduler, *, seed: int | None, **loop_options: Any
-) -> RunResult:
-    """Run ``main()`` once on a fresh loop with ``scheduler``; never raises the run's failure."""
-    loop = SimLoop(seed=seed, scheduler=scheduler, **loop_options)
-    try:
-        coro = main()
-    except BaseException:
-        loop.close()
-        raise
-    if not asyncio.iscoroutine(coro):
-        loop.close()
-        msg = f"`main()` must return a coroutine, not {type(coro).__name__} {coro!r}"
-        raise InvalidArgumentError(msg)
-    return run_coroutine(loop, coro)
-
-
 def run_coroutine(
     loop: SimLoop, coro: Coroutine[Any, Any, Any], *, name: str | None = None
 ) -> RunResult:
@@ -321,12 +252,12 @@ def run_coroutine(
     failed_at: list[tuple[int, int]] = []
 
     def on_failure(exc: BaseException) -> None:
-        failed_at.append((loop.steps, loop._now_ns))
+        failed_at.append((loop.steps, now_ns(loop=loop)))
 
     try:
         value = run_on(loop, coro, on_failure=on_failure, name=name)
     except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - a failing run is a result
-        step, time_ns = failed_at[0] if failed_at else (loop.steps, loop._now_ns)
+        step, time_ns = failed_at[0] if failed_at else (loop.steps, now_ns(loop=loop))
         return RunResult(value=None, failure=make_failure(exc, step, time_ns), trace=loop.trace)
     return RunResult(value=value, failure=None, trace=loop.trace)
 
@@ -384,34 +315,30 @@ def replay(
     main: Main,
     recording: Trace | str | os.PathLike[str],
     *,
-    record_events: bool = True,
+    record_events: bool | int = True,
     strict: bool = True,
     **loop_options: Any,
 ) -> RunResult:
     """Re-run ``main()`` under a recorded schedule, exactly; return the run (never raises it).
 
-    ``recording`` is a :class:`~simloop.Trace`, a replay token (``"sl1-..."``) or a trace file.
+    ``recording`` is a :class:`~simloop.Trace`, a replay token (``"sl2-..."``) or a trace file.
     With ``strict`` (the default), a run that leaves the recorded schedule fails with
     :class:`~simloop.ReplayDivergenceError` instead of silently doing something else.
-    ``loop_options`` go to the :class:`SimLoop` (the recording's own settings win).
+    ``loop_options`` go to the :class:`SimLoop`; those a recording fixes (its seed, ``shuffle``,
+    ``timer_jitter``, limits...) come from the recording, and giving another value is an
+    error.
     """
     check_not_in_loop("simloop.replay")
     _check_main(main, "simloop.replay")
-    fixed = sorted({"seed", "scheduler"} & loop_options.keys())
-    if fixed:
-        names = " or ".join(f"`{name}`" for name in fixed)
-        msg = f"simloop.replay() takes no {names}: the recording fixes the seed and schedule"
+    if "scheduler" in loop_options:
+        msg = "simloop.replay() takes no `scheduler`: the recording fixes the schedule"
         raise InvalidArgumentError(msg)
     schedule = as_recording(recording)
-    program = AsyncProgram(main, {**loop_options, **_schedule_settings(schedule)})
+    recorded = schedule.recorded_options()
+    check_recorded(recorded, loop_options, "simloop.replay()")
+    options = LoopOptions.build(**{**loop_options, **recorded})
+    program = AsyncProgram(main, options)
     return replay_program(program, schedule, record_events=record_events, strict=strict)
-
-
-def _schedule_settings(schedule: Trace) -> dict[str, Any]:
-    """The loop settings a recording fixes (everything in loop_options but seed, scheduler)."""
-    options = schedule.loop_options()
-    del options["seed"], options["scheduler"]
-    return options
 
 
 def replay_program(
@@ -426,33 +353,50 @@ def explore(
     main: Main,
     *,
     runs: int = 100,
-    seed: int = 0,
-    scheduler: Any = None,
+    seed: int | None = None,
+    search: Any = None,
     shrink: bool = True,
     shrink_budget: int = DEFAULT_SHRINK_BUDGET,
     coverage: bool = False,
+    scheduler: Any = None,
     **loop_options: Any,
 ) -> ExplorationResult:
     """Run ``main()`` under up to ``runs`` schedules; stop at the first failure and shrink it.
 
     ``main`` is a zero-argument callable that returns a fresh coroutine (each schedule runs the
-    program anew). ``scheduler`` chooses the schedules: by default random walks seeded
-    ``seed, seed + 1, ...``; a callable taking a seed (``simloop.RandomWalk``) or a search
-    object (see :class:`Search`) also work. ``loop_options`` go to every :class:`SimLoop`.
+    program anew). ``search`` chooses the schedules: a :class:`~simloop.Search` object
+    (:class:`~simloop.Portfolio`, :class:`~simloop.PCT`, :class:`~simloop.Exhaustive`...), a
+    registered search's name (``"pct:2"``), or a callable taking a seed and returning a
+    scheduler (``simloop.RandomWalk``); by default, random walks. ``seed`` seeds the search
+    (a search made with a seed of its own refuses another). ``loop_options`` go to every
+    :class:`SimLoop`. (``scheduler=`` is the old name of ``search=``.)
     """
     check_not_in_loop("simloop.explore")
     _check_main(main, "simloop.explore")
+    if scheduler is not None:
+        if search is not None:
+            msg = "give `search` (the new name of `scheduler`), not both"
+            raise InvalidArgumentError(msg)
+        warnings.warn(
+            "simloop.explore(scheduler=...) is now simloop.explore(search=...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        search = scheduler
+    if "record_events" in loop_options:
+        msg = (
+            "simloop.explore() takes no `record_events`: exploration runs record the schedule "
+            "only, and the failing run's replay records its events"
+        )
+        raise InvalidArgumentError(msg)
+    options = LoopOptions.build(**loop_options)
     pairs = PairsSeen() if coverage else None
     if pairs is not None:
-        loop_options = {
-            **loop_options,
-            "instruments": [*loop_options.get("instruments", ()), pairs],
-        }
+        options = LoopOptions.build(options, instruments=(*options.instruments, pairs))
     return explore_program(
-        AsyncProgram(main, loop_options),
+        AsyncProgram(main, options),
         runs=runs,
-        seed=seed,
-        scheduler=scheduler,
+        search=make_search("random" if search is None else search, seed=seed),
         shrink=shrink,
         shrink_budget=shrink_budget,
         pairs=pairs,
@@ -463,8 +407,7 @@ def explore_program(
     program: Program,
     *,
     runs: int,
-    seed: int,
-    scheduler: Any,
+    search: Search,
     shrink: bool,
     shrink_budget: int,
     first_runs: tuple[Trace, ...] = (),
@@ -475,13 +418,12 @@ def explore_program(
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         msg = f"`runs` must be a positive int, not {runs!r}"
         raise InvalidArgumentError(msg)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        msg = f"`seed` must be an int, not {type(seed).__name__} {seed!r}"
-        raise InvalidArgumentError(msg)
     if isinstance(shrink_budget, bool) or not isinstance(shrink_budget, int) or shrink_budget < 0:
         msg = f"`shrink_budget` must be a non-negative int, not {shrink_budget!r}"
         raise InvalidArgumentError(msg)
-    search = _search_for(scheduler, seed)
+    if not isinstance(search, Search):
+        msg = f"`search` must be a simloop.Search, not {search!r} (see lowlevel.make_search)"
+        raise InvalidArgumentError(msg)
     started = _perf_counter()
     total_steps = 0
     count = 0
@@ -526,7 +468,6 @@ def explore_program(
     if pairs is not None:
         coverage = Coverage(interleavings=len(pairs.pairs), marks=marks)
     if first is None:
-        proof = getattr(search, "proof", None)
         return ExplorationResult(
             found=False,
             runs=count,
@@ -541,7 +482,7 @@ def explore_program(
             total_steps=total_steps,
             total_virtual_ns=total_virtual_ns,
             passing_first_runs=tuple(passing_first_runs),
-            proof=proof() if callable(proof) else None,
+            proof=search.proof(),
             coverage=coverage,
         )
     assert first.failure is not None

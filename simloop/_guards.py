@@ -30,20 +30,18 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from simloop import _stdlib
 from simloop._clock import NS_PER_SECOND, seconds_to_ns
 from simloop._errors import BlockingCallWarning, EscapedSimulationError
 
-if TYPE_CHECKING:
-    from simloop._loop import SimLoop
-
 _get_ident = threading.get_ident
 
-#: The loop running in each thread that has one, for each kind of guard.
-_time_loops: dict[int, SimLoop] = {}
-_random_loops: dict[int, SimLoop] = {}
-_fence_loops: dict[int, SimLoop] = {}
+#: The guards on in each thread that runs a simulation, for each kind of guard.
+_time_guards: dict[int, RunGuards] = {}
+_random_guards: dict[int, RunGuards] = {}
+_fence_guards: dict[int, RunGuards] = {}
 
 _lock = threading.Lock()
 _installed = 0
@@ -52,29 +50,43 @@ _type_originals: list[tuple[dict[str, Any], str, Any]] = []
 
 
 class RunGuards:
-    """The guards of one loop: :meth:`enter` and :meth:`exit` wrap each session of the loop."""
+    """The guards of one loop: on for each *session* of the loop (:meth:`enter`/:meth:`exit`,
+    which nest), in the thread that runs it.
+
+    ``clock_ns()`` is the virtual time the clocks read (the loop's, plus what an executor job
+    has spent in ``time.sleep``); ``block(ns)`` makes ``time.sleep`` take virtual time.
+    """
 
     def __init__(
         self,
-        loop: SimLoop,
         *,
         seed: int,
         patch_time: bool,
         patch_random: bool,
         forbid_escapes: bool,
+        track_locks: bool,
         epoch_ns: int,
+        clock_ns: Callable[[], int],
+        block: Callable[[int], bool],
     ) -> None:
-        self.loop = loop
         self.seed = seed
         self.patch_time = patch_time
         self.patch_random = patch_random
         self.forbid_escapes = forbid_escapes
+        self.track_locks = track_locks
         self.epoch_ns = epoch_ns
+        self.clock_ns = clock_ns
+        self.block = block
+        self._depth = 0  # sessions open (they nest)
         self._sessions = 0  # how many times the guards went on (each reseeds the generator)
         self._saved_global_state: Any = None  # the user's, while the simulation runs
         self._bytes_random: random.Random | None = None
         self._seeds_random: random.Random | None = None
-        self._previous: tuple[SimLoop | None, SimLoop | None, SimLoop | None] = (None, None, None)
+        self._previous: tuple[RunGuards | None, RunGuards | None, RunGuards | None] = (
+            None,
+            None,
+            None,
+        )
 
     # Separate generators for separate purposes, so that adding a draw of one kind does not
     # shift the draws of the others. Each is seeded from the run's seed and its purpose, and
@@ -100,8 +112,31 @@ class RunGuards:
             self._seeds_random = random.Random(self._purpose_seed(2))
         return self._seeds_random
 
+    @property
+    def active(self) -> bool:
+        """Whether a session is open."""
+        return self._depth > 0
+
     def enter(self) -> None:
-        """Turn the guards on for the calling thread."""
+        """Open a session: the guards (and lock tracking) go on for the calling thread, unless
+        a session is already open."""
+        if self._depth == 0:
+            self._turn_on()
+            if self.track_locks:
+                _stdlib.start_tracking_lock_owners()
+        self._depth += 1
+
+    def exit(self) -> None:
+        """Close a session: the last one turns the guards off."""
+        self._depth -= 1
+        if self._depth == 0:
+            try:
+                if self.track_locks:
+                    _stdlib.stop_tracking_lock_owners()
+            finally:
+                self._turn_off()
+
+    def _turn_on(self) -> None:
         global _installed
         ident = _get_ident()
         with _lock:
@@ -109,16 +144,16 @@ class RunGuards:
                 _install()
             _installed += 1
             self._previous = (
-                _time_loops.pop(ident, None),
-                _random_loops.pop(ident, None),
-                _fence_loops.pop(ident, None),
+                _time_guards.pop(ident, None),
+                _random_guards.pop(ident, None),
+                _fence_guards.pop(ident, None),
             )
             if self.patch_time:
-                _time_loops[ident] = self.loop
+                _time_guards[ident] = self
             if self.patch_random:
-                _random_loops[ident] = self.loop
+                _random_guards[ident] = self
             if self.forbid_escapes:
-                _fence_loops[ident] = self.loop
+                _fence_guards[ident] = self
         if self.patch_random:
             self._saved_global_state = random.getstate()
             # Each session of the loop seeds the global generator afresh, from the run's seed
@@ -129,7 +164,7 @@ class RunGuards:
             seed = self._purpose_seed(0)
             _seed_global_generator(seed if session == 0 else (seed << 32) | session)
 
-    def exit(self) -> None:
+    def _turn_off(self) -> None:
         """Turn them off again, and give the global generator back its state."""
         global _installed
         if self.patch_random:
@@ -138,7 +173,7 @@ class RunGuards:
         ident = _get_ident()
         with _lock:
             for registry, previous in zip(
-                (_time_loops, _random_loops, _fence_loops), self._previous, strict=True
+                (_time_guards, _random_guards, _fence_guards), self._previous, strict=True
             ):
                 registry.pop(ident, None)
                 if previous is not None:
@@ -159,61 +194,57 @@ _real_perf_counter_ns = time.perf_counter_ns
 _real_sleep = time.sleep
 
 
-def _virtual_ns(loop: SimLoop) -> int:
-    return loop._now_ns + loop._blocking_offset_ns()
-
-
 def _time() -> float:
-    loop = _time_loops.get(_get_ident())
-    if loop is None:
+    guards = _time_guards.get(_get_ident())
+    if guards is None:
         return _real_time()
-    return (loop._guards.epoch_ns + _virtual_ns(loop)) / NS_PER_SECOND
+    return (guards.epoch_ns + guards.clock_ns()) / NS_PER_SECOND
 
 
 def _time_ns() -> int:
-    loop = _time_loops.get(_get_ident())
-    if loop is None:
+    guards = _time_guards.get(_get_ident())
+    if guards is None:
         return _real_time_ns()
-    return loop._guards.epoch_ns + _virtual_ns(loop)
+    return guards.epoch_ns + guards.clock_ns()
 
 
 def _monotonic() -> float:
-    loop = _time_loops.get(_get_ident())
-    if loop is None:
+    guards = _time_guards.get(_get_ident())
+    if guards is None:
         return _real_monotonic()
-    return _virtual_ns(loop) / NS_PER_SECOND
+    return guards.clock_ns() / NS_PER_SECOND
 
 
 def _monotonic_ns() -> int:
-    loop = _time_loops.get(_get_ident())
-    if loop is None:
+    guards = _time_guards.get(_get_ident())
+    if guards is None:
         return _real_monotonic_ns()
-    return _virtual_ns(loop)
+    return guards.clock_ns()
 
 
 def _perf_counter() -> float:
-    loop = _time_loops.get(_get_ident())
-    if loop is None:
+    guards = _time_guards.get(_get_ident())
+    if guards is None:
         return _real_perf_counter()
-    return _virtual_ns(loop) / NS_PER_SECOND
+    return guards.clock_ns() / NS_PER_SECOND
 
 
 def _perf_counter_ns() -> int:
-    loop = _time_loops.get(_get_ident())
-    if loop is None:
+    guards = _time_guards.get(_get_ident())
+    if guards is None:
         return _real_perf_counter_ns()
-    return _virtual_ns(loop)
+    return guards.clock_ns()
 
 
 def _sleep(seconds: float) -> None:
-    loop = _time_loops.get(_get_ident())
-    if loop is None:
+    guards = _time_guards.get(_get_ident())
+    if guards is None:
         _real_sleep(seconds)
         return
     if seconds < 0:
         msg = "sleep length must be non-negative"
         raise ValueError(msg)
-    if not loop._block_for(seconds_to_ns(seconds, name="seconds")):
+    if not guards.block(seconds_to_ns(seconds, name="seconds")):
         warnings.warn(
             f"time.sleep({seconds!r}) inside a simulated run: it would block a real event loop "
             "for that long, stalling every task. simloop advanced virtual time instead. Use "
@@ -233,7 +264,7 @@ _real_strftime = time.strftime
 
 def _simulating_time() -> bool:
     """Whether the calling thread runs a simulation whose clocks are virtual."""
-    return bool(_time_loops) and _get_ident() in _time_loops
+    return bool(_time_guards) and _get_ident() in _time_guards
 
 
 def _localtime(seconds: float | None = None) -> time.struct_time:
@@ -284,29 +315,29 @@ _real_uuid1 = uuid.uuid1
 
 
 def _urandom(size: int) -> bytes:
-    loop = _random_loops.get(_get_ident())
-    if loop is None:
+    guards = _random_guards.get(_get_ident())
+    if guards is None:
         return _real_urandom(size)
     if size < 0:
         msg = "negative argument not allowed"
         raise ValueError(msg)
-    return loop._guards.bytes_random.randbytes(size)
+    return guards.bytes_random.randbytes(size)
 
 
 def _random_seed(self: random.Random, a: Any = None, version: int = 2) -> None:
-    if a is None and _random_loops:
-        loop = _random_loops.get(_get_ident())
-        if loop is not None:
+    if a is None and _random_guards:
+        guards = _random_guards.get(_get_ident())
+        if guards is not None:
             # An unseeded Random() would seed itself from the OS; seed it from the run instead.
-            a = loop._guards.seeds_random.getrandbits(128)
+            a = guards.seeds_random.getrandbits(128)
     _real_random_seed(self, a, version)
 
 
 def _uuid1(node: int | None = None, clock_seq: int | None = None) -> uuid.UUID:
-    loop = _random_loops.get(_get_ident())
-    if loop is None:
+    guards = _random_guards.get(_get_ident())
+    if guards is None:
         return _real_uuid1(node, clock_seq)
-    rng = loop._guards.bytes_random
+    rng = guards.bytes_random
     # RFC 4122: 100-ns intervals since 1582-10-15; the node gets the multicast bit, as RFC 4122
     # asks of a random node id.
     timestamp = (_time_ns() // 100) + 0x01B21DD213814000
@@ -336,7 +367,7 @@ def escape_message(call: str, why: str, instead: str) -> str:
 
 def _fenced(call: str, why: str, instead: str, original: Callable[..., Any]) -> Callable[..., Any]:
     def guard(*args: Any, **kwargs: Any) -> Any:
-        if _fence_loops and _get_ident() in _fence_loops:
+        if _fence_guards and _get_ident() in _fence_guards:
             raise EscapedSimulationError(escape_message(call, why, instead))
         return original(*args, **kwargs)
 
@@ -512,7 +543,7 @@ _audit_hook_added = False
 
 
 def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
-    if _fence_loops and event in _AUDITED_ESCAPES and _get_ident() in _fence_loops:
+    if _fence_guards and event in _AUDITED_ESCAPES and _get_ident() in _fence_guards:
         raise EscapedSimulationError(escape_message(*_AUDITED_ESCAPES[event]))
 
 

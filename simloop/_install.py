@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from simloop import _stdlib
 from simloop._loop import SimLoop
 
 
@@ -59,8 +60,7 @@ def simulated(**loop_options: Any) -> Iterator[None]:
             policy = asyncio.get_event_loop_policy()
             # A loop the program left as the current loop (get_event_loop() made one) is ours
             # to close.
-            local = getattr(policy, "_local", None)
-            loop = getattr(local, "_loop", None)
+            loop = _stdlib.policy_current_loop(policy)
             if isinstance(loop, SimLoop) and not loop.is_running():
                 loop.close()
             asyncio.set_event_loop_policy(previous)

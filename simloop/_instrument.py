@@ -11,8 +11,8 @@ from asyncio import events
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from simloop._choices import ChoicePoint
     from simloop._loop import SimLoop
-    from simloop._scheduling import ChoiceKind
 
 
 class Instrument:
@@ -20,7 +20,8 @@ class Instrument:
 
     Override the hooks you need; the defaults do nothing. Hooks run inside the simulation, in
     the loop's thread: they must not start tasks or schedule callbacks, or they would change
-    the run they observe.
+    the run they observe (a check that fails the run does so with
+    :func:`simloop.lowlevel.fail` or by raising from its hook).
     """
 
     def run_started(self, loop: SimLoop) -> None:
@@ -29,8 +30,9 @@ class Instrument:
     def run_stopped(self, loop: SimLoop) -> None:
         """That call ends, normally or with an exception."""
 
-    def choice_made(self, loop: SimLoop, kind: ChoiceKind, n: int, choice: int) -> None:
-        """The scheduler answered ``choice`` to a choice point with ``n`` options."""
+    def choice_made(self, loop: SimLoop, point: ChoicePoint, choice: int) -> None:
+        """The scheduler answered ``choice`` to ``point`` (``point.kind``, ``point.n``
+        options; ``point.describe(choice)`` says what it means)."""
 
     def step_started(
         self,

@@ -15,34 +15,22 @@ may include some scheduled during the batch: stock asyncio has no such order to 
 What ``SimLoop`` drops is the selector: there is no I/O to poll, and when nothing is ready the
 clock jumps straight to the next timer. Time never advances while anything is ready.
 
-Choices and lanes
------------------
+Where the parts are
+-------------------
 
-Ready callbacks are kept in *lanes*: the callbacks scheduled by one step (one callback run)
-form one lane, in the order they were scheduled. The scheduler picks a lane; the lane's first
-callback runs. So callbacks from the same step keep the relative order asyncio guarantees (a
-future's done-callbacks, the waiters woken by ``Event.set``), while callbacks from different
-steps may run in any order, which models awaits that take different amounts of real time. With
-``shuffle=True`` every callback gets a lane of its own.
+The ready callbacks are kept in lanes (:mod:`simloop._lanes`), so that a scheduler can pick any
+of them while callbacks scheduled by one step keep their order; the timers in a heap with a
+defined order for ties (:mod:`simloop._timers`); the answers to choices in a
+:class:`~simloop._choices.Schedule`. A scheduler that declares ``always_stock`` (``Fifo``) makes
+no choices, so for it the loop keeps stock asyncio's single deque and plain handles: the same
+order at the lowest cost. This module holds the run loop and asyncio's methods, and the
+functions of :mod:`simloop.lowlevel` that read the loop's state.
 
-A lane is a linked list of handles (``_LaneHandle._next``); ``_active`` holds the first handle
-of every non-empty lane, each knowing its index there (``_pos``), so that a choice, taking the
-handle and retiring an emptied lane (by swapping the last lane into its place) are all O(1),
-with no allocation per lane.
-
-Option 0 is always the callback stock asyncio would run next. The callbacks of one step are
-scheduled together, so stock asyncio's FIFO queue is the lanes laid end to end in the order
-they were opened, and its head is the first handle of the oldest lane. The first handles of
-the lanes are also linked in the order the lanes were opened (``_older``/``_younger``, from
-``_oldest`` to ``_youngest``); a handle that becomes its lane's first takes over its
-predecessor's links, and an emptied lane is unlinked, so stock asyncio's next callback is
-always ``_oldest``, in O(1) and with nothing kept alive after it ran.
-
-The ``Fifo`` scheduler always answers 0, so for it the loop keeps stock asyncio's single deque
-and plain handles: the same order at the lowest cost.
-
-The hot path builds and runs ``Handle`` objects through their slots (see
-``_stdlib.HANDLE_SLOTS``); everything else about asyncio's internals is in ``_stdlib``.
+The run loop has three forms: :meth:`SimLoop._run_batches_fifo` and
+:meth:`SimLoop._run_batches_chosen`, the hot paths, which inline the lane and handle operations
+(building and running ``Handle`` objects through their slots, see ``_stdlib.HANDLE_SLOTS``),
+and :meth:`SimLoop._run_batch_observed`, which tells instruments about every step and uses the
+plain implementations; ``tests/core/test_core_lanes.py`` checks that they make the same runs.
 """
 
 from __future__ import annotations
@@ -51,17 +39,23 @@ import asyncio
 import collections
 import concurrent.futures
 import contextvars
-import heapq
 import math
 import re
-import sys
 import threading
 from asyncio import events
-from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterator
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from simloop import _stdlib
+from simloop._choices import (
+    READY,
+    TIMER_JITTER,
+    TIMER_TIE,
+    ChoicePoint,
+    Schedule,
+    bad_choice_error,
+)
 from simloop._clock import NEVER_NS, NS_PER_SECOND, format_seconds, seconds_to_ns
 from simloop._errors import (
     DeadlockError,
@@ -69,68 +63,28 @@ from simloop._errors import (
     InvalidArgumentError,
     StepLimitError,
     TimeLimitError,
-    UnhandledExceptionsError,
 )
-from simloop._executor import ExecutorJob
+from simloop._executor import SimulatedExecutor
 from simloop._guards import RunGuards, escape_message
+from simloop._labels import handle_label, timer_label
+from simloop._lanes import LaneHandle, LaneTimerHandle, ReadyLanes
 from simloop._noio import NoRealIO
-from simloop._scheduling import (
-    ChoiceKind,
-    Fifo,
-    RandomWalk,
-    Scheduler,
-    bind_scheduler,
-    scheduler_for,
-)
+from simloop._options import LoopOptions
+from simloop._scheduling import Scheduler, bind_scheduler, scheduler_for
 from simloop._tasks import EAGER_FACTORY, STOCK_EAGER_FACTORY, Task
+from simloop._timers import MIN_CANCELLED_TO_COMPACT, SEQUENCE_BITS, TimerQueue
 from simloop._trace import Trace, hash_seed_description
+from simloop._unhandled import UnhandledPolicy
 
 if TYPE_CHECKING:
+    from simloop._diagnosis import TaskReport
     from simloop._instrument import Instrument
 
 _T = TypeVar("_T")
 
-_READY = ChoiceKind.READY
-_TIMER_TIE = ChoiceKind.TIMER_TIE
-_JITTER = ChoiceKind.JITTER
-
 #: ``timer_jitter`` makes each timer's lateness a choice among this many evenly spaced values,
 #: from 0 (on time, option 0) to the full jitter.
 JITTER_LEVELS = 8
-
-#: A timer's heap key is its deadline shifted left by this many bits, plus a sequence number.
-_SEQUENCE_BITS = 40
-
-#: Rebuild the timer heap when this many cancelled timers make up more than half of it.
-_MIN_CANCELLED_TO_COMPACT = 64
-
-#: A run that takes this many steps is taken for a livelock (it costs about a second).
-DEFAULT_MAX_STEPS = 500_000
-
-#: ``time.time()`` inside a simulation reads this wall-clock time at virtual time 0:
-#: 2000-01-01T00:00:00Z.
-DEFAULT_EPOCH = 946_684_800.0
-
-
-class _LaneHandle(events.Handle):
-    """A ready callback in lanes mode: a link in its lane, and its index in ``_active``."""
-
-    __slots__ = ("_next", "_older", "_pos", "_younger")
-    _next: Any  # the next handle of the lane, or None
-    _pos: int  # while first of its lane: its index in _active (stale otherwise)
-    _older: Any  # while first of its lane: the first handle of the lane opened before, or None
-    _younger: Any  # ... and of the lane opened after, or None
-
-
-class _LaneTimerHandle(events.TimerHandle):
-    """A timer in lanes mode: when it is due, it becomes a link in a lane like any handle."""
-
-    __slots__ = ("_next", "_older", "_pos", "_younger")
-    _next: Any
-    _pos: int
-    _older: Any
-    _younger: Any
-
 
 #: The name stock asyncio gives a task created without one (numbered process-wide).
 _DEFAULT_TASK_NAME = re.compile(r"Task-\d+")
@@ -143,10 +97,14 @@ _copy_context = contextvars.copy_context
 class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
     """An asyncio event loop with virtual time, where a scheduler makes every decision.
 
+    Takes the options of :class:`simloop.lowlevel.LoopOptions` as keyword arguments (or
+    ``options=``, a ``LoopOptions``, with keyword arguments overriding it):
+
     Args:
         seed: Seeds the run. Without ``scheduler``, an int seed means ``RandomWalk(seed)``
             and ``None`` means ``Fifo`` (stock asyncio's order). It also seeds ``random``,
-            ``os.urandom`` and ``uuid`` inside the run (``None`` seeds them with 0).
+            ``os.urandom`` and ``uuid`` inside the run (``None`` seeds them with the
+            scheduler's ``seed`` if it declares one, else 0).
         scheduler: Decides every choice point; overrides the default chosen from ``seed``.
         start_time: The virtual time (seconds) ``loop.time()`` reads when the loop starts.
         max_steps: Each ``run_until_complete``/``run_forever`` call may run at most this many
@@ -187,8 +145,6 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         _current_handle: Any
         _executor_shutdown_called: bool
         _clock_resolution: float
-        _asyncgens: Any
-        _asyncgens_shutdown_called: bool
 
         def _check_closed(self) -> None: ...
         def _check_callback(self, callback: Any, method: str) -> None: ...
@@ -196,136 +152,87 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         def _check_running(self) -> None: ...
         def _check_default_executor(self) -> None: ...
 
-    def __init__(
-        self,
-        *,
-        seed: int | None = None,
-        scheduler: Scheduler | None = None,
-        start_time: float = 0.0,
-        max_steps: int | None = DEFAULT_MAX_STEPS,
-        max_time: float | None = None,
-        timer_jitter: float = 0.0,
-        shuffle: bool = False,
-        record_events: bool | int = False,
-        patch_time: bool = True,
-        patch_random: bool = True,
-        forbid_escapes: bool = True,
-        fail_on_unhandled: bool = True,
-        track_locks: bool = True,
-        epoch: float = DEFAULT_EPOCH,
-        instruments: Sequence[Instrument] = (),
-    ) -> None:
+    def __init__(self, *, options: LoopOptions | None = None, **kwargs: Any) -> None:
         # Until BaseEventLoop.__init__ has run, a loop that rejected its arguments must look
         # closed to BaseEventLoop.__del__ (which would otherwise complain when it is
         # collected), and have what its repr reads.
         self._closed = True
         self._thread_id = None
         self._debug = False
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            msg = f"`seed` must be an int or None, not {type(seed).__name__} {seed!r}"
-            raise InvalidArgumentError(msg)
-        if max_steps is not None and (
-            isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
-        ):
-            msg = f"`max_steps` must be a positive int or None, not {max_steps!r}"
-            raise InvalidArgumentError(msg)
-        start_ns = seconds_to_ns(start_time, name="start_time")
-        if not -NEVER_NS < start_ns < NEVER_NS:
-            msg = f"`start_time` must be a finite number of seconds, not {start_time!r}"
-            raise InvalidArgumentError(msg)
-        max_time_ns = None if max_time is None else seconds_to_ns(max_time, name="max_time")
-        if max_time_ns is not None and max_time_ns < 0:
-            msg = f"`max_time` must be a non-negative number of seconds or None, not {max_time!r}"
-            raise InvalidArgumentError(msg)
-        jitter_ns = seconds_to_ns(timer_jitter, name="timer_jitter")
-        if not 0 <= jitter_ns < NEVER_NS:
-            msg = f"`timer_jitter` must be a non-negative number of seconds, not {timer_jitter!r}"
-            raise InvalidArgumentError(msg)
-        chosen_scheduler = scheduler_for(seed, scheduler)
-        guard_epoch_ns = seconds_to_ns(epoch, name="epoch")
-
+        opts = LoopOptions.build(options, **kwargs)
+        scheduler = scheduler_for(opts.seed, opts.scheduler)
+        seed = opts.seed
+        if seed is None:
+            declared = getattr(scheduler, "seed", None)
+            if isinstance(declared, int) and not isinstance(declared, bool):
+                seed = declared
         super().__init__()
+        self._options = opts
         self._clock_resolution = 1 / NS_PER_SECOND
-        self._scheduler = chosen_scheduler
-        self._run_scheduler = chosen_scheduler  # what the trace names (not a cleanup's)
-        self._choose = self._scheduler.choose
-        if seed is None and isinstance(self._scheduler, RandomWalk):
-            seed = self._scheduler.seed
         self._seed = seed
-        self._fifo = isinstance(self._scheduler, Fifo)
-        self._shuffle = bool(shuffle)
-        self._handle_class = events.Handle if self._fifo else _LaneHandle
-        self._timer_class = events.TimerHandle if self._fifo else _LaneTimerHandle
+        self._shuffle = opts.shuffle
+        self._ready_points: list[ChoicePoint | None] = []
+        self._use_scheduler(scheduler)
+        self._run_scheduler = scheduler  # what the trace names (not a cleanup's)
+        self._handle_class = events.Handle if self._fifo else LaneHandle
+        self._timer_class = events.TimerHandle if self._fifo else LaneTimerHandle
 
         # Virtual clock (integer nanoseconds).
-        self._start_ns = start_ns
-        self._now_ns = start_ns
-        self._max_time_ns = max_time_ns
+        start_ns, self._max_time_ns, jitter_ns, epoch_ns = opts.times_ns()
+        self._start_ns = self._now_ns = start_ns
         self._time_limit_ns = NEVER_NS
         # Fifo never deviates, so it makes no jitter choices: every timer is on time.
         self._jitter_ns = jitter_ns
         self._jitter_step_ns = (
-            0 if self._fifo or not jitter_ns else max(1, jitter_ns // (JITTER_LEVELS - 1))
+            0
+            if self._fifo or not self._jitter_ns
+            else max(1, self._jitter_ns // (JITTER_LEVELS - 1))
         )
 
-        # Ready callbacks in lanes mode (Fifo mode uses BaseEventLoop's _ready deque).
-        # Handles here are _LaneHandle/_LaneTimerHandle; typed Any, as the hot paths set and
-        # read their slots, which typeshed does not declare on asyncio's handles.
-        self._active: list[Any] = []
-        self._oldest: Any = None  # first handle of the oldest lane: stock asyncio's next
-        self._youngest: Any = None  # first handle of the lane opened last
-        self._pending: list[Any] = []  # scheduled by the running step, not yet a lane
-        self._queued_total = 0  # handles ever put in a lane; minus steps, the ready count
-
-        # Timers: a heap of (deadline_ns << _SEQUENCE_BITS | sequence, handle).
-        self._timers: list[tuple[int, Any]] = []
-        self._timer_sequence = 0
-        self._tie_group: list[Any] = []  # while a TIMER_TIE choice is made
-        self._choice_subject: object = None  # the timer or task a JITTER/CANCEL choice is about
-
-        # The schedule: one entry per choice point with two or more options.
-        self._choices: list[int] = []
-        self._options: list[int] = []
+        self._lanes = ReadyLanes(shuffle=self._shuffle)  # lanes mode (Fifo uses _ready)
+        self._timers = TimerQueue()
+        self._schedule = Schedule()
         self._marks: dict[str, bool] = {}  # simloop.sometimes(): label -> condition seen true
         self._steps = 0
-        self._max_steps = max_steps
+        self._max_steps = opts.max_steps
         self._step_limit = -1
 
-        self._instruments: list[Instrument] = list(instruments)
+        self._instruments: list[Instrument] = list(opts.instruments)
         self._recorder: Any = None
-        if record_events:
-            from simloop._trace import TraceRecorder
+        if opts.record_events:
+            from simloop._recorder import TraceRecorder
 
-            keep = None if record_events is True else int(record_events)
+            keep = None if opts.record_events is True else int(opts.record_events)
             self._recorder = TraceRecorder(keep=keep)
             self._instruments.append(self._recorder)
 
-        self._fail_on_unhandled = bool(fail_on_unhandled)
-        self._unhandled: list[dict[str, Any]] = []
-        self._suspects: list[asyncio.Task[Any]] = []
-        self._last_failure: BaseException | None = None
-        self._track_locks = bool(track_locks)
+        self._unhandled = UnhandledPolicy(enabled=opts.fail_on_unhandled)
         self._task_keys = 0
-        self._job: ExecutorJob | None = None
-        self._simulated_executor: Any = None
+        self._executor = SimulatedExecutor(self, self._call_later_ns)
         self._main_future: asyncio.Future[Any] | None = None
-        # Errors raised outside a step (another thread, a deadline timer) that must end the
-        # run: raised at the next batch boundary.
+        # Errors raised outside a step (another thread, a deadline timer, lowlevel.fail) that
+        # must end the run: raised at the next batch boundary.
         self._pending_errors: list[BaseException] = []
         self._guards = RunGuards(
-            self,
             seed=0 if seed is None else seed,
-            patch_time=bool(patch_time),
-            patch_random=bool(patch_random),
-            forbid_escapes=bool(forbid_escapes),
-            epoch_ns=guard_epoch_ns,
+            patch_time=opts.patch_time,
+            patch_random=opts.patch_random,
+            forbid_escapes=opts.forbid_escapes,
+            track_locks=opts.track_locks,
+            epoch_ns=epoch_ns,
+            clock_ns=self._clock_in_step_ns,
+            block=self._block_for,
         )
         self._bound = False
-        self._session_depth = 0
         #: The next run_forever runs only the loop's own idle cleanup: no guards needed.
         self._guardless_run = False
 
     # --- what the loop exposes ------------------------------------------------------------
+
+    @property
+    def options(self) -> LoopOptions:
+        """The options the loop was made with."""
+        return self._options
 
     @property
     def seed(self) -> int | None:
@@ -345,16 +252,19 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
     @property
     def trace(self) -> Trace:
         """A snapshot of the run so far: its schedule and, with ``record_events``, its events."""
+        schedule = self._schedule
+        settings = self._options.recorded()
+        del settings["seed"]
         return Trace(
-            choices=list(self._choices),
-            options=list(self._options),
+            choices=list(schedule.choices),
+            options=list(schedule.options),
+            kinds=schedule.kind_list(),
             steps=self._steps,
             start_time_ns=self._start_ns,
             end_time_ns=self._now_ns,
             seed=self._seed,
             scheduler=repr(self._run_scheduler),
-            shuffle=self._shuffle,
-            timer_jitter_ns=self._jitter_ns,
+            settings=settings,
             hash_seed=hash_seed_description(),
             events=None if self._recorder is None else list(self._recorder.events),
             marks=dict(self._marks) or None,
@@ -364,14 +274,13 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         """The virtual time, in seconds."""
         return self._now_ns / NS_PER_SECOND
 
-    def _set_scheduler(self, scheduler: Scheduler, *, cleanup: bool = False) -> None:
-        """Make ``scheduler`` decide from now on. With ``cleanup``, only for the cleanup of a
-        failed run (``Fifo``: the run's scheduler may not be able to answer any more), which
-        the trace does not count as the run's scheduler."""
-        if not cleanup:
-            self._run_scheduler = scheduler
+    def _use_scheduler(self, scheduler: Scheduler) -> None:
+        """Make ``scheduler`` answer the choices (see lowlevel.set_scheduler)."""
         self._scheduler = scheduler
         self._choose = scheduler.choose
+        self._fifo = bool(getattr(scheduler, "always_stock", False))
+        uniform = getattr(scheduler, "uniform_random", None)
+        self._uniform_random = uniform if callable(uniform) else None
 
     def add_instrument(self, instrument: Instrument, *, first: bool = False) -> None:
         """Attach an observer that is told about every step and choice (see ``Instrument``),
@@ -393,6 +302,10 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
             msg = f"remove_instrument(): {instrument!r} is not attached to this loop"
             raise ValueError(msg)
         self._instruments = remaining
+
+    def has_instrument(self, instrument: Instrument) -> bool:
+        """Whether ``instrument`` is attached."""
+        return any(other is instrument for other in self._instruments)
 
     # --- scheduling callbacks -------------------------------------------------------------
 
@@ -425,7 +338,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
             self._ready.append(handle)
         else:
             # Lanes mode: the handles a step schedules become its lane when the step ends.
-            self._pending.append(handle)
+            self._lanes.pending.append(handle)
         return handle  # type: ignore[no-any-return]
 
     def _call_soon(
@@ -436,8 +349,8 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
 
     def _add_callback(self, handle: events.Handle) -> None:
         # Used by BaseEventLoop machinery with handles it made; lanes need our own handles.
-        if not handle._cancelled:
-            self.call_soon(_run_unless_cancelled, handle, context=_context_of(handle))
+        if not _stdlib.is_cancelled(handle):
+            self.call_soon(_run_unless_cancelled, handle, context=_stdlib.context_of(handle))
 
     def call_soon_threadsafe(  # type: ignore[override]
         self,
@@ -500,10 +413,12 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         when_ns = seconds_to_ns(when, name="when")
         return self._new_timer(when_ns, when, callback, args, context, True)
 
-    def _call_later_ns(self, delay_ns: int, callback: Callable[..., object], *args: Any) -> None:
+    def _call_later_ns(
+        self, delay_ns: int, callback: Callable[..., object], *args: Any
+    ) -> events.TimerHandle:
         """An internal timer: exact, never jittered."""
         when_ns = self._now_ns + delay_ns
-        self._new_timer(when_ns, when_ns / NS_PER_SECOND, callback, args, None, False)
+        return self._new_timer(when_ns, when_ns / NS_PER_SECOND, callback, args, None, False)
 
     def _new_timer(
         self,
@@ -534,23 +449,25 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
             timer._repr = None
             timer._context = _copy_context() if context is None else context
             timer._when = when
-        if jitter and self._jitter_step_ns and when_ns < NEVER_NS:
-            self._choice_subject = timer
-            when_ns += self._jitter_step_ns * self._make_choice(_JITTER, JITTER_LEVELS)
-            self._choice_subject = None
-        if when_ns > NEVER_NS:
-            when_ns = NEVER_NS
-        # One int key per timer: the deadline, then a sequence number that makes equal
-        # deadlines FIFO (stock asyncio leaves their order undefined). Ints compare in C, and
-        # one key costs less memory per sleeping task than a (deadline, sequence) pair.
-        self._timer_sequence = sequence = self._timer_sequence + 1
-        heappush(self._timers, ((when_ns << _SEQUENCE_BITS) | sequence, timer))
+        step_ns = self._jitter_step_ns
+        if jitter and step_ns and when_ns < NEVER_NS:
+            point = ChoicePoint(
+                TIMER_JITTER,
+                JITTER_LEVELS,
+                subject=timer,
+                labels=lambda k: f"fired {format_seconds(k * step_ns)} late (timer jitter)",
+            )
+            when_ns += step_ns * self._make_choice(point)
+        # TimerQueue.push, inlined (a timer per sleep).
+        timers = self._timers
+        timers.sequence = sequence = timers.sequence + 1
+        heappush(timers.heap, ((min(when_ns, NEVER_NS) << SEQUENCE_BITS) | sequence, timer))
         timer._scheduled = True
         return timer  # type: ignore[no-any-return]
 
     def _timer_handle_cancelled(self, handle: Any) -> None:
         if handle._scheduled:
-            self._timer_cancelled_count += 1
+            self._timers.cancelled += 1
 
     # --- the run loop ---------------------------------------------------------------------
 
@@ -568,7 +485,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         guarded = not self._guardless_run
         self._guardless_run = False
         if guarded:
-            self._enter_session()
+            self._guards.enter()
         try:
             for instrument in self._instruments:
                 instrument.run_started(self)
@@ -579,28 +496,6 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                     instrument.run_stopped(self)
         finally:
             if guarded:
-                self._exit_session()
-
-    def _enter_session(self) -> None:
-        """Turn on the determinism guards (and lock tracking) for this thread; nests.
-
-        ``run_forever`` opens a session for its duration. ``simloop.run`` opens one around the
-        whole run, cleanup included, so the guards go on and off once rather than per call.
-        """
-        if self._session_depth == 0:
-            self._guards.enter()
-            if self._track_locks:
-                _stdlib.start_tracking_lock_owners()
-        self._session_depth += 1
-
-    def _exit_session(self) -> None:
-        """Close a session."""
-        self._session_depth -= 1
-        if self._session_depth == 0:
-            try:
-                if self._track_locks:
-                    _stdlib.stop_tracking_lock_owners()
-            finally:
                 self._guards.exit()
 
     def run_until_complete(self, future: Coroutine[Any, Any, _T] | asyncio.Future[_T]) -> _T:  # type: ignore[override]
@@ -612,7 +507,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         if new_task:
             # An exception is raised if the future didn't complete, so there is no need to
             # log the "destroy pending task" message.
-            task._log_destroy_pending = False  # type: ignore[attr-defined]
+            _stdlib.silence_pending_destroy(task)
         task.add_done_callback(_stop_loop_when_done)
         outer_main = self._main_future
         self._main_future = task
@@ -625,7 +520,6 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                 # warning: the caller doesn't have access to the local task.
                 task.exception()
             self._note_unhandled(exc)
-            self._last_failure = exc
             raise
         finally:
             task.remove_done_callback(_stop_loop_when_done)
@@ -636,10 +530,9 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
             result = task.result()
         except BaseException as exc:
             self._note_unhandled(exc)
-            self._last_failure = exc
             raise
         self._raise_unhandled()
-        self._last_failure = None
+        self._unhandled.last_failure = None
         return result
 
     def _is_idle_cleanup(self, coro: object) -> bool:
@@ -647,16 +540,16 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         ``shutdown_default_executor()`` (what ``asyncio.Runner`` runs after the main task)
         with nothing to do and nothing else that could run meanwhile: then no user code runs,
         and the determinism guards (a fifth of a fresh loop's cost) can stay off."""
-        if getattr(coro, "cr_code", None) not in _IDLE_CLEANUP_CODES or self._asyncgens:
+        if getattr(coro, "cr_code", None) not in _IDLE_CLEANUP_CODES:
             return False
-        timers = self._timers
         return not (
-            self._ready_count()
-            or self._pending
+            _stdlib.has_async_generators(self)
+            or self._ready_count()
+            or self._lanes.pending
             or self._pending_errors
             or self._instruments
             or self._debug
-            or (timers and timers[0][0] < (self._now_ns + 1) << _SEQUENCE_BITS)
+            or self._timers.due_before(self._now_ns)
         )
 
     def _run_once(self) -> None:
@@ -677,64 +570,27 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
             if self._stopping:
                 return
 
-    def _idle_now(self) -> bool:
-        """Whether nothing else is ready and no timer is due at the current virtual time
-        (asked from inside a step: the running callback is not counted)."""
-        timers = self._timers
-        if timers and timers[0][0] < (self._now_ns + 1) << _SEQUENCE_BITS:
-            return False
-        # Not _ready_count(): inside a step, the batch runner keeps its counts in locals.
-        if self._fifo:
-            return not self._ready
-        return not self._active and not self._pending
-
     def _ready_count(self) -> int:
         if self._fifo:
             return len(self._ready)
-        return self._queued_total - self._steps + len(self._pending)
+        lanes = self._lanes
+        return lanes.queued - self._steps + len(lanes.pending)
 
-    def _flush_pending(self) -> None:
-        """Turn the handles scheduled by the last step (or from outside the loop) into a lane."""
-        pending = self._pending
-        if pending:
-            self._add_lane(pending)
-            pending.clear()
-
-    def _add_lane(self, handles: list[Any]) -> None:
-        """Make ``handles`` a new lane, in this order (with ``shuffle``: a lane each)."""
-        self._queued_total += len(handles)
-        if self._shuffle:
-            for handle in handles:
-                handle._next = None
-                self._open_lane(handle)
-            return
-        previous = handles[0]
-        self._open_lane(previous)
-        for handle in handles[1:]:
-            previous._next = handle
-            previous = handle
-        previous._next = None
-
-    def _open_lane(self, first: Any) -> None:
-        """Make ``first`` (its ``_next`` already set) the first handle of the youngest lane."""
-        first._pos = len(self._active)
-        self._active.append(first)
-        first._younger = None
-        first._older = youngest = self._youngest
-        if youngest is None:
-            self._oldest = first
-        else:
-            youngest._younger = first
-        self._youngest = first
+    def _ready_handles(self) -> Iterator[events.Handle]:
+        """Every ready callback (for reports), lane by lane."""
+        if self._fifo:
+            return iter(self._ready)
+        return iter(self._lanes)
 
     def _start_batch(self) -> int:
         """The work between two batches; returns how many callbacks the next batch runs."""
         if self._pending_errors:
             raise self._pending_errors.pop(0)
-        if self._pending:
-            self._flush_pending()  # scheduled from outside the loop, before the due timers
-        timers = self._timers
-        if timers and timers[0][0] < (self._now_ns + 1) << _SEQUENCE_BITS:
+        lanes = self._lanes
+        if lanes.pending:
+            lanes.flush_pending()  # scheduled from outside the loop, before the due timers
+        heap = self._timers.heap
+        if heap and heap[0][0] < (self._now_ns + 1) << SEQUENCE_BITS:
             self._collect_due_timers()
         ntodo = self._ready_count()
         if not ntodo and not self._stopping:
@@ -746,14 +602,34 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
 
     def _batch_boundary_needs_work(self) -> bool:
         """Whether the next batch must go through :meth:`_start_batch` first."""
-        timers = self._timers
+        heap = self._timers.heap
         return bool(
             self._stopping
-            or (timers and timers[0][0] < (self._now_ns + 1) << _SEQUENCE_BITS)
+            or (heap and heap[0][0] < (self._now_ns + 1) << SEQUENCE_BITS)
             or self._pending_errors
             or self._instruments
             or self._now_ns > self._time_limit_ns
         )
+
+    def _simple_next_instant(self) -> int | None:
+        """Nothing is ready: the time of the next timer if moving the clock there is all the
+        batch boundary has to do (no stop, error, instrument, cancelled timer or limit to deal
+        with), else None."""
+        timers = self._timers
+        heap = timers.heap
+        if (
+            not heap
+            or self._stopping
+            or self._pending_errors
+            or self._instruments
+            or timers.cancelled > MIN_CANCELLED_TO_COMPACT
+        ):
+            return None
+        key, timer = heap[0]
+        when: int = key >> SEQUENCE_BITS
+        if timer._cancelled or when >= NEVER_NS or when > self._time_limit_ns:
+            return None
+        return when
 
     def _run_batches_fifo(self, ntodo: int) -> None:
         """Run batches in stock order for as long as no batch boundary needs work."""
@@ -785,52 +661,29 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                 if ready:
                     if self._batch_boundary_needs_work():
                         return
-                elif not self._advance_clock_inline():
-                    return
+                else:
+                    # Nothing is ready: move the clock to the next timer if that is all the
+                    # boundary has to do.
+                    when = self._simple_next_instant()
+                    if when is None:
+                        return
+                    if when > self._now_ns:
+                        self._now_ns = when
+                    # The due timers join the queue (TimerQueue.pop_due without its groups).
+                    timers = self._timers
+                    heap = timers.heap
+                    bound = (when + 1) << SEQUENCE_BITS
+                    while heap and heap[0][0] < bound:
+                        timer = heappop(heap)[1]
+                        timer._scheduled = False
+                        if timer._cancelled:
+                            timers.cancelled -= 1
+                        else:
+                            ready.append(timer)
                 ntodo = len(ready)
         finally:
             self._steps = steps + done
             handle = None  # break reference cycles through a failed callback
-
-    def _simple_next_instant(self) -> int | None:
-        """Nothing is ready: the time of the next timer if moving the clock there is all the
-        batch boundary has to do (no stop, error, instrument, cancelled timer or limit to deal
-        with), else None."""
-        timers = self._timers
-        if (
-            not timers
-            or self._stopping
-            or self._pending_errors
-            or self._instruments
-            or self._timer_cancelled_count > _MIN_CANCELLED_TO_COMPACT
-        ):
-            return None
-        key, timer = timers[0]
-        when: int = key >> _SEQUENCE_BITS
-        if timer._cancelled or when >= NEVER_NS or when > self._time_limit_ns:
-            return None
-        return when
-
-    def _advance_clock_inline(self) -> bool:
-        """Nothing is ready: in Fifo mode, move the clock to the next timer if that is all the
-        batch boundary has to do, and return True; else return False for the full treatment.
-        """
-        when = self._simple_next_instant()
-        if when is None:
-            return False
-        timers = self._timers
-        if when > self._now_ns:
-            self._now_ns = when
-        bound = (when + 1) << _SEQUENCE_BITS
-        ready = self._ready
-        while timers and timers[0][0] < bound:
-            timer = heappop(timers)[1]
-            timer._scheduled = False
-            if timer._cancelled:
-                self._timer_cancelled_count -= 1
-            else:
-                ready.append(timer)
-        return True
 
     def _lone_next_timer(self) -> Any:
         """Nothing is ready: if the batch boundary has nothing to do but move the clock to the
@@ -840,39 +693,65 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         when = self._simple_next_instant()
         if when is None:
             return None
-        # The heap's second smallest entry is at index 1 or 2.
-        timers = self._timers
-        bound = (when + 1) << _SEQUENCE_BITS
-        n = len(timers)
-        if (n > 1 and timers[1][0] < bound) or (n > 2 and timers[2][0] < bound):
+        # Another timer due then would be the heap's second smallest entry: at index 1 or 2.
+        heap = self._timers.heap
+        bound = (when + 1) << SEQUENCE_BITS
+        n = len(heap)
+        if (n > 1 and heap[1][0] < bound) or (n > 2 and heap[2][0] < bound):
             return None
-        timer = heappop(timers)[1]
+        timer = heappop(heap)[1]
         timer._scheduled = False
         if when > self._now_ns:
             self._now_ns = when
         return timer
 
+    def _ready_point(self, n: int) -> ChoicePoint:
+        """The "ready" choice point with ``n`` options (one per lane). Its fields depend on
+        ``n`` only (the handles are read when asked for), so there is one per ``n``."""
+        points = self._ready_points
+        while len(points) <= n:
+            points.append(None)
+        point = points[n]
+        if point is None:
+            lanes = self._lanes
+            point = points[n] = ChoicePoint(
+                READY,
+                n,
+                labels=self._ran_ahead_of,
+                handles=lanes.option_handles,
+                stock=lanes.stock,
+            )
+        return point
+
+    def _ran_ahead_of(self, option: int) -> str:
+        if option == 0:
+            return "ran in asyncio's order"
+        return f"ran ahead of {handle_label(self._lanes.oldest)}"
+
     def _run_batches_chosen(self, ntodo: int) -> None:
         """Run batches, the scheduler choosing each callback, while no boundary needs work.
 
-        The bodies of :meth:`_take` and :meth:`_flush_pending`, inlined: this loop is where a
-        seeded run spends its time, so everything it touches is a local.
+        The bodies of :meth:`ReadyLanes.take` and :meth:`ReadyLanes.add_lane`, inlined: this
+        loop is where a seeded run spends its time, so everything it touches is a local.
         """
-        active = self._active
-        oldest = self._oldest
-        youngest = self._youngest
-        pending = self._pending
+        lanes = self._lanes
+        active = lanes.active
+        oldest = lanes.oldest
+        youngest = lanes.youngest
+        pending = lanes.pending
         shuffle = self._shuffle
         choose = self._choose
-        # RandomWalk's choose() is one random() call; make it inline rather than through a
-        # method call, which would cost as much as the rest of the choice.
-        scheduler = self._scheduler
-        random = scheduler._random if type(scheduler) is RandomWalk else None
-        record_choice = self._choices.append
-        record_options = self._options.append
+        # A scheduler that declares a uniform random source: its answer to a "ready" choice
+        # is one random() call, made here rather than through a method call, which would cost
+        # as much as the rest of the choice.
+        random = self._uniform_random
+        points = self._ready_points
+        schedule = self._schedule
+        record_choice = schedule.choices.append
+        record_options = schedule.options.append
         steps = self._steps
         limit = self._step_limit
-        queued = self._queued_total
+        queued = lanes.queued
         done = 0
         try:
             while True:
@@ -887,20 +766,23 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                         if random is not None:
                             c = int(random() * k)
                         else:
-                            # The scheduler may look at the options (option_handles).
-                            self._oldest = oldest
-                            self._youngest = youngest
+                            # The scheduler may look at the options (point.option_handles()).
+                            lanes.oldest = oldest
+                            lanes.youngest = youngest
+                            point = points[k] if k < len(points) else None
+                            if point is None:
+                                point = self._ready_point(k)
                             try:
-                                c = choose(_READY, k)
+                                c = choose(point)
                                 if c.__class__ is not int or not 0 <= c < k:
-                                    self._bad_choice(_READY, c, k)
+                                    raise bad_choice_error(self._scheduler, point, c)
                             except BaseException:
                                 done -= 1  # the step being chosen never ran
                                 raise
                         record_choice(c)
                         record_options(k)
                         # Option 0 is stock asyncio's next callback; the lane at its place in
-                        # _active takes option 0's place, so options map one-to-one to lanes.
+                        # active takes option 0's place, so options map one-to-one to lanes.
                         if c == 0:
                             handle = oldest
                         else:
@@ -997,10 +879,10 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                 ntodo = queued - steps
         finally:
             self._steps = steps + done
-            self._queued_total = queued
-            self._oldest = oldest
-            self._youngest = youngest
-            self._flush_pending()  # a step that raised out of the loop may have left some
+            lanes.queued = queued
+            lanes.oldest = oldest
+            lanes.youngest = youngest
+            lanes.flush_pending()  # a step that raised out of the loop may have left some
             handle = None  # break reference cycles through a failed callback
 
     def _run_batch_observed(self, ntodo: int) -> None:
@@ -1015,7 +897,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                 handle, choice, options, stock = self._take()
                 index = self._steps
                 self._steps = index + 1
-                if handle._cancelled:
+                if _stdlib.is_cancelled(handle):
                     continue
                 for instrument in self._instruments:
                     instrument.step_started(self, index, handle, choice, options, stock)
@@ -1038,7 +920,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
                 finally:
                     self._current_handle = None
                     if not self._fifo:
-                        self._flush_pending()
+                        self._lanes.flush_pending()
                 for instrument in self._instruments:
                     instrument.step_finished(self, index, handle)
         finally:
@@ -1051,113 +933,28 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
             raise self._limit_error(StepLimitError)
 
     def _take(self) -> tuple[events.Handle, int, int, events.Handle]:
-        """Take the next callback to run.
-
-        Returns (handle, choice made, number of options, the handle stock asyncio would have
-        run: the same one unless the choice deviates).
-        """
+        """Take the next callback to run: (handle, choice made, number of options, the
+        handle stock asyncio would have run: the same one unless the choice deviates)."""
         if self._fifo:
             handle = self._ready.popleft()
             return handle, 0, 1, handle
-        active = self._active
-        k = len(active)
+        lanes = self._lanes
+        k = len(lanes.active)
         c = 0
-        if k == 1:
-            handle = stock = active[0]
-        else:
-            c = self._make_choice(_READY, k)
-            stock = self._oldest
-            if c == 0:
-                handle = stock
-            else:
-                handle = active[c]
-                if handle is stock:
-                    handle = active[0]
-        pos = handle._pos
-        successor = handle._next
-        older = handle._older
-        younger = handle._younger
-        if successor is not None:
-            # The lane goes on: its next handle takes this one's places.
-            active[pos] = successor
-            successor._pos = pos
-            successor._older = older
-            successor._younger = younger
-            after_older = before_younger = successor
-        else:
-            last = active.pop()
-            if last is not handle:
-                active[pos] = last
-                last._pos = pos
-            after_older, before_younger = younger, older
-        if older is None:
-            self._oldest = after_older
-        else:
-            older._younger = after_older
-        if younger is None:
-            self._youngest = before_younger
-        else:
-            younger._older = before_younger
-        return handle, c, k, stock
+        stock = lanes.oldest
+        if k > 1:
+            c = self._make_choice(self._ready_point(k))
+        return lanes.take(c), c, k, stock
 
-    def option_handles(self, kind: ChoiceKind) -> list[events.Handle]:
-        """What each option of the choice being made would run, in option order.
-
-        For schedulers that look before they choose (PCT, exhaustive search), and only while
-        the loop is asking them: for ``READY``, the first callback of each ready lane; for
-        ``TIMER_TIE``, the tied timers. Costs O(options).
-        """
-        if kind == _TIMER_TIE:
-            return list(self._tie_group)
-        if kind != _READY or self._fifo:
-            return []
-        active = self._active
-        first = self._oldest
-        if first is None:
-            return []
-        return [first] + [
-            active[0] if active[c] is first else active[c] for c in range(1, len(active))
-        ]
-
-    def stock_option_handle(self, kind: ChoiceKind) -> events.Handle | None:
-        """What option 0 (stock asyncio's order) of the choice being made would run, like
-        ``option_handles(kind)[0]`` in O(1); None if the choice has no callbacks to name."""
-        if kind == _TIMER_TIE:
-            return self._tie_group[0] if self._tie_group else None
-        if kind != _READY or self._fifo:
-            return None
-        first: events.Handle | None = self._oldest
-        return first
-
-    def _ready_handles(self) -> Iterator[events.Handle]:
-        """Every ready callback (for reports), lane by lane."""
-        if self._fifo:
-            yield from self._ready
-            return
-        for head in self._active:
-            handle: _LaneHandle | None = head
-            while handle is not None:
-                yield handle
-                handle = handle._next
-        yield from self._pending
-
-    def _make_choice(self, kind: ChoiceKind, n: int) -> int:
+    def _make_choice(self, point: ChoicePoint) -> int:
         """Ask the scheduler, check and record its answer (not used on the hot path)."""
-        c = self._choose(kind, n)
-        if c.__class__ is not int or not 0 <= c < n:
-            self._bad_choice(kind, c, n)
-        self._choices.append(c)
-        self._options.append(n)
+        c = self._choose(point)
+        if c.__class__ is not int or not 0 <= c < point.n:
+            raise bad_choice_error(self._scheduler, point, c)
+        self._schedule.record(point.kind, point.n, c)
         for instrument in self._instruments:
-            instrument.choice_made(self, kind, n, c)
+            instrument.choice_made(self, point, c)
         return c
-
-    def _bad_choice(self, kind: ChoiceKind, c: object, n: int) -> None:
-        msg = (
-            f"scheduler {self._scheduler!r} answered {c!r} to a {kind.name} choice among {n} "
-            f"options; it must answer an int in range({n})"
-        )
-        raise InvalidArgumentError(msg)
 
     def _collect_due_timers(self) -> None:
         """Move every timer due at the current time into the ready callbacks.
@@ -1166,70 +963,32 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         which of several timers with the same deadline comes first is a choice, option 0
         being the order they were scheduled in.
         """
-        timers = self._timers
-        if (
-            self._timer_cancelled_count > _MIN_CANCELLED_TO_COMPACT
-            and self._timer_cancelled_count * 2 > len(timers)
-        ):
-            self._compact_timers()
-        bound = (self._now_ns + 1) << _SEQUENCE_BITS
-        due: list[tuple[int, events.TimerHandle]] = []
-        while timers and timers[0][0] < bound:
-            entry = heappop(timers)
-            timer = entry[1]
-            timer._scheduled = False
-            if timer._cancelled:
-                self._timer_cancelled_count -= 1
-                continue
-            due.append(entry)
-        if not due:
+        groups = self._timers.pop_due(self._now_ns)
+        if not groups:
             return
         if self._fifo:
-            self._ready.extend(entry[1] for entry in due)
+            for group in groups:
+                self._ready.extend(group)
             return
         ordered: list[Any] = []
-        if self._shuffle:
-            # The READY choice can already put these in any order; a tie choice would only
-            # produce the same schedules twice.
-            ordered = [entry[1] for entry in due]
-        else:
-            i = 0
-            while i < len(due):
-                deadline = due[i][0] >> _SEQUENCE_BITS
-                j = i + 1
-                while j < len(due) and due[j][0] >> _SEQUENCE_BITS == deadline:
-                    j += 1
-                group = [entry[1] for entry in due[i:j]]
-                while len(group) > 1:
-                    self._tie_group = group
-                    ordered.append(group.pop(self._make_choice(_TIMER_TIE, len(group))))
-                self._tie_group = []
-                ordered.append(group[0])
-                i = j
+        for group in groups:
+            if self._shuffle:
+                # The "ready" choice can already put these in any order; a tie choice would
+                # only produce the same schedules twice.
+                ordered += group
+                continue
+            while len(group) > 1:
+                ordered.append(group.pop(self._make_choice(_tie_point(group))))
+            ordered.append(group[0])
         # A lane of their own, as if scheduled by one step between batches.
-        self._flush_pending()
-        self._add_lane(ordered)
-
-    def _compact_timers(self) -> None:
-        live = []
-        for entry in self._timers:
-            if entry[1]._cancelled:
-                entry[1]._scheduled = False
-            else:
-                live.append(entry)
-        heapq.heapify(live)
-        self._timers[:] = live
-        self._timer_cancelled_count = 0
+        self._lanes.flush_pending()
+        self._lanes.add_lane(ordered)
 
     def _advance_clock(self) -> None:
         """Nothing is ready: jump to the next timer, or report why the run cannot go on."""
-        timers = self._timers
-        while timers and timers[0][1]._cancelled:
-            heappop(timers)[1]._scheduled = False
-            self._timer_cancelled_count -= 1
-        if not timers or timers[0][0] >> _SEQUENCE_BITS >= NEVER_NS:
+        when = self._timers.next_deadline()
+        if when is None:
             raise self._deadlock_error()
-        when = timers[0][0] >> _SEQUENCE_BITS
         if when > self._time_limit_ns:
             raise self._limit_error(TimeLimitError, next_timer_ns=when)
         if when > self._now_ns:
@@ -1243,14 +1002,15 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
 
     def _block_for(self, ns: int) -> bool:
         """``time.sleep`` inside the loop: True if an executor job absorbed the time."""
-        if self._job is not None:
-            self._job.elapsed_ns += ns
+        if self._executor.block(ns):
             return True
         self._now_ns += ns
         return False
 
-    def _blocking_offset_ns(self) -> int:
-        return 0 if self._job is None else self._job.elapsed_ns
+    def _clock_in_step_ns(self) -> int:
+        """The time the clocks read inside a step: an executor job's is ahead of the loop's
+        by what it spent in ``time.sleep``."""
+        return self._now_ns + self._executor.offset_ns()
 
     # --- failures ---------------------------------------------------------------------------
 
@@ -1286,94 +1046,22 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
     def default_exception_handler(self, context: dict[str, Any]) -> None:
         # Record while running, to raise at the end of run_until_complete; once the loop has
         # stopped nobody would raise it, so log it as stock asyncio does.
-        if (
-            self._fail_on_unhandled
-            and context.get("exception") is not None
-            and self._thread_id is not None
-        ):
-            self._unhandled.append(context)
-            return
-        super().default_exception_handler(context)
+        if not self._unhandled.record(context, running=self._thread_id is not None):
+            super().default_exception_handler(context)
 
     def _collect_unhandled(self, *, final: bool) -> list[BaseException]:
-        """Exceptions nobody retrieved, each with a note saying where it came from.
-
-        Two sources. What reached the default exception handler (a failing callback, a task
-        collected with its exception unretrieved) is certain. A finished task that still holds
-        an unretrieved exception may yet be retrieved: its done-callbacks (a ``gather``
-        collecting results, say) may not have run when the loop stopped, and stock asyncio
-        runs them in the cleanup that follows. Such a task is a suspect until the end of the
-        next run of the loop, or until ``final`` (the loop will not run again). A task whose
-        done-callbacks are still ready is never judged: see below.
-        """
-        if not self._fail_on_unhandled:
-            return []
-        found: list[BaseException] = []
-        for context in self._unhandled:
-            exc = context["exception"]
-            message = context.get("message") or "unhandled exception"
-            source = context.get("task") or context.get("future")
-            if isinstance(source, asyncio.Task):
-                message = f"from task {source.get_name()!r} ({message[:1].lower()}{message[1:]})"
-            exc.add_note(f"simloop: {message}")
-            found.append(exc)
-        self._unhandled.clear()
-        earlier = self._suspects
-        self._suspects = []
-        awaited: set[int] | None = None
-        for task in _stdlib.tasks_of_loop(self, _stdlib.holds_unretrieved_exception):
-            if task is self._main_future:
-                continue
-            if awaited is None:
-                # Tasks whose done-callbacks are still ready: the scheduler let the loop's
-                # stop overtake them, which stock asyncio never does (a ready callback runs
-                # ahead of everything scheduled after it). They are not judged on that.
-                awaited = {
-                    id(argument)
-                    for handle in self._ready_handles()
-                    if not handle._cancelled
-                    for argument in _stdlib.arguments_of(handle)[:1]
-                }
-            if id(task) in awaited:
-                if not final:
-                    self._suspects.append(task)
-                continue
-            if not final and not any(task is t for t in earlier):
-                self._suspects.append(task)
-                continue
-            exc = task.exception()
-            _stdlib.mark_exception_retrieved(task)
-            if exc is not None:
-                exc.add_note(f"simloop: from task {task.get_name()!r} (exception never retrieved)")
-                found.append(exc)
-        return found
+        return self._unhandled.collect(
+            self, final=final, main=self._main_future, ready_handles=self._ready_handles
+        )
 
     def _raise_unhandled(self, *, final: bool = False) -> None:
-        """Fail with the exceptions nobody retrieved; while another exception is being handled,
-        or after a run failed (a cleanup), add them to that one as notes instead of hiding it."""
-        found = self._collect_unhandled(final=final)
-        if not found:
-            return
-        # A cleanup after a failure (asyncio.Runner's, which runs in __exit__ where
-        # sys.exc_info() is empty) must not replace the failure.
-        handling = sys.exc_info()[1] or self._last_failure
-        if handling is not None:
-            for exc in found:
-                handling.add_note(f"simloop: also unhandled during this run: {exc!r}")
-            return
-        summary = "; ".join(_origin(e) for e in found)
-        count = "1 exception" if len(found) == 1 else f"{len(found)} exceptions"
-        msg = (
-            f"{count} nobody retrieved: {summary}. A crash in a background task or a callback "
-            "is only logged by asyncio; simloop fails the run (fail_on_unhandled=False to "
-            "only log)."
-        )
-        raise UnhandledExceptionsError(msg, [_as_exception(e) for e in found])
+        """Fail with the exceptions nobody retrieved (see :mod:`simloop._unhandled`)."""
+        if self._unhandled.enabled:
+            self._unhandled.raise_found(self._collect_unhandled(final=final))
 
     def _note_unhandled(self, exc: BaseException) -> None:
-        for other in self._collect_unhandled(final=False):
-            if other is not exc:
-                exc.add_note(f"simloop: also unhandled during this run: {other!r}")
+        self._unhandled.last_failure = exc
+        self._unhandled.note_on(exc, self._collect_unhandled(final=False))
 
     # --- tasks and executors -----------------------------------------------------------------
 
@@ -1391,8 +1079,8 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
             # Our Task names itself "Task-<number in this loop>" unless given a name: stock
             # asyncio numbers tasks across the whole process, so names would differ by run.
             task: asyncio.Task[_T] = Task(coro, loop=self, name=name, context=context, **kwargs)
-            if task._source_traceback:  # type: ignore[attr-defined]
-                del task._source_traceback[-1]  # type: ignore[attr-defined]
+            if self._debug:
+                _stdlib.drop_last_source_frame(task)
             return task
         if factory is STOCK_EAGER_FACTORY:
             assert EAGER_FACTORY is not None
@@ -1429,19 +1117,14 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
             self._check_callback(func, "run_in_executor")
         if executor is None:
             self._check_default_executor()
-        future = self.create_future()
-        job = ExecutorJob(self, future, func, args)
-        # A timer due now: the job joins the ready callbacks at the next batch, in a lane of
-        # its own, as a worker thread's result would arrive from outside the current step.
-        self._call_later_ns(0, job.run)
-        return future
+        return self._executor.submit(func, args)
 
     def set_default_executor(self, executor: Any) -> None:
         # Kept for API compatibility only: executor calls never use a real executor. It still
         # refuses what stock asyncio refuses.
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
             raise TypeError("executor must be ThreadPoolExecutor instance")
-        self._simulated_executor = executor
+        self._executor.configured = executor
 
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         self._executor_shutdown_called = True
@@ -1455,9 +1138,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
             self._raise_unhandled(final=True)
         finally:
             super().close()
-            self._active.clear()
-            self._oldest = self._youngest = None
-            self._pending.clear()
+            self._lanes.clear()
             self._timers.clear()
 
     # --- there is no I/O in a simulation (the rest is in NoRealIO) ------------------------------
@@ -1476,6 +1157,21 @@ _IDLE_CLEANUP_CODES = (
 )
 
 
+def _tie_point(group: list[Any]) -> ChoicePoint:
+    """The choice of which of the timers ``group``, due at the same time, fires first."""
+    tied = list(group)
+
+    def handles() -> list[Any]:
+        return tied
+
+    def labels(option: int) -> str:
+        if option == 0:
+            return "fired in the order the timers were scheduled"
+        return f"fired before {timer_label(tied[0])}, due at the same time"
+
+    return ChoicePoint(TIMER_TIE, len(tied), handles=handles, labels=labels)
+
+
 def _stop_loop_when_done(future: asyncio.Future[Any]) -> None:
     if not future.cancelled() and isinstance(future.exception(), (SystemExit, KeyboardInterrupt)):
         # The exception already propagated out of run_forever(): nothing to stop.
@@ -1483,25 +1179,174 @@ def _stop_loop_when_done(future: asyncio.Future[Any]) -> None:
     future.get_loop().stop()
 
 
-def _context_of(handle: Any) -> contextvars.Context:
-    context: contextvars.Context = handle._context
-    return context
-
-
 def _run_unless_cancelled(handle: events.Handle) -> None:
-    if not handle._cancelled:
-        handle._run()
+    if not _stdlib.is_cancelled(handle):
+        _stdlib.run_handle(handle)
 
 
-def _origin(exc: BaseException) -> str:
-    notes = [n for n in getattr(exc, "__notes__", ()) if n.startswith("simloop: ")]
-    where = notes[-1].removeprefix("simloop: ") if notes else "unhandled"
-    return f"{exc!r} ({where})"
+# --- simloop.lowlevel: what extensions read and do through the loop --------------------------
+#
+# These functions live here because they read the loop's private state; simloop.lowlevel
+# re-exports them. Each takes the loop as `loop=`, defaulting to the running SimLoop.
 
 
-def _as_exception(exc: BaseException) -> Exception:
-    if isinstance(exc, Exception):
-        return exc
-    wrapped = RuntimeError(f"a background task raised {exc!r}")
-    wrapped.__cause__ = exc
-    return wrapped
+def current_loop() -> SimLoop:
+    """The running :class:`SimLoop`; :class:`~simloop.InvalidArgumentError` outside one."""
+    loop = _stdlib.get_running_loop_or_none()
+    if not isinstance(loop, SimLoop):
+        where = "outside any event loop" if loop is None else f"on {loop!r}"
+        msg = (
+            "this must be called inside a simulated run (a coroutine or callback running on a "
+            f"SimLoop), not {where}"
+        )
+        raise InvalidArgumentError(msg)
+    return loop
+
+
+def _the(loop: SimLoop | None) -> SimLoop:
+    if loop is None:
+        return current_loop()
+    if not isinstance(loop, SimLoop):
+        msg = f"`loop` must be a simloop.SimLoop, not {type(loop).__name__} {loop!r}"
+        raise InvalidArgumentError(msg)
+    return loop
+
+
+def choose(point: ChoicePoint, *, loop: SimLoop | None = None) -> int:
+    """Make a decision: the loop's scheduler answers ``point`` with an option in
+    ``range(point.n)``; the trace records it (kind, option, number of options), a replay
+    checks it, instruments hear of it (``choice_made``). The one way anything in a run makes
+    a choice."""
+    if not isinstance(point, ChoicePoint):
+        msg = f"`point` must be a simloop.lowlevel.ChoicePoint, not {point!r}"
+        raise InvalidArgumentError(msg)
+    return _the(loop)._make_choice(point)
+
+
+def now_ns(*, loop: SimLoop | None = None) -> int:
+    """The loop's virtual time, in integer nanoseconds (``loop.time()``, exactly)."""
+    return _the(loop)._now_ns
+
+
+def call_at_ns(
+    when_ns: int, callback: Callable[..., object], *args: Any, loop: SimLoop | None = None
+) -> events.TimerHandle:
+    """Call ``callback(*args)`` at virtual time ``when_ns`` exactly (never jittered: this is
+    for a component's own timing, which it makes choices about itself)."""
+    the = _the(loop)
+    return the._call_later_ns(max(0, _ns(when_ns, "when_ns") - the._now_ns), callback, *args)
+
+
+def call_later_ns(
+    delay_ns: int, callback: Callable[..., object], *args: Any, loop: SimLoop | None = None
+) -> events.TimerHandle:
+    """Call ``callback(*args)`` ``delay_ns`` nanoseconds from now, exactly."""
+    delay = _ns(delay_ns, "delay_ns")
+    if delay < 0:
+        msg = f"`delay_ns` must be non-negative, not {delay_ns!r}"
+        raise InvalidArgumentError(msg)
+    return _the(loop)._call_later_ns(delay, callback, *args)
+
+
+def _ns(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        msg = f"`{name}` must be an int number of nanoseconds, not {value!r}"
+        raise InvalidArgumentError(msg)
+    return value
+
+
+def fail(exc: BaseException, *, loop: SimLoop | None = None) -> None:
+    """End the run with ``exc``: it is raised out of ``run_until_complete`` at the next batch
+    boundary (so a component can fail the run from a callback or a hook)."""
+    if not isinstance(exc, BaseException):
+        msg = f"`exc` must be an exception, not {exc!r}"
+        raise InvalidArgumentError(msg)
+    _the(loop)._pending_errors.append(exc)
+
+
+def main_task(*, loop: SimLoop | None = None) -> asyncio.Future[Any] | None:
+    """The future ``run_until_complete`` is running now (the main task), if any."""
+    return _the(loop)._main_future
+
+
+def idle_now(*, loop: SimLoop | None = None) -> bool:
+    """Whether nothing else is ready and no timer is due at the current virtual time
+    (asked from inside a step: the running callback is not counted)."""
+    the = _the(loop)
+    if the._timers.due_before(the._now_ns):
+        return False
+    # Not _ready_count(): inside a step, the batch runner keeps its counts in locals.
+    if the._fifo:
+        return not the._ready
+    return not the._lanes.active and not the._lanes.pending
+
+
+def set_scheduler(loop: SimLoop, scheduler: Scheduler, *, cleanup: bool = False) -> None:
+    """Make ``scheduler`` answer ``loop``'s choices from now on (the loop must not be
+    running). With ``cleanup``, only for the cleanup of a failed run, which the trace does not
+    count as the run's scheduler. A loop made with a scheduler that declares
+    ``always_stock`` keeps asyncio's plain queue, so it can only switch to another such."""
+    the = _the(loop)
+    if not cleanup:
+        the._run_scheduler = scheduler
+    stock = bool(getattr(scheduler, "always_stock", False))
+    if the._fifo and not stock:
+        msg = (
+            f"set_scheduler(): this loop was made with {the._scheduler!r}, which keeps "
+            "asyncio's plain queue, so it cannot hand over to a scheduler that makes choices; "
+            "make the loop with the scheduler it will use (or one that answers 0 until then)"
+        )
+        raise InvalidArgumentError(msg)
+    the._use_scheduler(scheduler)
+    # A lanes-mode loop keeps its lanes whatever the new scheduler declares.
+    the._fifo = the._handle_class is events.Handle
+
+
+def record_mark(label: str, reached: bool, *, loop: SimLoop | None = None) -> None:
+    """Note that the reachability mark ``label`` was reached, with its condition ``reached``
+    (what :func:`simloop.sometimes` records; the trace keeps, per label, whether it ever
+    held)."""
+    marks = _the(loop)._marks
+    marks[label] = marks.get(label, False) or bool(reached)
+
+
+def ready_handles(*, loop: SimLoop | None = None) -> list[events.Handle]:
+    """Every ready callback, in lane order (stock asyncio's order when nothing deviates)."""
+    return list(_the(loop)._ready_handles())
+
+
+def describe_tasks(*, loop: SimLoop | None = None) -> list[TaskReport]:
+    """A report on every unfinished task: where it waits in the user's code, on what, for
+    whom (what deadlock and limit errors list)."""
+    from simloop._diagnosis import describe_tasks as describe
+
+    return describe(_the(loop))
+
+
+# --- for simloop's own runner (simloop.run, explore) ------------------------------------------
+
+
+def enter_session(loop: SimLoop) -> None:
+    """Turn the determinism guards on for ``loop``'s whole run, cleanup included, so they go
+    on and off once rather than per ``run_until_complete`` call."""
+    loop._guards.enter()
+
+
+def exit_session(loop: SimLoop) -> None:
+    loop._guards.exit()
+
+
+def raise_unhandled(loop: SimLoop, *, final: bool) -> None:
+    """Fail with the exceptions nobody retrieved so far (``final``: the loop will not run
+    again, so no suspect can still be retrieved)."""
+    loop._raise_unhandled(final=final)
+
+
+def note_failure(loop: SimLoop, exc: BaseException) -> None:
+    """Remember that the run failed with ``exc``: a cleanup adds what it finds to it."""
+    loop._unhandled.last_failure = exc
+
+
+def has_leftover_callbacks(loop: SimLoop) -> bool:
+    """Whether callbacks are ready or async generators alive: work for a cleanup run."""
+    return _stdlib.has_async_generators(loop) or bool(loop._ready_count())

@@ -58,6 +58,8 @@ def format_failure(
         lines.append(f"  replay: {replay_command}")
     if trace_path:
         lines.append(f"  trace:  {trace_path}")
+    while not lines[-1]:
+        lines.pop()  # nothing to say how to replay: no blank line at the end
     return "\n".join(lines)
 
 

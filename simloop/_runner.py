@@ -11,7 +11,16 @@ from typing import Any, TypeVar
 
 from simloop import _stdlib
 from simloop._errors import InvalidArgumentError, ReplayDivergenceError
-from simloop._loop import SimLoop
+from simloop._loop import (
+    SimLoop,
+    enter_session,
+    exit_session,
+    has_leftover_callbacks,
+    note_failure,
+    raise_unhandled,
+    set_scheduler,
+)
+from simloop._options import check_recorded
 from simloop._scheduling import Fifo, RandomWalk, Scheduler
 from simloop._text import plural
 from simloop._token import as_recording
@@ -37,7 +46,7 @@ def run(
     ``scheduler`` and ``loop_options`` go to :class:`SimLoop`.
 
     ``replay`` re-runs a recorded schedule exactly: a :class:`~simloop.Trace`, a replay token
-    (``"sl1-..."``, from a failure's note) or a trace file; it fixes the seed, the scheduler and
+    (``"sl2-..."``, from a failure's note) or a trace file; it fixes the seed, the scheduler and
     the loop settings that shape the schedule.
 
     If the run fails, the exception carries a note saying which schedule failed and how to
@@ -52,7 +61,9 @@ def run(
             if seed is not None or scheduler is not None:
                 msg = "pass either `replay` or `seed`/`scheduler`: a replay fixes both"
                 raise InvalidArgumentError(msg)
-            loop_options = {**loop_options, **as_recording(replay).loop_options()}
+            recording = as_recording(replay)
+            check_recorded(recording.recorded_options(), loop_options, "simloop.run(replay=...)")
+            loop_options = {**loop_options, **recording.loop_options()}
         else:
             loop_options = {**loop_options, "seed": seed, "scheduler": scheduler}
         loop = SimLoop(**loop_options)
@@ -87,7 +98,7 @@ def run_on(
     only be interrupted again.
     """
     # One session for the whole run, cleanup included: the guards go on and off once.
-    loop._enter_session()
+    enter_session(loop)
     try:
         try:
             task = loop.create_task(main, name=name, context=contextvars.copy_context())
@@ -100,7 +111,7 @@ def run_on(
             raise
         try:
             shut_down(loop)
-            loop._raise_unhandled(final=True)
+            raise_unhandled(loop, final=True)
         except (Exception, asyncio.CancelledError) as exc:
             # The cleanup itself failed: finish it in asyncio's order (a failed cleanup
             # must not leave tasks pending, their ``finally`` blocks never run).
@@ -111,7 +122,7 @@ def run_on(
             raise
         return result
     finally:
-        loop._exit_session()
+        exit_session(loop)
         loop.close()
 
 
@@ -125,11 +136,11 @@ def _fail(
     if on_failure is not None:
         on_failure(exc)
     note = replay_note(loop, exc)
-    loop._last_failure = exc
+    note_failure(loop, exc)
     # Clean up in asyncio's own order: the run's scheduler may not be able to answer any more
     # (a replay that diverged, Hypothesis data that is frozen), and the cleanup of a failed
     # run is not worth exploring.
-    loop._set_scheduler(Fifo(), cleanup=True)
+    set_scheduler(loop, Fifo(), cleanup=True)
     if cleanup:
         try:
             shut_down(loop)
@@ -170,12 +181,12 @@ def shut_down(loop: SimLoop) -> None:
                         "task": task,
                     }
                 )
-    if loop._asyncgens or loop._ready_count():
+    if has_leftover_callbacks(loop):
         # As asyncio.run does. This also runs callbacks still pending from the main run (a
         # gather() retrieving the exception of a task that failed last).
         loop.run_until_complete(loop.shutdown_asyncgens())
     else:
-        loop._asyncgens_shutdown_called = True  # all that running it would do
+        _stdlib.mark_async_generators_shut_down(loop)  # all that running it would do
 
 
 def replay_note(loop: SimLoop, exc: BaseException | None = None) -> str:
@@ -192,7 +203,7 @@ def replay_note(loop: SimLoop, exc: BaseException | None = None) -> str:
     if callable(custom):
         # A scheduler that knows better how its schedules are replayed (Hypothesis's).
         return f"simloop: failed {where}. {custom()}"
-    if isinstance(scheduler, Fifo):
+    if getattr(scheduler, "always_stock", False):
         text = (
             f"simloop: failed in stock asyncio's order (Fifo scheduler) {where}. No other "
             "interleaving was involved: it fails the same way on every run."
@@ -218,5 +229,5 @@ def replay_note(loop: SimLoop, exc: BaseException | None = None) -> str:
 
 
 def _plain(trace: Trace) -> bool:
-    """Whether the seed alone replays the run: no loop setting that shapes the schedule."""
-    return not trace.shuffle and not trace.timer_jitter_ns and trace.start_time_ns == 0
+    """Whether the seed alone replays the run: no recorded loop option to repeat."""
+    return not trace.settings

@@ -1,18 +1,32 @@
-"""Schedulers: who decides each choice the loop makes.
+"""Schedulers: who answers each choice point of a run.
 
-Every decision a :class:`~simloop.SimLoop` makes is a *choice point*: a choice among ``n``
-options, where option ``0`` is always what stock asyncio would do. A scheduler answers each
-choice with an integer in ``range(n)``; the loop records the answers, and the list of answers
-is the *schedule*. Replaying a schedule replays the run.
+A scheduler answers each :class:`~simloop.lowlevel.ChoicePoint` with an option in
+``range(point.n)``; the loop records the answers, and the list of answers is the *schedule*.
+Option 0 is always what stock asyncio would do, so a scheduler that always answers 0 runs the
+program exactly as asyncio does. Replaying a schedule replays the run.
+
+A scheduler may declare what lets the loop answer for it on its fast path, instead of calling
+``choose`` (declared, so that the loop never guesses from a scheduler's class):
+
+``always_stock = True``
+    It answers 0 to everything; the loop then keeps asyncio's plain ready queue and makes no
+    choices at all (:class:`Fifo`).
+``uniform_random``
+    A function returning floats in ``[0, 1)``: its answer to a choice with no ``weights`` is
+    ``int(uniform_random() * n)``, which the loop may compute inline (:class:`RandomWalk`).
+``seed``
+    An int that seeds the run's ``random``, ``os.urandom`` and ``uuid`` when the loop is
+    given no seed of its own.
 """
 
 from __future__ import annotations
 
-import enum
+import inspect
 import random
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from simloop._choices import ChoicePoint
 from simloop._errors import InvalidArgumentError, ReplayDivergenceError
 from simloop._text import plural
 
@@ -20,33 +34,18 @@ if TYPE_CHECKING:
     import asyncio
 
 
-class ChoiceKind(enum.IntEnum):
-    """What a choice point decides."""
-
-    #: Which ready callback (task step, timer callback...) runs next.
-    READY = 0
-    #: Which of several timers due at the same virtual time fires first.
-    TIMER_TIE = 1
-    #: How late a timer fires (only with ``timer_jitter``); option ``k`` is ``k`` jitter steps.
-    JITTER = 2
-    #: Whether to cancel a task before its next step (``cancel_somewhere``); option 1 cancels.
-    CANCEL = 3
-
-
 @runtime_checkable
 class Scheduler(Protocol):
-    """The protocol every scheduler follows.
+    """The protocol every scheduler follows: ``choose(point)`` returns an option.
 
-    ``choose(kind, n)`` returns an option in ``range(n)``; it is only called when ``n >= 2``.
-    Option ``0`` is what stock asyncio would do, so a scheduler that always answers ``0`` runs
-    the program exactly as asyncio does. A scheduler may also define ``bind(loop)``, which the
-    loop calls once before its first run, to look at the loop while it decides.
-
-    A scheduler instance belongs to one loop: it keeps the state of one run.
+    It is only asked about points with two or more options. A scheduler may also define
+    ``bind(loop)``, which the loop calls once before its first run, to look at the loop while
+    it decides, and the declarations described in this module's documentation. A scheduler
+    instance belongs to one loop: it keeps the state of one run.
     """
 
-    def choose(self, kind: ChoiceKind, n: int) -> int:
-        """Pick one of ``n >= 2`` options for a choice point of the given kind."""
+    def choose(self, point: ChoicePoint) -> int:
+        """Pick one of ``point.n >= 2`` options."""
         ...
 
 
@@ -57,17 +56,30 @@ class Fifo:
     virtual time; equal timer deadlines fire in the order they were scheduled.
     """
 
-    def choose(self, kind: ChoiceKind, n: int) -> int:
+    always_stock = True
+
+    def choose(self, point: ChoicePoint) -> int:
         return 0
 
     def __repr__(self) -> str:
         return "Fifo()"
 
 
-class RandomWalk:
-    """Each choice uniformly at random, from a generator seeded with ``seed``.
+def weighted_option(draw: float, weights: Sequence[float]) -> int:
+    """The option a uniform ``draw`` in ``[0, 1)`` picks when options have these weights."""
+    target = draw * sum(weights)
+    total = 0.0
+    for option, weight in enumerate(weights):
+        total += weight
+        if target < total:
+            return option
+    # Rounding: the draw fell on the last boundary; take the last option with any weight.
+    return max(i for i, w in enumerate(weights) if w > 0)
 
-    (``CANCEL`` choices, from ``cancel_somewhere``, cancel with probability 1/4.)
+
+class RandomWalk:
+    """Each choice at random (uniformly, or by the point's ``weights``), from a generator
+    seeded with ``seed``.
 
     The same seed gives the same choices, so the same run, in any process.
     """
@@ -77,16 +89,14 @@ class RandomWalk:
             msg = f"`seed` must be an int, not {type(seed).__name__} {seed!r}"
             raise InvalidArgumentError(msg)
         self.seed = seed
-        self._random = random.Random(seed).random
+        #: One call per choice: O(1) whatever n is. int() truncation gives a uniform pick up
+        #: to a bias of n / 2**53, far below anything a test can observe.
+        self.uniform_random: Callable[[], float] = random.Random(seed).random
 
-    def choose(self, kind: ChoiceKind, n: int) -> int:
-        # One call to random() per choice: O(1) whatever n is. int() truncation gives a
-        # uniform pick up to a bias of n / 2**53, far below anything a test can observe.
-        if kind is ChoiceKind.CANCEL:
-            # Cancel before a quarter of the steps, not half, so that cancellation points
-            # spread over the task's awaits rather than bunching at its first.
-            return 1 if self._random() < 0.25 else 0
-        return int(self._random() * n)
+    def choose(self, point: ChoicePoint) -> int:
+        if point.weights is not None:
+            return weighted_option(self.uniform_random(), point.weights)
+        return int(self.uniform_random() * point.n)
 
     def __repr__(self) -> str:
         return f"RandomWalk(seed={self.seed})"
@@ -99,10 +109,11 @@ class Replay:
     can be a short prefix: ``Replay([])`` runs like :class:`Fifo`, ``Replay([0, 0, 2])``
     deviates once, at the third choice.
 
-    ``options``, when given (a trace records it), is the number of options each recorded choice
-    had; a choice point with a different number of options means the run has diverged from the
-    recording, and raises :class:`~simloop.ReplayDivergenceError`. With ``strict=False``,
-    divergences are tolerated instead: a choice out of range is clamped to the last option.
+    ``options`` and ``kinds``, when given (a trace records them), are the number of options
+    and the kind of each recorded choice; a choice point with another number of options or
+    another kind means the run has diverged from the recording, and raises
+    :class:`~simloop.ReplayDivergenceError`. With ``strict=False``, divergences are tolerated
+    instead: a choice out of range is clamped to the last option.
     """
 
     def __init__(
@@ -110,16 +121,27 @@ class Replay:
         choices: Iterable[int],
         options: Sequence[int] | None = None,
         *,
+        kinds: Sequence[str] | None = None,
         strict: bool = True,
     ) -> None:
         self.choices = _int_list(choices, "choices")
         self.options = None if options is None else _int_list(options, "options")
-        if self.options is not None and len(self.options) != len(self.choices):
-            msg = (
-                f"`options` must have one entry per choice: got "
-                f"{plural(len(self.options), 'option count')} for "
-                f"{plural(len(self.choices), 'choice')}"
-            )
+        for name, values, noun in (
+            ("options", self.options, "option count"),
+            ("kinds", kinds, "kind"),
+        ):
+            if values is not None and len(values) != len(self.choices):
+                msg = (
+                    f"`{name}` must have one entry per choice: got {plural(len(values), noun)} "
+                    f"for {plural(len(self.choices), 'choice')}"
+                )
+                raise InvalidArgumentError(msg)
+        if kinds is not None and not all(isinstance(k, str) for k in kinds):
+            msg = "`kinds` must be a sequence of str, one per choice"
+            raise InvalidArgumentError(msg)
+        self.kinds = None if kinds is None else list(kinds)
+        if not isinstance(strict, bool):
+            msg = f"`strict` must be True or False, not {strict!r}"
             raise InvalidArgumentError(msg)
         self.strict = strict
         self._position = 0
@@ -129,28 +151,37 @@ class Replay:
         """How many choices have been answered so far."""
         return self._position
 
-    def choose(self, kind: ChoiceKind, n: int) -> int:
+    def choose(self, point: ChoicePoint) -> int:
         i = self._position
         self._position = i + 1
         if i >= len(self.choices):
             return 0
         c = self.choices[i]
+        n = point.n
         if self.strict:
             recorded_n = n if self.options is None else self.options[i]
-            if recorded_n != n or c >= n:
-                expected = f"option {c}" if self.options is None else f"option {c} of {recorded_n}"
-                found = plural(n, "option")
-                msg = (
-                    f"replay diverged at choice {i} (a {kind.name} choice): the recording chose "
-                    f"{expected}, but this run has {found} there. The program changed since "
-                    "the recording, or it reads a source of nondeterminism simloop does not "
-                    "control."
-                )
-                raise ReplayDivergenceError(msg, step=i, expected=expected, found=found)
+            recorded_kind = point.kind if self.kinds is None else self.kinds[i]
+            if recorded_n != n or recorded_kind != point.kind or c >= n:
+                raise _divergence(i, c, self.options is not None, recorded_n, recorded_kind, point)
         return c if c < n else n - 1
 
     def __repr__(self) -> str:
         return f"Replay({plural(len(self.choices), 'choice')})"
+
+
+def _divergence(
+    i: int, c: int, known_n: bool, recorded_n: int, recorded_kind: str, point: ChoicePoint
+) -> ReplayDivergenceError:
+    of = f" of {recorded_n}" if known_n else ""
+    expected = f"option {c}{of} at a {recorded_kind!r} choice"
+    found = f"a {point.kind!r} choice with {plural(point.n, 'option')}"
+    meaning = f" (where option {c} would mean: {point.describe(c)})" if c < point.n else ""
+    msg = (
+        f"replay diverged at choice {i}: the recording chose {expected}, but this run makes "
+        f"{found} there{meaning}. The program changed since the recording, or it reads a "
+        "source of nondeterminism simloop does not control."
+    )
+    return ReplayDivergenceError(msg, step=i, expected=expected, found=found)
 
 
 def _int_list(values: Iterable[int], name: str) -> list[int]:
@@ -166,16 +197,76 @@ def _int_list(values: Iterable[int], name: str) -> list[int]:
     return result
 
 
+def check_scheduler(scheduler: object) -> Scheduler:
+    """``scheduler`` if it is a scheduler object, else a clear error saying what it is."""
+    if isinstance(scheduler, type):
+        name = scheduler.__name__
+        if callable(getattr(scheduler, "schedulers", None)):
+            msg = (
+                f"`scheduler` must be a scheduler object, not the search class {name}: a search "
+                f"runs many schedules, so pass it to simloop.explore(main, search={name}(...))"
+            )
+        else:
+            msg = (
+                f"`scheduler` must be a scheduler object, not the class {name}: pass an "
+                f"instance, e.g. simloop.{name}(...)"
+            )
+        raise InvalidArgumentError(msg)
+    if callable(getattr(scheduler, "schedulers", None)):
+        msg = (
+            f"`scheduler` must be a scheduler (it decides one run), not the search {scheduler!r}: "
+            "pass the search to simloop.explore(main, search=...)"
+        )
+        raise InvalidArgumentError(msg)
+    choose = getattr(scheduler, "choose", None)
+    if not callable(choose):
+        msg = (
+            "`scheduler` must have a choose(point) method, "
+            f"not {type(scheduler).__name__} {scheduler!r}"
+        )
+        raise InvalidArgumentError(msg)
+    if _takes_two_arguments(choose):
+        msg = (
+            f"`scheduler` {scheduler!r} has a choose(kind, n) method; schedulers now answer "
+            "choose(point), where point.kind and point.n are what the two arguments were "
+            "(see simloop.lowlevel.ChoicePoint)"
+        )
+        raise InvalidArgumentError(msg)
+    return scheduler  # type: ignore[return-value]
+
+
+#: Whether each scheduler class's choose() has the old two-argument signature (asked once
+#: per class: exploration checks a scheduler per run).
+_OLD_SIGNATURE: dict[Any, bool] = {}
+
+
+def _takes_two_arguments(method: Any) -> bool:
+    function = getattr(method, "__func__", None)
+    if function is None:  # not a method defined on a class: nothing to cache on
+        return _two_required_arguments(method)
+    known = _OLD_SIGNATURE.get(function)
+    if known is None:
+        known = _OLD_SIGNATURE[function] = _two_required_arguments(method)
+    return known
+
+
+def _two_required_arguments(method: Any) -> bool:
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return False  # no signature to check (a builtin): find out when it is called
+    positional = [
+        p
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    return len(positional) >= 2
+
+
 def scheduler_for(seed: int | None, scheduler: Scheduler | None) -> Scheduler:
     """The default rule: ``scheduler`` if given, else ``RandomWalk(seed)``, else ``Fifo``."""
     if scheduler is not None:
-        if not callable(getattr(scheduler, "choose", None)):
-            msg = (
-                "`scheduler` must have a choose(kind, n) method, "
-                f"not {type(scheduler).__name__} {scheduler!r}"
-            )
-            raise InvalidArgumentError(msg)
-        return scheduler
+        return check_scheduler(scheduler)
     if seed is None:
         return Fifo()
     return RandomWalk(seed)

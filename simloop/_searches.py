@@ -1,37 +1,41 @@
-"""Searches: where :func:`simloop.explore` gets one scheduler per run.
+"""Searches: which schedules an exploration runs.
 
+A *scheduler* decides the choices of one run; a *search* decides which schedulers an
+exploration runs, one per run, and may learn from each finished run before making the next.
+
+* :class:`RandomSearch` - random walks with successive seeds.
 * :class:`PCT` - probabilistic concurrency testing (Burckhardt, Kothari, Musuvathi and
   Nagarakatte, ASPLOS 2010): random task priorities plus ``depth - 1`` priority change points.
 * :class:`Exhaustive` - every schedule with at most ``max_deviations`` deviations from stock
   asyncio's order (iterative context bounding, as in CHESS), depth first.
-* :class:`Portfolio` - random walks and PCT of several depths, in turn (the default of the
-  pytest plugin), since each finds bugs the others miss.
+* :class:`Portfolio` - random walks and PCT of several depths, in turn (the default), since
+  each finds bugs the others miss.
 
-A search yields schedulers (:meth:`schedulers`) and hears about each finished run
-(:meth:`run_finished`), so it can learn from one run before making the next scheduler.
+Searches are also known by name (``"portfolio"``, ``"pct:2"``...), in one registry that
+:func:`simloop.explore` and the pytest plugin's marker, options and ini keys all read:
+:func:`register_search` adds one.
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from simloop import _stdlib
+import attrs
+
+from simloop._choices import ChoicePoint
 from simloop._errors import InvalidArgumentError
-from simloop._scheduling import ChoiceKind, RandomWalk, Replay, Scheduler
+from simloop._labels import task_of, task_woken_by
+from simloop._scheduling import Fifo, RandomWalk, Replay, Scheduler, weighted_option
+from simloop._stdlib import is_pending_sleep_timer
 from simloop._text import plural
 from simloop._trace import Trace
 
 if TYPE_CHECKING:
-    from simloop._loop import SimLoop
-
-_READY = ChoiceKind.READY
-_TIMER_TIE = ChoiceKind.TIMER_TIE
-_CANCEL = ChoiceKind.CANCEL
-
-#: How often a random scheduler cancels a task that ``cancel_somewhere`` marked, per step.
-CANCEL_PROBABILITY = 0.25
+    pass
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -41,23 +45,107 @@ def _positive_int(value: Any, name: str) -> int:
     return value
 
 
-def _int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        msg = f"`{name}` must be an int, not {type(value).__name__} {value!r}"
+def _seed(value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        msg = f"`seed` must be an int or None, not {type(value).__name__} {value!r}"
         raise InvalidArgumentError(msg)
     return value
+
+
+class Search:
+    """Base class of searches: where :func:`simloop.explore` gets a scheduler for each run.
+
+    Subclasses implement :meth:`schedulers`; the other hooks have defaults that do nothing,
+    as :class:`~simloop.Instrument`'s do.
+    """
+
+    #: The seed of a search that draws random numbers (None: not seeded yet, so 0 when it
+    #: runs, or a search without randomness).
+    seed: int | None = None
+
+    def schedulers(self) -> Iterator[Scheduler]:
+        """A fresh scheduler for each run; the iterator may stop early (a search that has
+        covered everything). Each call starts the search anew."""
+        raise NotImplementedError
+
+    def run_finished(self, trace: Trace) -> None:
+        """The run of the last scheduler yielded has finished, with this trace."""
+
+    def proof(self) -> str | None:
+        """What a complete search proves, once it is complete (e.g. "all 37 schedules with at
+        most 2 deviations from asyncio's order pass"), else None."""
+        return None
+
+    def seeded(self, seed: int) -> Search:
+        """This search seeded with ``seed`` (a copy); a search made with another seed refuses
+        it, rather than silently run one of the two."""
+        if self.seed is not None and self.seed != seed:
+            msg = (
+                f"the search {self!r} was made with seed={self.seed}, and another seed "
+                f"({seed}) was given beside it: give the seed in one place"
+            )
+            raise InvalidArgumentError(msg)
+        seeded = copy.copy(self)
+        seeded.seed = seed
+        return seeded
+
+    def for_shard(self, index: int, count: int) -> Search | None:
+        """A search covering share ``index`` of ``count`` disjoint shares of this one, or None
+        if it shards by seeds (each share then gets its own range of seeds)."""
+        return None
+
+
+class SeedSearch(Search):
+    """One scheduler per run from ``factory(seed)``, with seeds ``seed, seed + 1, ...``."""
+
+    def __init__(self, factory: Callable[[int], Scheduler], *, seed: int | None = None) -> None:
+        self.factory = factory
+        self.seed = _seed(seed)
+
+    def schedulers(self) -> Iterator[Scheduler]:
+        seed = self.seed or 0
+        while True:
+            yield self.factory(seed)
+            seed += 1
+
+    def __repr__(self) -> str:
+        name = getattr(self.factory, "__name__", repr(self.factory))
+        return f"{name} seeds from {self.seed or 0}"
+
+
+class RandomSearch(SeedSearch):
+    """Random walks (:class:`~simloop.RandomWalk`), seeded ``seed, seed + 1, ...``."""
+
+    def __init__(self, *, seed: int | None = None) -> None:
+        super().__init__(RandomWalk, seed=seed)
+
+    def __repr__(self) -> str:
+        return f"RandomSearch(seed={self.seed or 0})"
+
+
+class _StockOrderOnce(Search):
+    """asyncio's own order, once: running it again would only repeat it."""
+
+    def schedulers(self) -> Iterator[Scheduler]:
+        yield Fifo()
+
+    def __repr__(self) -> str:
+        return "Fifo()"
 
 
 # --- PCT -----------------------------------------------------------------------------------------
 
 
 class PCTScheduler:
-    """One PCT run: the highest-priority ready task runs; priorities drop at change points.
+    """One PCT run: the highest-priority task runs; priorities drop at change points.
 
     Tasks get random distinct priorities when first seen, all above ``depth``. Before the
-    ``i``-th of the ``depth - 1`` change points (steps drawn uniformly from the expected run
-    length), the task about to run drops to priority ``depth - i``. Callbacks that belong to no
-    task (timer callbacks, future callbacks) are plumbing and run first, as asyncio would.
+    ``i``-th of the ``depth - 1`` change points (choices drawn uniformly from the expected run
+    length), the task about to run drops to priority ``depth - i``. A choice among callbacks
+    (a point with option handles) goes to the option whose task has the highest priority;
+    callbacks that belong to no task (timer callbacks, future callbacks) are plumbing and run
+    first, as asyncio would. Among timers due together, each sleep's timer stands for the task
+    it wakes. Any other choice is made at random, by the point's weights.
     """
 
     def __init__(self, depth: int, seed: int, expected_steps: int) -> None:
@@ -68,12 +156,8 @@ class PCTScheduler:
         self._change_points = sorted(self._random.randint(1, count) for _ in range(depth - 1))
         self._priorities: dict[int, tuple[float, Any]] = {}
         self._steps = 0
-        self._loop: SimLoop | None = None
-        #: Tasks seen and steps chosen in this run (the search uses them to size the next).
+        #: Tasks seen in this run (the search uses them to size the next).
         self.tasks_seen = 0
-
-    def bind(self, loop: SimLoop) -> None:
-        self._loop = loop
 
     def _priority(self, owner: Any) -> float:
         entry = self._priorities.get(id(owner))
@@ -84,31 +168,34 @@ class PCTScheduler:
             self._priorities[id(owner)] = entry
         return entry[0]
 
-    def choose(self, kind: ChoiceKind, n: int) -> int:
-        if kind == _CANCEL:
-            return 1 if self._random.random() < CANCEL_PROBABILITY else 0
-        if kind != _READY or self._loop is None:
-            return self._random.randrange(n)
+    def choose(self, point: ChoicePoint) -> int:
+        handles = point.option_handles()
+        owners = [task_of(h) for h in handles]
+        if not any(owners):
+            # Tied timers: each stands for the task its sleep wakes, if any.
+            owners = [task_woken_by(h) for h in handles]
+        if not any(owners):
+            if point.weights is not None:
+                return weighted_option(self._random.random(), point.weights)
+            return self._random.randrange(point.n)
         self._steps += 1
-        handles = self._loop.option_handles(kind)
         best, best_priority = 0, -1.0
-        for option, handle in enumerate(handles):
-            task = _stdlib.task_of_callback(_stdlib.callback_of(handle))
-            priority = float("inf") if task is None else self._priority(task)
+        for option, owner in enumerate(owners):
+            priority = float("inf") if owner is None else self._priority(owner)
             if priority > best_priority:
                 best, best_priority = option, priority
         while self._change_points and self._change_points[0] <= self._steps:
             self._change_points.pop(0)
-            task = _stdlib.task_of_callback(_stdlib.callback_of(handles[best]))
-            if task is not None:
-                self._priorities[id(task)] = (len(self._change_points) + 1.0, task)
+            owner = owners[best]
+            if owner is not None:
+                self._priorities[id(owner)] = (len(self._change_points) + 1.0, owner)
         return best
 
     def __repr__(self) -> str:
         return f"PCT(depth={self.depth}, seed={self.seed})"
 
 
-class PCT:
+class PCT(Search):
     """The PCT search: one :class:`PCTScheduler` per run, seeds ``seed, seed + 1, ...``.
 
     Guarantee (for a program with ``n`` tasks and ``k`` steps): a bug that needs ``depth``
@@ -118,15 +205,17 @@ class PCT:
     starting from ``expected_steps``.
     """
 
-    def __init__(self, depth: int = 3, *, seed: int = 0, expected_steps: int = 10) -> None:
+    def __init__(
+        self, depth: int = 3, *, seed: int | None = None, expected_steps: int = 10
+    ) -> None:
         self.depth = _positive_int(depth, "depth")
-        self.seed = _int(seed, "seed")
+        self.seed = _seed(seed)
         self.expected_steps = _positive_int(expected_steps, "expected_steps")
         self.tasks_estimate = 1
         self._last: PCTScheduler | None = None
 
     def schedulers(self) -> Iterator[Scheduler]:
-        seed = self.seed
+        seed = self.seed or 0
         while True:
             self._last = PCTScheduler(self.depth, seed, self.expected_steps)
             yield self._last
@@ -145,7 +234,7 @@ class PCT:
 # --- Portfolio ------------------------------------------------------------------------------------
 
 
-class Portfolio:
+class Portfolio(Search):
     """Random walks and PCT of depths 1 to 3, in turn; each run with a seed of its own.
 
     Random walks find shallow bugs fast; PCT finds bugs that need a few specific orderings,
@@ -153,28 +242,27 @@ class Portfolio:
     both kinds without knowing in advance which a program has.
     """
 
-    def __init__(self, *, seed: int = 0) -> None:
-        self.seed = _int(seed, "seed")
-        self._pcts = {depth: PCT(depth, seed=seed) for depth in (1, 2, 3)}
-        self._last_pct: PCT | None = None
+    def __init__(self, *, seed: int | None = None) -> None:
+        self.seed = _seed(seed)
 
     def schedulers(self) -> Iterator[Scheduler]:
+        first = self.seed or 0
+        pcts = {depth: PCT(depth, seed=first) for depth in (1, 2, 3)}
+        self._pcts = pcts
         rotation: list[int | None] = [None, 2, None, 3, None, 1]
-        seed = self.seed
-        generators = {depth: pct.schedulers() for depth, pct in self._pcts.items()}
+        seed = first
+        generators = {depth: pct.schedulers() for depth, pct in pcts.items()}
         while True:
             for depth in rotation:
                 if depth is None:
-                    self._last_pct = None
                     yield RandomWalk(seed)
                 else:
-                    self._last_pct = self._pcts[depth]
                     yield next(generators[depth])
                 seed += 1
 
     def run_finished(self, trace: Trace) -> None:
         # Every PCT learns the run length from every run, whoever made it.
-        for pct in self._pcts.values():
+        for pct in getattr(self, "_pcts", {}).values():
             pct.run_finished(trace)
 
     def __repr__(self) -> str:
@@ -191,37 +279,34 @@ class _PrefixScheduler(Replay):
     wake-up, their order is not branched on (see :class:`Exhaustive`).
     """
 
-    def __init__(self, prefix: list[int]) -> None:
+    def __init__(self, prefix: list[int], seed: int | None) -> None:
         super().__init__(prefix, strict=False)
+        self.seed = seed
         self.no_branch: set[int] = set()
-        self._loop: SimLoop | None = None
         #: A run made only to learn the tree (see Exhaustive.schedulers).
         self.probe = False
 
-    def bind(self, loop: SimLoop) -> None:
-        self._loop = loop
-
-    def choose(self, kind: ChoiceKind, n: int) -> int:
+    def choose(self, point: ChoicePoint) -> int:
         index = self.position
-        if kind == _TIMER_TIE and self._loop is not None:
-            tied = self._loop.option_handles(kind)
-            if tied and all(_stdlib.is_pending_sleep_timer(timer) for timer in tied):
-                self.no_branch.add(index)
-        return super().choose(kind, n)
+        tied = point.option_handles()
+        if tied and all(is_pending_sleep_timer(timer) for timer in tied):
+            self.no_branch.add(index)
+        return super().choose(point)
 
     def __repr__(self) -> str:
         shown = list(self.choices)
         return f"the exhaustive search's schedule {shown}"
 
 
-class Exhaustive:
+class Exhaustive(Search):
     """Every schedule with at most ``max_deviations`` deviations from asyncio's order.
 
     Depth first over the tree of choices: each run replays a prefix and then follows
     asyncio's order, recording how many options each later choice had; each of those options
     (within the deviation bound) becomes a new prefix to run. Every distinct schedule runs
     once. When the tree is exhausted without a failure, that is a bounded proof:
-    "all N schedules with <= k deviations pass".
+    "all N schedules with <= k deviations pass". ``seed`` seeds the runs' ``random``,
+    ``os.urandom`` and ``uuid`` (the same in every run).
 
     Independence (partial-order reduction) that simloop can prove, and uses: the order of
     timers that fire at the same instant is not branched on when all of them are
@@ -234,9 +319,26 @@ class Exhaustive:
     primitive may still share a dict.
     """
 
-    def __init__(self, max_deviations: int = 2, *, shard: tuple[int, int] = (0, 1)) -> None:
-        index, count = shard
-        if not (isinstance(count, int) and isinstance(index, int) and 0 <= index < count):
+    def __init__(
+        self,
+        max_deviations: int = 2,
+        *,
+        shard: tuple[int, int] = (0, 1),
+        seed: int | None = None,
+    ) -> None:
+        index: object
+        count: object
+        try:
+            index, count = shard
+        except (TypeError, ValueError):
+            index = count = None
+        if not (
+            isinstance(count, int)
+            and isinstance(index, int)
+            and not isinstance(count, bool)
+            and not isinstance(index, bool)
+            and 0 <= index < count
+        ):
             msg = f"`shard` must be (index, count) with 0 <= index < count, not {shard!r}"
             raise InvalidArgumentError(msg)
         #: (index, count): this search covers only its share of the first deviations, so
@@ -249,6 +351,7 @@ class Exhaustive:
             msg = f"`max_deviations` must be at least 0, not {max_deviations!r}"
             raise InvalidArgumentError(msg)
         self.max_deviations = max_deviations
+        self.seed = _seed(seed)
         self._stack: list[list[int]] = [[]]
         self._current: _PrefixScheduler | None = None
         #: Schedules run so far; and whether the whole bounded tree was covered.
@@ -264,7 +367,7 @@ class Exhaustive:
         self.complete = False
         while self._stack:
             prefix = self._stack.pop()
-            self._current = _PrefixScheduler(prefix)
+            self._current = _PrefixScheduler(prefix, self.seed)
             if not prefix and self.shard[0] > 0:
                 # Every shard runs asyncio's own order to learn the tree, but it is shard 0's
                 # schedule: for the others it is a probe, neither counted nor reported.
@@ -308,7 +411,141 @@ class Exhaustive:
             return f"the one schedule {bound} passes{share}"
         return f"all {self.runs} schedules {bound} pass{share}"
 
+    def for_shard(self, index: int, count: int) -> Search:
+        return Exhaustive(self.max_deviations, shard=(index, count), seed=self.seed)
+
     def __repr__(self) -> str:
         if self.shard[1] == 1:
             return f"Exhaustive(max_deviations={self.max_deviations})"
         return f"Exhaustive(max_deviations={self.max_deviations}, shard={self.shard})"
+
+
+# --- the registry ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class SearchName:
+    """A search known by name: ``factory(parameter)`` makes it (``parameter`` is the number
+    after a colon, ``"pct:2"``, or None); ``parameter`` names that number in help texts."""
+
+    name: str
+    factory: Callable[[int | None], Search]
+    summary: str
+    parameter: str | None = None
+    #: The smallest value the parameter may take.
+    minimum: int = 0
+
+    @property
+    def spelling(self) -> str:
+        """How the name is written in help texts: ``"pct[:DEPTH]"``."""
+        return self.name if self.parameter is None else f"{self.name}[:{self.parameter}]"
+
+
+SEARCHES: dict[str, SearchName] = {}
+
+
+def register_search(
+    name: str,
+    factory: Callable[[int | None], Search],
+    *,
+    summary: str,
+    parameter: str | None = None,
+    minimum: int = 0,
+) -> None:
+    """Make a search known by ``name`` to :func:`simloop.explore` and the pytest plugin."""
+    if not isinstance(name, str) or not name.isidentifier() or name != name.lower():
+        msg = f"`name` must be a lowercase identifier, not {name!r}"
+        raise InvalidArgumentError(msg)
+    SEARCHES[name] = SearchName(name, factory, summary, parameter, minimum)
+
+
+def search_names() -> str:
+    """The registered names, as a help text lists them: ``"portfolio, random, pct[:DEPTH]..."``."""
+    return ", ".join(entry.spelling for entry in SEARCHES.values())
+
+
+def parse_search_name(spec: str) -> tuple[SearchName, int | None]:
+    """``"pct:2"`` -> (the "pct" entry, 2); :class:`~simloop.InvalidArgumentError` naming
+    the known searches for anything else."""
+    name, colon, number = spec.strip().lower().partition(":")
+    entry = SEARCHES.get(name)
+    if entry is None or (colon and entry.parameter is None):
+        msg = f"unknown search {spec!r}; use one of {search_names()}"
+        raise InvalidArgumentError(msg)
+    if not colon:
+        return entry, None
+    try:
+        value = int(number)
+    except ValueError:
+        value = entry.minimum - 1
+    if value < entry.minimum:
+        wanted = {0: "non-negative", 1: "positive"}.get(entry.minimum, f"at least {entry.minimum}")
+        msg = f"{entry.name} needs a {wanted} int after ':', not {number!r}"
+        raise InvalidArgumentError(msg)
+    return entry, value
+
+
+def make_search(spec: object, *, seed: int | None = None) -> Search:
+    """The search ``spec`` stands for, seeded with ``seed`` if given: a registered name
+    (``"pct:2"``), a :class:`Search`, or a function from a seed to a scheduler (such as
+    :class:`~simloop.RandomWalk`)."""
+    _seed(seed)
+    if isinstance(spec, str):
+        entry, parameter = parse_search_name(spec)
+        search = entry.factory(parameter)
+    elif isinstance(spec, type) and issubclass(spec, Search):
+        msg = (
+            f"`search` must be a search object, not the class {spec.__name__}: pass "
+            f"simloop.{spec.__name__}(...)"
+        )
+        raise InvalidArgumentError(msg)
+    elif isinstance(spec, Search):
+        search = spec
+    elif callable(getattr(spec, "schedulers", None)):
+        msg = (
+            f"`search` {spec!r} has schedulers() but is not a simloop.lowlevel.Search: "
+            "subclass Search (its other hooks default to doing nothing)"
+        )
+        raise InvalidArgumentError(msg)
+    elif callable(spec):
+        try:
+            inspect.signature(spec).bind(0)
+        except TypeError:
+            msg = (
+                "`search` must be a search, a search's name, or a callable taking a seed and "
+                f"returning a scheduler (like simloop.RandomWalk); {spec!r} does not take a seed"
+            )
+            raise InvalidArgumentError(msg) from None
+        except ValueError:
+            pass  # no signature to check (some builtins): find out when it is called
+        search = SeedSearch(spec)
+    else:
+        msg = (
+            f"`search` must be a search (such as simloop.PCT(2)), a search's name "
+            f"({search_names()}), or a callable taking a seed and returning a scheduler, "
+            f"not {spec!r}"
+        )
+        raise InvalidArgumentError(msg)
+    return search if seed is None else search.seeded(seed)
+
+
+register_search(
+    "portfolio",
+    lambda _: Portfolio(),
+    summary="random walks and PCT of depths 1-3, in turn (the default)",
+)
+register_search("random", lambda _: RandomSearch(), summary="random walks")
+register_search(
+    "pct",
+    lambda depth: PCT(3 if depth is None else depth),
+    summary="probabilistic concurrency testing, of the given depth (default 3)",
+    parameter="DEPTH",
+    minimum=1,
+)
+register_search(
+    "exhaustive",
+    lambda bound: Exhaustive(2 if bound is None else bound),
+    summary="every schedule with at most the given number of deviations (default 2)",
+    parameter="DEVIATIONS",
+)
+register_search("fifo", lambda _: _StockOrderOnce(), summary="asyncio's own order, once")

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from simloop import _stdlib
-from simloop._scheduling import ChoiceKind, bind_scheduler
+from simloop._choices import ChoicePoint
+from simloop._labels import handle_label, task_of
+from simloop._scheduling import bind_scheduler
 from simloop._text import plural
-from simloop._trace import Trace, handle_label
+from simloop._trace import Trace
 
 if TYPE_CHECKING:
     from simloop._explore import Program, RunResult
@@ -70,14 +72,14 @@ class _Deviation:
     ``value``, at choice ``index``."""
 
     index: int
-    kind: ChoiceKind
+    kind: str
     chosen: Anchor | None
     overtaken: Anchor | None
     value: int
 
 
 def _anchor(handle: Any) -> Anchor:
-    task = _stdlib.task_of_callback(_stdlib.callback_of(handle))
+    task = task_of(handle)
     if task is None:
         return handle_label(handle), None
     frames = _stdlib.coroutine_frames(task)
@@ -87,17 +89,15 @@ def _anchor(handle: Any) -> Anchor:
     return handle_label(handle), f"{code.co_filename}:{frames[-1].f_lineno} in {code.co_name}"
 
 
-def _option_anchors(loop: SimLoop | None, kind: ChoiceKind) -> list[Anchor]:
-    if loop is None:
-        return []
-    return [_anchor(handle) for handle in loop.option_handles(kind)]
+def _option_anchors(point: ChoicePoint) -> list[Anchor]:
+    return [_anchor(handle) for handle in point.option_handles()]
 
 
-def _intent(loop: SimLoop | None, index: int, kind: ChoiceKind, c: int) -> _Deviation:
-    handles = loop.option_handles(kind) if loop is not None else []
+def _intent(point: ChoicePoint, index: int, c: int) -> _Deviation:
+    handles = point.option_handles()
     if c < len(handles):
-        return _Deviation(index, kind, _anchor(handles[c]), _anchor(handles[0]), c)
-    return _Deviation(index, kind, None, None, c)
+        return _Deviation(index, point.kind, _anchor(handles[c]), _anchor(handles[0]), c)
+    return _Deviation(index, point.kind, None, None, c)
 
 
 class _IntentRecorder:
@@ -105,20 +105,18 @@ class _IntentRecorder:
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
-        self._loop: SimLoop | None = None
         self._position = 0
         self.deviations: list[_Deviation] = []
 
     def bind(self, loop: SimLoop) -> None:
-        self._loop = loop
         bind_scheduler(self._inner, loop)
 
-    def choose(self, kind: ChoiceKind, n: int) -> int:
+    def choose(self, point: ChoicePoint) -> int:
         index = self._position
         self._position += 1
-        c: int = self._inner.choose(kind, n)
-        if 0 < c < n:
-            self.deviations.append(_intent(self._loop, index, kind, c))
+        c: int = self._inner.choose(point)
+        if 0 < c < point.n:
+            self.deviations.append(_intent(point, index, c))
         return c
 
     def __repr__(self) -> str:
@@ -135,10 +133,9 @@ class _IntentScheduler:
     def __init__(self, plan: list[_Deviation]) -> None:
         self._plan = plan
         self._position = 0
-        self._loop: SimLoop | None = None
         self._unnamed: dict[int, _Deviation] = {}
-        self._by_overtaken: dict[tuple[ChoiceKind, Anchor], list[_Deviation]] = {}
-        self._by_chosen: dict[tuple[ChoiceKind, Anchor], list[_Deviation]] = {}
+        self._by_overtaken: dict[tuple[str, Anchor], list[_Deviation]] = {}
+        self._by_chosen: dict[tuple[str, Anchor], list[_Deviation]] = {}
         for deviation in plan:
             if deviation.chosen is None or deviation.overtaken is None:
                 self._unnamed[deviation.index] = deviation
@@ -148,9 +145,6 @@ class _IntentScheduler:
                 self._by_chosen.setdefault((deviation.kind, deviation.chosen), []).append(deviation)
         self._named_left = len(plan) - len(self._unnamed)
         self._done: set[int] = set()  # ids of the deviations made or dropped
-
-    def bind(self, loop: SimLoop) -> None:
-        self._loop = loop
 
     def __repr__(self) -> str:
         return f"the shrinker's schedule ({plural(len(self._plan), 'deviation')} kept by intent)"
@@ -162,16 +156,16 @@ class _IntentScheduler:
                 return deviation
         return None
 
-    def choose(self, kind: ChoiceKind, n: int) -> int:
+    def choose(self, point: ChoicePoint) -> int:
         index = self._position
         self._position += 1
+        kind = point.kind
         unnamed = self._unnamed.get(index)
         if unnamed is not None and unnamed.kind == kind:
-            return min(unnamed.value, n - 1)
-        loop = self._loop
-        if not self._named_left or loop is None:
+            return min(unnamed.value, point.n - 1)
+        if not self._named_left:
             return 0
-        handle = loop.stock_option_handle(kind)
+        handle = point.stock_handle()
         if handle is None:
             return 0
         stock = _anchor(handle)
@@ -184,7 +178,7 @@ class _IntentScheduler:
         candidates = self._by_overtaken.get((kind, stock))
         if not candidates:
             return 0
-        anchors = _option_anchors(loop, kind)
+        anchors = _option_anchors(point)
         for deviation in candidates:
             if id(deviation) not in self._done and deviation.chosen in anchors:
                 self._done.add(id(deviation))
@@ -271,7 +265,7 @@ class _Shrinker:
         """Try a schedule given as option numbers."""
         if not self.within_budget():
             return False
-        candidate = attrs.evolve(self.best, choices=choices, options=[0] * len(choices))
+        candidate = attrs.evolve(self.best, choices=choices, options=[0] * len(choices), kinds=None)
         result = self.run(candidate.replay_scheduler(strict=False))
         if result is not None and not choices:
             self.zero_options = result.trace.options

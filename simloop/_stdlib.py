@@ -57,6 +57,44 @@ def callback_of(handle: Any) -> Any:
     return handle._callback
 
 
+def is_cancelled(handle: Any) -> bool:
+    """Whether a handle was cancelled."""
+    return bool(handle._cancelled)
+
+
+def context_of(handle: Any) -> Any:
+    """The ``contextvars.Context`` a handle runs its callback in."""
+    return handle._context
+
+
+def run_handle(handle: Any) -> None:
+    """Run a handle's callback as the loop would (``Handle._run``)."""
+    handle._run()
+
+
+def drop_last_source_frame(task: Any) -> None:
+    """In debug mode, drop the innermost frame of a task's creation traceback (the loop's
+    own ``create_task``), as stock asyncio does."""
+    traceback = getattr(task, "_source_traceback", None)
+    if traceback:
+        del traceback[-1]
+
+
+def has_async_generators(loop: Any) -> bool:
+    """Whether async generators of ``loop`` are alive (``shutdown_asyncgens`` has work)."""
+    return bool(loop._asyncgens)
+
+
+def mark_async_generators_shut_down(loop: Any) -> None:
+    """What ``shutdown_asyncgens()`` does when there is nothing to finalize."""
+    loop._asyncgens_shutdown_called = True
+
+
+def policy_current_loop(policy: Any) -> Any:
+    """The loop an event loop policy holds as the current thread's (None if none)."""
+    return getattr(getattr(policy, "_local", None), "_loop", None)
+
+
 def arguments_of(handle: Any) -> tuple[Any, ...]:
     """The arguments a handle calls its callback with (none once it was cancelled)."""
     args: tuple[Any, ...] | None = handle._args
@@ -283,6 +321,14 @@ def awaited_object(task: asyncio.Task[Any]) -> Any:
 #: Directories of other code that is plumbing rather than the user's program (the pytest
 #: plugin adds its own).
 LIBRARY_DIRS: list[str] = []
+
+
+def add_library_dir(path: str) -> None:
+    """Count the frames of code under ``path`` as library plumbing, not the user's program,
+    in reports and traces (a test framework's plugin, say)."""
+    directory = os.path.join(os.path.abspath(path), "")
+    if directory not in LIBRARY_DIRS:
+        LIBRARY_DIRS.append(directory)
 
 
 def is_library_frame(frame: FrameType) -> bool:

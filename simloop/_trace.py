@@ -1,8 +1,9 @@
 """Traces: what a run decided (its schedule) and, on request, what it did at every step.
 
-A trace always holds the *schedule*: the answer to each choice point (``choices``) and how
-many options each had (``options``). That is enough to replay the run exactly, and cheap
-enough to record during exploration. With ``record_events=True`` it also holds one
+A trace always holds the *schedule*: the answer to each choice point (``choices``), how many
+options each had (``options``) and its kind (``kinds``), with the loop options a replay must
+share (``seed`` and ``settings``). That is enough to replay the run exactly, and cheap enough
+to record during exploration. With ``record_events=True`` it also holds one
 :class:`Step` per callback run: the virtual time, which task ran, where it resumed and where
 it suspended. Replays of failures record events; replay is exact, so this costs one extra run.
 
@@ -11,12 +12,8 @@ Traces save to a versioned JSON file (:meth:`Trace.save`, :meth:`Trace.load`).
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import hashlib
-import inspect
 import json
-import linecache
 import os
 import platform
 import sys
@@ -26,19 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from simloop import _stdlib
-from simloop._clock import NS_PER_SECOND, format_seconds
-from simloop._errors import TraceFormatError
-from simloop._instrument import Instrument
+from simloop._clock import NS_PER_SECOND, format_seconds, seconds_to_ns
+from simloop._errors import InvalidArgumentError, TraceFormatError
+from simloop._options import check_settings
 
 if TYPE_CHECKING:
-    from asyncio import events
-
-    from simloop._loop import SimLoop
-    from simloop._scheduling import ChoiceKind, Replay
+    from simloop._scheduling import Replay
 
 FORMAT_NAME = "simloop-trace"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _STEP_FIELDS = (
     "index",
@@ -116,10 +109,12 @@ class Trace:
     seed: int | None
     #: The scheduler, as ``repr`` shows it (``"RandomWalk(seed=7)"``).
     scheduler: str
-    #: Whether the loop ran with ``shuffle=True`` (a replay must too).
-    shuffle: bool = False
-    #: The loop's ``timer_jitter``, in nanoseconds (a replay must use the same).
-    timer_jitter_ns: int = 0
+    #: The kind of each choice (``"ready"``, ``"timer.tie"``...), or None if not recorded
+    #: (a version 1 trace or token).
+    kinds: list[str] | None = None
+    #: The loop options a replay must share (those ``LoopOptions`` records), where they
+    #: differ from the defaults: ``{"shuffle": True, "timer_jitter": 0.002}``.
+    settings: dict[str, Any] = attrs.field(factory=dict)
     #: ``PYTHONHASHSEED`` of the recording process: a number, ``"random"`` or ``"disabled"``.
     hash_seed: str = "random"
     #: One :class:`Step` per callback, when the run recorded events.
@@ -137,6 +132,20 @@ class Trace:
         return sum(1 for c in self.choices if c)
 
     @property
+    def shuffle(self) -> bool:
+        """Whether the loop ran with ``shuffle=True``."""
+        return bool(self.settings.get("shuffle", False))
+
+    @property
+    def timer_jitter_ns(self) -> int:
+        """The loop's ``timer_jitter``, in nanoseconds."""
+        return seconds_to_ns(float(self.settings.get("timer_jitter", 0.0)), name="timer_jitter")
+
+    def kind_of(self, index: int) -> str | None:
+        """The kind of choice ``index`` (None if the trace does not say)."""
+        return None if self.kinds is None else self.kinds[index]
+
+    @property
     def end_time(self) -> float:
         """Virtual time at the end of the run, in seconds."""
         return self.end_time_ns / NS_PER_SECOND
@@ -152,15 +161,18 @@ class Trace:
         schedule = list(self.choices)
         while schedule and schedule[-1] == 0:
             schedule.pop()
-        payload = json.dumps(
-            [FORMAT_VERSION, schedule, self.steps, self.start_time_ns, self.end_time_ns],
-            separators=(",", ":"),
-        )
+        if self.kinds is None:
+            # A version 1 trace: its fingerprint as version 1 made it.
+            facts: list[Any] = [1, schedule, self.steps, self.start_time_ns, self.end_time_ns]
+        else:
+            kinds = self.kinds[: len(schedule)]
+            facts = [2, schedule, kinds, self.steps, self.start_time_ns, self.end_time_ns]
+        payload = json.dumps(facts, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
     @property
     def token(self) -> str:
-        """The schedule as one short string, ``"sl1-..."``, that replays this run."""
+        """The schedule as one short string, ``"sl2-..."``, that replays this run."""
         from simloop import _token
 
         return _token.encode(self)
@@ -176,17 +188,15 @@ class Trace:
         """A :class:`~simloop.Replay` scheduler that re-makes this run's choices."""
         from simloop._scheduling import Replay
 
-        return Replay(self.choices, self.options, strict=strict)
+        return Replay(self.choices, self.options, kinds=self.kinds, strict=strict)
+
+    def recorded_options(self) -> dict[str, Any]:
+        """The loop options this run was recorded with (seed included): a replay's own."""
+        return {"seed": self.seed, **self.settings}
 
     def loop_options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`~simloop.SimLoop` that replay this trace exactly."""
-        return {
-            "seed": self.seed,
-            "scheduler": self.replay_scheduler(),
-            "start_time": self.start_time_ns / NS_PER_SECOND,
-            "shuffle": self.shuffle,
-            "timer_jitter": self.timer_jitter_ns / NS_PER_SECOND,
-        }
+        return {**self.recorded_options(), "scheduler": self.replay_scheduler()}
 
     # --- files --------------------------------------------------------------------------------
 
@@ -198,14 +208,14 @@ class Trace:
             "fingerprint": self.fingerprint(),
             "seed": self.seed,
             "scheduler": self.scheduler,
-            "shuffle": self.shuffle,
-            "timer_jitter_ns": self.timer_jitter_ns,
+            "settings": self.settings,
             "hash_seed": self.hash_seed,
             "steps": self.steps,
             "start_time_ns": self.start_time_ns,
             "end_time_ns": self.end_time_ns,
             "choices": self.choices,
             "options": self.options,
+            "kinds": self.kinds,
             "outcome": self.outcome,
             "marks": self.marks,
             "recorded_with": self.recorded_with,
@@ -305,15 +315,22 @@ def hash_seed_description() -> str:
     return value if value.isdigit() else "random"
 
 
-def _environment() -> dict[str, str]:
-    from simloop import __version__
+_ENVIRONMENT: dict[str, str] | None = None
 
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": sys.platform,
-        "simloop": __version__,
-    }
+
+def _environment() -> dict[str, str]:
+    """Where traces are recorded (the same for every trace of this process: asked once)."""
+    global _ENVIRONMENT
+    if _ENVIRONMENT is None:
+        from simloop import __version__
+
+        _ENVIRONMENT = {
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": sys.platform,
+            "simloop": __version__,
+        }
+    return dict(_ENVIRONMENT)
 
 
 class _Reader:
@@ -368,6 +385,20 @@ class _Reader:
         for i, (c, n) in enumerate(zip(choices, options, strict=True)):
             if c >= n:
                 raise self.fail(f"choice {i} is {c} but had only {n} options: the trace is corrupt")
+        if version == 1:
+            kinds = None
+            settings: dict[str, Any] = {}
+            if self.field("shuffle", bool):
+                settings["shuffle"] = True
+            jitter_ns = self.field("timer_jitter_ns", int)
+            if jitter_ns:
+                settings["timer_jitter"] = jitter_ns / NS_PER_SECOND
+            start_ns = self.field("start_time_ns", int)
+            if start_ns:
+                settings["start_time"] = start_ns / NS_PER_SECOND
+        else:
+            kinds = self.kinds(len(choices))
+            settings = self.settings()
         trace = Trace(
             choices=choices,
             options=options,
@@ -376,8 +407,8 @@ class _Reader:
             end_time_ns=self.field("end_time_ns", int),
             seed=self.field("seed", int, optional=True),
             scheduler=self.field("scheduler", str),
-            shuffle=self.field("shuffle", bool),
-            timer_jitter_ns=self.field("timer_jitter_ns", int),
+            kinds=kinds,
+            settings=settings,
             hash_seed=self.field("hash_seed", str),
             events=self.events(),
             outcome=self.field("outcome", dict, optional=True),
@@ -391,6 +422,24 @@ class _Reader:
                 f"{trace.fingerprint()}): the trace was edited or is corrupt"
             )
         return trace
+
+    def kinds(self, count: int) -> list[str] | None:
+        kinds: list[str] | None = self.field("kinds", list, optional=True)
+        if kinds is None:
+            return None
+        if len(kinds) != count:
+            raise self.fail(f"{count} choices but {len(kinds)} kinds: the trace is corrupt")
+        for i, kind in enumerate(kinds):
+            if not isinstance(kind, str) or not kind:
+                raise self.fail(f"kinds[{i}] must be a non-empty string, not {kind!r}")
+        return kinds
+
+    def settings(self) -> dict[str, Any]:
+        settings = self.field("settings", dict)
+        try:
+            return check_settings(settings)
+        except InvalidArgumentError as exc:
+            raise self.fail(f"the field 'settings' is invalid: {exc}") from None
 
     def events(self) -> list[Step] | None:
         rows = self.field("events", list, optional=True)
@@ -417,188 +466,3 @@ def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
 def _kind_names(kinds: type | tuple[type, ...]) -> str:
     names = {int: "an int", str: "a string", list: "a list", dict: "an object", bool: "true/false"}
     return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kinds))
-
-
-# --- recording events ------------------------------------------------------------------------
-
-
-class TraceRecorder(Instrument):
-    """Records one :class:`Step` per callback the loop runs."""
-
-    def __init__(self, *, keep: int | None = None) -> None:
-        #: The steps recorded (at most ``keep``, the latest, if given).
-        self.events: collections.deque[Step] = collections.deque(maxlen=keep)
-        self._task_ids: dict[int, tuple[asyncio.Task[Any], int]] = {}
-        self._where: dict[int, tuple[str, str | None]] = {}
-        self._current: dict[str, Any] | None = None
-        # Deviations decided before the step they show in (a tie, a jitter, a cancellation),
-        # by id of the handle or task they concern, with the object to check against reuse.
-        self._pending: dict[int, tuple[object, str]] = {}
-
-    def choice_made(self, loop: SimLoop, kind: ChoiceKind, n: int, choice: int) -> None:
-        if not choice:
-            return
-        from simloop._scheduling import ChoiceKind
-
-        subject = loop._choice_subject
-        if kind == ChoiceKind.TIMER_TIE:
-            tied = loop.option_handles(kind)
-            if tied:
-                note = f"fired before {timer_label(tied[0])}, due at the same time"
-                self._pending[id(tied[choice])] = (tied[choice], note)
-        elif kind == ChoiceKind.JITTER and subject is not None:
-            late = choice * loop._jitter_step_ns
-            self._pending[id(subject)] = (
-                subject,
-                f"fired {format_seconds(late)} late (timer jitter)",
-            )
-        elif kind == ChoiceKind.CANCEL and subject is not None:
-            self._pending[id(subject)] = (
-                subject,
-                "cancelled here by the explorer (cancel_somewhere)",
-            )
-
-    def _take_pending(self, key: object) -> str | None:
-        entry = self._pending.get(id(key))
-        if entry is None or entry[0] is not key:
-            return None
-        del self._pending[id(key)]
-        return entry[1]
-
-    def _task_id(self, task: asyncio.Task[Any]) -> int:
-        # Keyed by id() but holding the task, so an id is never reused while we remember it.
-        entry = self._task_ids.get(id(task))
-        if entry is None or entry[0] is not task:
-            entry = (task, len(self._task_ids) + 1)
-            self._task_ids[id(task)] = entry
-        return entry[1]
-
-    def step_started(
-        self,
-        loop: SimLoop,
-        index: int,
-        handle: events.Handle,
-        choice: int,
-        options: int,
-        stock: events.Handle,
-    ) -> None:
-        callback = _stdlib.callback_of(handle)
-        task = _stdlib.task_of_callback(callback)
-        deviation = None if stock is handle else f"ran ahead of {handle_label(stock)}"
-        deviation = self._take_pending(handle) or deviation
-        if task is not None:
-            deviation = self._take_pending(task) or deviation
-        current: dict[str, Any] = {
-            "index": index,
-            "choice": choice,
-            "options": options,
-            "deviation": deviation,
-            "task_id": None,
-            "resumed_at": None,
-            "resumed_source": None,
-        }
-        if task is not None:
-            task_id = self._task_id(task)
-            where = self._where.get(task_id)
-            if where is None:
-                coro = task.get_coro()
-                fresh = inspect.iscoroutine(coro) and (
-                    inspect.getcoroutinestate(coro) == inspect.CORO_CREATED
-                )
-                where = (None if fresh else suspension_point(task)) or ("start", None)
-            current.update(
-                kind="task",
-                label=task_label(task),
-                task_id=task_id,
-                task=task,
-                resumed_at=where[0],
-                resumed_source=where[1],
-            )
-        elif isinstance(handle, asyncio.TimerHandle):
-            current.update(kind="timer", label=timer_label(handle), task=None)
-        else:
-            current.update(kind="callback", label=callback_label(callback), task=None)
-        self._current = current
-
-    def step_finished(self, loop: SimLoop, index: int, handle: events.Handle) -> None:
-        current = self._current
-        if current is None or current["index"] != index:
-            return
-        self._current = None
-        task = current.pop("task")
-        suspended: tuple[str, str | None] | None = None
-        if task is not None:
-            suspended = ("finished", None) if task.done() else suspension_point(task)
-            if suspended is not None:
-                self._where[current["task_id"]] = suspended
-        self.events.append(
-            Step(
-                time_ns=loop._now_ns,
-                suspended_at=None if suspended is None else suspended[0],
-                suspended_source=None if suspended is None else suspended[1],
-                **current,
-            )
-        )
-
-
-def suspension_point(task: asyncio.Task[Any]) -> tuple[str, str | None] | None:
-    """Where in the user's code a suspended task waits: (``"file.py:12 in func"``, source)."""
-    frames = _stdlib.coroutine_frames(task)
-    user = [f for f in frames if not _stdlib.is_library_frame(f)]
-    frame = user[-1] if user else (frames[-1] if frames else None)
-    if frame is None:
-        return None
-    code = frame.f_code
-    location = f"{os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}"
-    source = linecache.getline(code.co_filename, frame.f_lineno).strip() or None
-    return location, source
-
-
-def task_label(task: asyncio.Task[Any]) -> str:
-    """A task's name, with its coroutine's name when the name is a default ``Task-N``."""
-    name = task.get_name()
-    prefix, _, number = name.rpartition("-")
-    if prefix == "Task" and number.isdigit():
-        coro = task.get_coro()
-        qualname = getattr(coro, "__qualname__", None)
-        if qualname:
-            return f"{name} ({qualname.rsplit('.', 1)[-1]})"
-    return name
-
-
-def timer_label(timer: events.Handle) -> str:
-    """A timer, for a person: "timer of Task-3 (restock)" for a sleep's wake-up."""
-    task = _stdlib.task_woken_by(timer)
-    if task is not None:
-        return f"timer of {task_label(task)}"
-    return f"timer {callback_label(_stdlib.callback_of(timer))}"
-
-
-def handle_label(handle: events.Handle) -> str:
-    """What a ready callback is, for a person: a task's name or a callback's name."""
-    callback = _stdlib.callback_of(handle)
-    if callback is None:
-        return "a cancelled callback"
-    task = _stdlib.task_of_callback(callback)
-    if task is not None:
-        return task_label(task)
-    if isinstance(handle, asyncio.TimerHandle):
-        return timer_label(handle)
-    return callback_label(callback)
-
-
-def callback_label(callback: Any) -> str:
-    """A process-independent name for a callback: its qualified name, never an address."""
-    func = callback
-    for _ in range(10):
-        inner = getattr(func, "func", None)  # functools.partial
-        if inner is None:
-            break
-        func = inner
-    qualname: str | None = getattr(func, "__qualname__", None)
-    if qualname is None:
-        return type(func).__qualname__
-    module = getattr(func, "__module__", None) or ""
-    if module.startswith("asyncio."):
-        return f"asyncio.{qualname}"
-    return qualname

@@ -112,7 +112,7 @@ class Totals:
 
 
 def hunt(race: Race, scheduler: Any, runs: int, seed: int) -> Hunt:
-    result = simloop.explore(race.buggy, runs=runs, seed=seed, scheduler=scheduler)
+    result = simloop.explore(race.buggy, runs=runs, seed=seed, search=scheduler)
     if not result.found:
         return Hunt(found=False, runs=result.runs, seconds=result.seconds)
     assert result.failure is not None
@@ -132,7 +132,7 @@ def hunt(race: Race, scheduler: Any, runs: int, seed: int) -> Hunt:
 
 
 def check(race: Race, scheduler: Any, runs: int, seed: int) -> Check:
-    result = simloop.explore(race.fixed, runs=runs, seed=seed, scheduler=scheduler, shrink=False)
+    result = simloop.explore(race.fixed, runs=runs, seed=seed, search=scheduler, shrink=False)
     false_positive = None
     if result.found:
         assert result.failure is not None
@@ -148,7 +148,7 @@ def every_schedule(race: Race, cap: int) -> Check:
 def measured_depth(race: Race, limit: int) -> int | None:
     """The smallest k <= limit for which Exhaustive(k) finds the bug."""
     for k in range(limit + 1):
-        if simloop.explore(race.buggy, runs=100_000, scheduler=simloop.Exhaustive(k)).found:
+        if simloop.explore(race.buggy, runs=100_000, search=simloop.Exhaustive(k)).found:
             return k
     return None
 

@@ -26,20 +26,24 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize
 
 import simloop
-from simloop import ChoiceKind
-from simloop._runner import abandon
-from simloop._text import plural
+from simloop import lowlevel
 
 __all__ = ["HypothesisScheduler", "SimLoopStateMachine", "schedules"]
 
 _T = TypeVar("_T")
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 class HypothesisScheduler:
     """A scheduler whose choices are Hypothesis draws (from :func:`schedules`).
 
     It remembers its choices, so a failing example shows them (``repr``), and so that one
-    scheduler can drive several loops in a row, continuing where it left off.
+    scheduler can drive several loops in a row, continuing where it left off. Its ``seed``,
+    also a draw, seeds the run's ``random``, ``os.urandom`` and ``uuid`` (a loop given no
+    seed of its own takes it), so Hypothesis varies and shrinks those too.
 
     A choice is one draw, whether to deviate from asyncio's order (shrinking to no), and for
     a deviation a second, which other option. Hypothesis shrinks towards fewer draws first,
@@ -48,11 +52,13 @@ class HypothesisScheduler:
     would count as simpler. With a deviation costing a draw of its own, fewer deviations win.
     """
 
-    def __init__(self, source: random.Random) -> None:
+    def __init__(self, source: random.Random, seed: int = 0) -> None:
         self._source = source
+        self.seed = seed
         self.choices: list[int] = []
 
-    def choose(self, kind: ChoiceKind, n: int) -> int:
+    def choose(self, point: lowlevel.ChoicePoint) -> int:
+        n = point.n
         choice = 0
         if self._source.randrange(2):
             # Which other option: a draw over n values (never a draw of one value, which
@@ -90,10 +96,12 @@ class HypothesisScheduler:
 
 @st.composite
 def _schedulers(draw: st.DrawFn) -> HypothesisScheduler:
+    # The seed of the run's random sources: shrinks to 0.
+    seed = draw(st.integers(min_value=0, max_value=2**32 - 1))
     # randoms(use_true_random=False) gives a Random whose every call is a Hypothesis draw,
     # made when the program asks, shrinking towards 0: towards asyncio's own order.
     source = draw(st.randoms(use_true_random=False, note_method_calls=False))
-    return HypothesisScheduler(source)
+    return HypothesisScheduler(source, seed)
 
 
 def schedules() -> st.SearchStrategy[HypothesisScheduler]:
@@ -142,7 +150,7 @@ class SimLoopStateMachine(RuleBasedStateMachine):
         self._schedule = schedule
         if self._loop is not None:
             # Another initialize rule used the loop first: the schedule decides from now on.
-            self._loop._set_scheduler(schedule)
+            lowlevel.set_scheduler(self._loop, schedule)
 
     def start(self, coro: Coroutine[Any, Any, _T], *, name: str | None = None) -> asyncio.Task[_T]:
         """Start ``coro`` as a task; it runs when the simulation next makes progress."""
@@ -168,7 +176,7 @@ class SimLoopStateMachine(RuleBasedStateMachine):
             return
         # Hypothesis may have stopped drawing (the example failed); clean up in asyncio's
         # own order, without asking the schedule.
-        loop._set_scheduler(simloop.Fifo(), cleanup=True)
+        lowlevel.set_scheduler(loop, simloop.Fifo(), cleanup=True)
         try:
             pending = [t for t in self._started if not t.done()]
             for task in pending:
@@ -180,7 +188,7 @@ class SimLoopStateMachine(RuleBasedStateMachine):
                 if task.done() and not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
         finally:
-            abandon(loop)
+            lowlevel.abandon(loop)
             loop.close()
 
 
@@ -189,7 +197,7 @@ class _Undrawn:
 
     Not :class:`~simloop.Fifo`, whose loop could not hand over to another scheduler."""
 
-    def choose(self, kind: ChoiceKind, n: int) -> int:
+    def choose(self, point: lowlevel.ChoicePoint) -> int:
         return 0
 
     def __repr__(self) -> str:
@@ -198,7 +206,5 @@ class _Undrawn:
 
 async def _settled() -> None:
     """Return once nothing else is ready at the current virtual time."""
-    loop = asyncio.get_running_loop()
-    assert isinstance(loop, simloop.SimLoop)
-    while not loop._idle_now():
+    while not lowlevel.idle_now():
         await asyncio.sleep(0)

@@ -13,9 +13,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from simloop import SimLoop, Trace, _stdlib
-from simloop._runner import shut_down
-from simloop._scheduling import Scheduler
+from simloop import Scheduler, SimLoop, Trace, lowlevel
 
 _T = TypeVar("_T")
 
@@ -27,7 +25,7 @@ class SimloopHarness:
         self._loop: SimLoop | None = None
         self._scheduler: Scheduler | None = None
         self._seed: int | None = None
-        self._loop_options: dict[str, Any] = {}
+        self._loop_options = lowlevel.LoopOptions()
         self._record_events: bool | int = False
         self._traces: list[Trace] = []
 
@@ -37,7 +35,7 @@ class SimloopHarness:
         self,
         scheduler: Scheduler | None,
         seed: int | None,
-        loop_options: dict[str, Any],
+        loop_options: lowlevel.LoopOptions,
         *,
         record_events: bool | int,
     ) -> None:
@@ -50,10 +48,9 @@ class SimloopHarness:
 
     def _make_loop(self) -> SimLoop:
         self._loop = SimLoop(
-            seed=self._seed,
-            scheduler=self._scheduler,
-            record_events=self._record_events,
-            **self._loop_options,
+            options=self._loop_options.for_run(
+                self._seed, self._scheduler, record_events=self._record_events
+            )
         )
         return self._loop
 
@@ -64,7 +61,7 @@ class SimloopHarness:
             return None
         if not loop.is_closed():
             try:
-                shut_down(loop)
+                lowlevel.shut_down(loop)
             finally:
                 loop.close()
         return loop.trace
@@ -79,7 +76,7 @@ class SimloopHarness:
         ``simloop_asyncio_loop_factory``), it is that running loop.
         """
         if self._loop is None:
-            running = _stdlib.get_running_loop_or_none()
+            running = lowlevel.get_running_loop_or_none()
             if isinstance(running, SimLoop):
                 return running
             return self._make_loop()

@@ -17,9 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_simloop._harness import SimloopHarness
-from simloop._explore import RunResult, make_failure, run_coroutine
-from simloop._scheduling import Scheduler
-from simloop._trace import Trace
+from simloop import RunResult, Scheduler, Trace, lowlevel
 
 #: pytest outcomes that end the test rather than fail a schedule.
 _PASS_THROUGH = (pytest.skip.Exception, pytest.xfail.Exception, pytest.exit.Exception)
@@ -91,7 +89,7 @@ class TestProgram:
         self,
         item: pytest.Function,
         harness: SimloopHarness,
-        loop_options: dict[str, Any],
+        loop_options: lowlevel.LoopOptions,
     ) -> None:
         self.item = item
         self.harness = harness
@@ -110,7 +108,7 @@ class TestProgram:
         harness = self.harness
         harness._begin(scheduler, seed, self.loop_options, record_events=record_events)
         if self.is_async:
-            result = run_coroutine(harness._make_loop(), self._main(), name=self.item.name)
+            result = lowlevel.run_coroutine(harness._make_loop(), self._main(), name=self.item.name)
         else:
             result = self._run_sync()
         if result.failure is not None and isinstance(result.failure.exception, _PASS_THROUGH):
@@ -134,8 +132,8 @@ class TestProgram:
             raise
         except BaseException as exc:  # noqa: BLE001 - a failing run is a result here
             loop = harness._loop
-            step, time_ns = (0, 0) if loop is None else (loop.steps, loop._now_ns)
-            failure = make_failure(exc, step, time_ns)
+            step, time_ns = (0, 0) if loop is None else (loop.steps, lowlevel.now_ns(loop=loop))
+            failure = lowlevel.make_failure(exc, step, time_ns)
         trace = None
         try:
             trace = harness._finish()
@@ -143,7 +141,7 @@ class TestProgram:
             raise
         except BaseException as exc:  # noqa: BLE001 - cleanup of the loop failed
             if failure is None:
-                failure = make_failure(exc, 0, 0)
+                failure = lowlevel.make_failure(exc, 0, 0)
         if trace is None:
             trace = _empty_trace(harness)
         return RunResult(value=None, failure=failure, trace=trace)

@@ -6,45 +6,44 @@ Each setting can come from three places; the first that gives a value wins:
 2. the command line (``--simloop-runs`` ...);
 3. the ini file (``simloop_runs = ...``).
 
-The replay token and the artifacts directory are per invocation, so only (2) and (3) give
-them.
+Exploration settings (runs, seed, search, shrink, shards) are declared here; loop options
+(``max_steps``, ``timer_jitter``, ``shuffle``...) come from simloop's one list of them
+(:data:`simloop.lowlevel.PLUGIN_OPTIONS`), each as a marker keyword, a
+``--simloop-<name>`` option and a ``simloop_<name>`` ini key. The replay token and the
+artifacts directory are per invocation, so only (2) and (3) give them.
 """
 
 from __future__ import annotations
 
+import copy
 import random
 import re
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 
-#: Schedulers the marker, ``--simloop-scheduler`` and ``simloop_scheduler`` accept by name;
-#: ``pct`` and ``exhaustive`` take a number too (``pct:2``, ``exhaustive:3``). The marker also
-#: takes a search object (``simloop.Exhaustive(2)``).
-SCHEDULERS = ("portfolio", "random", "pct", "exhaustive", "fifo")
+import simloop
+from simloop import lowlevel
 
-#: Marker keywords that go to :class:`simloop.SimLoop` unchanged.
-LOOP_OPTIONS = (
-    "max_steps",
-    "max_time",
-    "timer_jitter",
-    "shuffle",
-    "patch_time",
-    "patch_random",
-    "forbid_escapes",
-    "fail_on_unhandled",
-    "track_locks",
-    "start_time",
-)
-MARKER_OPTIONS = ("runs", "seed", "scheduler", "shrink", "shards", *LOOP_OPTIONS)
+#: Marker keywords that are about the exploration rather than the loop.
+EXPLORATION_OPTIONS = ("runs", "seed", "search", "shrink", "shards")
+#: Every marker keyword (``scheduler`` is also accepted: the old name of ``search``).
+MARKER_OPTIONS = (*EXPLORATION_OPTIONS, *lowlevel.PLUGIN_OPTIONS)
 
 DEFAULT_RUNS = 100
 
 #: The shard part of a sharded test's id: ``[simloop-shard-3/8]`` or ``-simloop-shard-3/8``.
 _SHARD_ID = re.compile(r"-?simloop-shard-\d+/\d+|\[simloop-shard-\d+/\d+\]")
+
+_RANDOM_SEED = pytest.StashKey[int]()
+
+
+def _flag(name: str) -> str:
+    return "--simloop-" + name.replace("_", "-")
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -61,15 +60,17 @@ def add_options(parser: pytest.Parser) -> None:
         "--simloop-seed",
         default=None,
         metavar="SEED",
-        help="first seed of the random walks; 'random' for a new one each session "
+        help="seed of the search; 'random' for a new one each session "
         "(default: derived from each test's id, so runs are reproducible)",
     )
     group.addoption(
-        "--simloop-scheduler",
+        "--simloop-search",
         default=None,
         metavar="NAME",
-        help="how schedules are chosen: portfolio (the default: random walks and PCT), random, "
-        "pct[:DEPTH], exhaustive[:DEVIATIONS], or fifo (asyncio's order only)",
+        help=f"how schedules are chosen: {lowlevel.search_names()} (default: portfolio)",
+    )
+    group.addoption(
+        "--simloop-scheduler", default=None, metavar="NAME", help="old name of --simloop-search"
     )
     group.addoption(
         "--simloop-replay",
@@ -90,11 +91,20 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="N",
         help="split each explored test into N test items with disjoint schedules (for xdist)",
     )
+    for name in lowlevel.PLUGIN_OPTIONS:
+        group.addoption(
+            _flag(name),
+            default=None,
+            dest=f"simloop_{name}",
+            metavar="VALUE",
+            help=f"loop option {name} (default {lowlevel.LOOP_OPTION_DEFAULTS[name]!r}): "
+            + lowlevel.option_doc(name),
+        )
+        parser.addini(f"simloop_{name}", f"loop option {name}", default=None)
     parser.addini("simloop_runs", "schedules to explore per simloop-marked test", default=None)
-    parser.addini("simloop_seed", "first random-walk seed, or 'random'", default=None)
-    parser.addini(
-        "simloop_scheduler", "portfolio, random, pct[:DEPTH], exhaustive[:K] or fifo", default=None
-    )
+    parser.addini("simloop_seed", "seed of the search, or 'random'", default=None)
+    parser.addini("simloop_search", f"{lowlevel.search_names()}", default=None)
+    parser.addini("simloop_scheduler", "old name of simloop_search", default=None)
     parser.addini("simloop_replay", "replay token to run (rarely useful in a file)", default=None)
     parser.addini("simloop_artifacts", "directory for failing schedules and traces", default=None)
     parser.addini("simloop_shards", "split explored tests into this many items", default=None)
@@ -118,12 +128,16 @@ class Settings:
 
     runs: int
     seed: int
-    scheduler: Any  # a name from SCHEDULERS (maybe with ":N"), or a search object
+    #: Whether the seed was given (marker, option, ini) rather than derived from the test id.
+    seed_given: bool
+    search: Any  # a registered search's name (maybe with ":N"), or a search object
     shrink: bool
     shards: int
     replay: str | None
     artifacts: Path
-    loop_options: dict[str, Any]
+    loop_options: lowlevel.LoopOptions
+    #: The loop options the marker, the command line or the ini file gave (by name).
+    given_loop_options: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 def mode(config: pytest.Config) -> str:
@@ -141,10 +155,9 @@ def session_seed(config: pytest.Config) -> int | None:
         return None
     text = str(raw).strip()
     if text == "random":
-        cached: int | None = getattr(config, "_simloop_random_seed", None)
+        cached = config.stash.get(_RANDOM_SEED, None)
         if cached is None:
-            cached = random.SystemRandom().randrange(2**32)
-            config._simloop_random_seed = cached  # type: ignore[attr-defined]
+            cached = config.stash[_RANDOM_SEED] = random.SystemRandom().randrange(2**32)
         return cached
     try:
         return int(text)
@@ -159,6 +172,45 @@ def artifacts_dir(config: pytest.Config) -> Path:
     return path if path.is_absolute() else Path(config.rootpath) / path
 
 
+def _session_search(config: pytest.Config) -> tuple[str | None, str]:
+    """The search named on the command line or in the ini file, and where it came from."""
+    for value, where in (
+        (config.getoption("simloop_search"), "--simloop-search"),
+        (config.getoption("simloop_scheduler"), "--simloop-scheduler"),
+        (config.getini("simloop_search"), "simloop_search"),
+        (config.getini("simloop_scheduler"), "simloop_scheduler"),
+    ):
+        if value:
+            return str(value), where
+    return None, ""
+
+
+def _session_loop_option(config: pytest.Config, name: str) -> tuple[Any, str] | None:
+    """A loop option from the command line or the ini file, parsed: (value, where)."""
+    parse = lowlevel.PLUGIN_OPTIONS[name]
+    for raw, where in (
+        (config.getoption(f"simloop_{name}"), _flag(name)),
+        (config.getini(f"simloop_{name}"), f"simloop_{name}"),
+    ):
+        if raw in (None, ""):
+            continue
+        try:
+            return parse(str(raw)), where
+        except ValueError:
+            msg = f"{where} must be {_wanted(name)}, not {raw!r}"
+            raise pytest.UsageError(msg) from None
+    return None
+
+
+def _wanted(name: str) -> str:
+    default = lowlevel.LOOP_OPTION_DEFAULTS[name]
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        return "an int or none"
+    return "a number of seconds" + (" or none" if default is None else "")
+
+
 def resolve(item: pytest.Item) -> Settings:
     """The settings of ``item``: marker, then command line, then ini, then defaults."""
     config = item.config
@@ -171,7 +223,7 @@ def resolve(item: pytest.Item) -> Settings:
                 f"not {marker.args!r}"
             )
             raise pytest.UsageError(msg)
-        unknown = sorted(set(marker.kwargs) - set(MARKER_OPTIONS))
+        unknown = sorted(set(marker.kwargs) - {*MARKER_OPTIONS, "scheduler"})
         if unknown:
             msg = (
                 f"{item.nodeid}: unknown @pytest.mark.simloop argument(s) {', '.join(unknown)}; "
@@ -179,6 +231,16 @@ def resolve(item: pytest.Item) -> Settings:
             )
             raise pytest.UsageError(msg)
         given = dict(marker.kwargs)
+        if "scheduler" in given:
+            if "search" in given:
+                msg = f"{item.nodeid}: give `search` (the new name of `scheduler`), not both"
+                raise pytest.UsageError(msg)
+            given["search"] = given.pop("scheduler")
+            item.warn(
+                pytest.PytestDeprecationWarning(
+                    "@pytest.mark.simloop(scheduler=...) is now @pytest.mark.simloop(search=...)"
+                )
+            )
 
     runs = given.get("runs")
     if runs is None:
@@ -194,22 +256,28 @@ def resolve(item: pytest.Item) -> Settings:
     seed = given.get("seed")
     if seed is None:
         seed = session_seed(config)
+    seed_given = seed is not None
     if seed is None:
         # Stable per test, different between tests: reproducible CI, varied coverage. Shards
         # of one test share it (each takes its own slice of the seeds after it).
         seed = zlib.crc32(_SHARD_ID.sub("", item.nodeid).encode("utf-8"))
     _check_int(item, "seed", seed, minimum=None)
 
-    scheduler = given.get("scheduler") or config.getoption("simloop_scheduler")
-    scheduler = scheduler or config.getini("simloop_scheduler") or None
-    if scheduler is None:
-        scheduler = "portfolio" if runs > 1 else "fifo"
-    if isinstance(scheduler, str):
-        parse_scheduler(scheduler, where=item.nodeid)  # fail early on a bad name
-    elif not callable(getattr(scheduler, "schedulers", None)):
+    search = given["search"] if "search" in given else _session_search(config)[0]
+    if search is None:
+        search = "portfolio" if runs > 1 else "fifo"
+    if isinstance(search, str):
+        _parse_search(search, where=item.nodeid)  # fail early on a bad name
+    elif isinstance(search, type):
         msg = (
-            f"{item.nodeid}: simloop scheduler must be a name ({', '.join(SCHEDULERS)}) or a "
-            f"search such as simloop.Exhaustive(2), not {scheduler!r}"
+            f"{item.nodeid}: simloop search must be a search object, not the class "
+            f"{search.__name__}: pass simloop.{search.__name__}(...)"
+        )
+        raise pytest.UsageError(msg)
+    elif not isinstance(search, simloop.Search):
+        msg = (
+            f"{item.nodeid}: simloop search must be a name ({', '.join(lowlevel.SEARCHES)}) or "
+            f"a search such as simloop.Exhaustive(2), not {search!r}"
         )
         raise pytest.UsageError(msg)
 
@@ -220,19 +288,37 @@ def resolve(item: pytest.Item) -> Settings:
         shards = _int_ini(config, "simloop_shards") or 1
     _check_int(item, "shards", shards, minimum=1)
 
+    shrink = given.get("shrink", True)
+    if not isinstance(shrink, bool):
+        msg = f"{item.nodeid}: simloop shrink must be True or False, not {shrink!r}"
+        raise pytest.UsageError(msg)
+
+    loop_given: dict[str, Any] = {}
+    for name in lowlevel.PLUGIN_OPTIONS:
+        if name in given:
+            loop_given[name] = given[name]
+        else:
+            found = _session_loop_option(config, name)
+            if found is not None:
+                loop_given[name] = found[0]
+    try:
+        loop_options = lowlevel.LoopOptions.build(**loop_given)
+    except simloop.InvalidArgumentError as error:
+        msg = f"{item.nodeid}: @pytest.mark.simloop: {error}"
+        raise pytest.UsageError(msg) from None
+
     replay = config.getoption("simloop_replay") or config.getini("simloop_replay") or None
-    loop_options = {name: given[name] for name in LOOP_OPTIONS if name in given}
-    if loop_options:
-        _check_loop_options(item, loop_options)
     return Settings(
         runs=runs,
         seed=seed,
-        scheduler=scheduler,
-        shrink=bool(given.get("shrink", True)),
+        seed_given=seed_given,
+        search=search,
+        shrink=shrink,
         shards=shards,
         replay=replay,
         artifacts=artifacts_dir(config),
         loop_options=loop_options,
+        given_loop_options=loop_given,
     )
 
 
@@ -256,65 +342,34 @@ def _check_int(item: pytest.Item, name: str, value: Any, *, minimum: int | None)
         raise pytest.UsageError(msg)
 
 
-def parse_scheduler(spec: str, *, where: str) -> tuple[str, int | None]:
-    """``"pct:2"`` -> ``("pct", 2)``; errors name the option or test (``where``) and the choices."""
-    name, _, number = spec.strip().lower().partition(":")
-    if name not in SCHEDULERS or (number and name not in ("pct", "exhaustive")):
-        msg = (
-            f"{where}: unknown simloop scheduler {spec!r}; use one of portfolio, random, "
-            "pct[:DEPTH], exhaustive[:DEVIATIONS], fifo"
-        )
-        raise pytest.UsageError(msg)
-    if not number:
-        return name, None  # the default number is the search's own
+def _parse_search(spec: str, *, where: str) -> None:
     try:
-        value = int(number)
-    except ValueError:
-        value = -1
-    if value < (1 if name == "pct" else 0):
-        wanted = "positive" if name == "pct" else "non-negative"
-        msg = f"{where}: {name} needs a {wanted} int after ':', not {number!r}"
-        raise pytest.UsageError(msg)
-    return name, value
+        lowlevel.parse_search_name(spec)
+    except simloop.InvalidArgumentError as error:
+        msg = f"{where}: {error}"
+        raise pytest.UsageError(msg) from None
 
 
-class _FifoOnce:
-    """asyncio's own order, once: running it again would only repeat it."""
-
-    def schedulers(self) -> Any:
-        import simloop
-
-        yield simloop.Fifo()
-
-    def run_finished(self, trace: Any) -> None:
-        pass
-
-    def __repr__(self) -> str:
-        return "Fifo()"
-
-
-def make_search(scheduler: Any, seed: int, shard: tuple[int, int] = (0, 1)) -> Any:
-    """The search object for a resolved scheduler setting (``shard``: this item's share)."""
-    import simloop
-
-    if not isinstance(scheduler, str):
-        return scheduler
-    name, number = parse_scheduler(scheduler, where="simloop")
-    if name == "portfolio":
-        return simloop.Portfolio(seed=seed)
-    if name == "random":
-        return simloop.RandomWalk
-    if name == "pct":
-        return simloop.PCT(number or 3, seed=seed)
-    if name == "exhaustive":
-        return simloop.Exhaustive(2 if number is None else number, shard=shard)
-    return _fifo
-
-
-def _fifo(seed: int) -> Any:
-    import simloop
-
-    return simloop.Fifo()
+def make_search(settings: Settings, shard: tuple[int, int] = (0, 1)) -> tuple[simloop.Search, int]:
+    """The search for a test's settings and this item's share of it (``shard``), and how
+    many runs the item makes. A search that shards itself (an exhaustive one) covers its share
+    of the tree; any other runs the item's share of the runs, from its own slice of seeds."""
+    spec = settings.search
+    seed = settings.seed
+    if isinstance(spec, simloop.Search) and spec.seed is not None and not settings.seed_given:
+        seed = spec.seed  # the search's own seed beats the one derived from the test's id
+    search = lowlevel.make_search(spec, seed=seed)
+    index, count = shard
+    if count == 1:
+        return search, settings.runs
+    own = search.for_shard(index, count)
+    if own is not None:
+        return own, settings.runs
+    per_shard = -(-settings.runs // count)  # ceiling division
+    runs = max(1, min(per_shard, settings.runs - index * per_shard))
+    share = copy.copy(search)
+    share.seed = seed + index * per_shard
+    return share, runs
 
 
 def check_session_options(config: pytest.Config) -> None:
@@ -322,12 +377,21 @@ def check_session_options(config: pytest.Config) -> None:
     value is a usage error (exit code 4), not a failure of the first test that reads it."""
     session_seed(config)
     artifacts_dir(config)
-    scheduler = config.getoption("simloop_scheduler")
-    if scheduler:
-        parse_scheduler(str(scheduler), where="--simloop-scheduler")
-    scheduler = config.getini("simloop_scheduler")
-    if scheduler:
-        parse_scheduler(str(scheduler), where="simloop_scheduler")
+    for value, where in (
+        (config.getoption("simloop_search"), "--simloop-search"),
+        (config.getoption("simloop_scheduler"), "--simloop-scheduler"),
+        (config.getini("simloop_search"), "simloop_search"),
+        (config.getini("simloop_scheduler"), "simloop_scheduler"),
+    ):
+        if value:
+            _parse_search(str(value), where=where)
+            if "scheduler" in where:
+                config.issue_config_time_warning(
+                    pytest.PytestDeprecationWarning(
+                        f"{where} is now {where.replace('scheduler', 'search')}"
+                    ),
+                    stacklevel=2,
+                )
     for option, minimum in (("simloop_runs", 1), ("simloop_shards", 1)):
         value = config.getoption(option)
         if value is not None and value < minimum:
@@ -338,16 +402,23 @@ def check_session_options(config: pytest.Config) -> None:
         if ini_value is not None and ini_value < minimum:
             msg = f"{option} must be at least {minimum}, not {ini_value!r}"
             raise pytest.UsageError(msg)
+    for name in lowlevel.PLUGIN_OPTIONS:
+        found = _session_loop_option(config, name)
+        if found is not None:
+            value, where = found
+            try:
+                lowlevel.LoopOptions.build(**{name: value})
+            except simloop.InvalidArgumentError as error:
+                msg = f"{where}: {error}"
+                raise pytest.UsageError(msg) from None
     for token, where in (
         (config.getoption("simloop_replay"), "--simloop-replay"),
         (config.getini("simloop_replay"), "simloop_replay"),
     ):
         if token:
-            from simloop import Trace, TraceFormatError
-
             try:
-                Trace.from_token(str(token))
-            except TraceFormatError as error:
+                simloop.Trace.from_token(str(token))
+            except simloop.TraceFormatError as error:
                 msg = f"{where}: {error}"
                 raise pytest.UsageError(msg) from None
 
@@ -367,17 +438,6 @@ def shards_of(definition: pytest.Item) -> int:
     if shards == 1:
         return 1
     settings = resolve(definition)
-    if settings.runs < 2 or settings.scheduler == "fifo":
+    if settings.runs < 2 or settings.search == "fifo":
         return 1
     return shards
-
-
-def _check_loop_options(item: pytest.Item, loop_options: dict[str, Any]) -> None:
-    """Build (and close) a loop with the marker's options, so a bad one is a usage error now."""
-    import simloop
-
-    try:
-        simloop.SimLoop(**loop_options).close()
-    except simloop.InvalidArgumentError as error:
-        msg = f"{item.nodeid}: @pytest.mark.simloop: {error}"
-        raise pytest.UsageError(msg) from None

@@ -24,22 +24,24 @@ from pytest_simloop import _settings
 from pytest_simloop._database import FailureDatabase
 from pytest_simloop._harness import SimloopHarness
 from pytest_simloop._programs import DeferredAsyncFixture, TestProgram, is_async_fixture
-from simloop import SimulationError, Trace, TraceFormatError, _stdlib
-from simloop._explore import (
+from simloop import (
     ExplorationResult,
-    PairsSeen,
-    explore_program,
-    replay_program,
-    run_coroutine,
+    InvalidArgumentError,
+    SimulationError,
+    Trace,
+    TraceFormatError,
+    lowlevel,
 )
-from simloop._report import format_failure
-from simloop._text import plural
 
 _OTHER_ASYNC_MARKERS = ("asyncio", "anyio", "trio")
 
 # This plugin's frames are plumbing, not the user's code, in reports and traces.
-_stdlib.LIBRARY_DIRS.append(os.path.dirname(__file__) + os.sep)
+lowlevel.add_library_dir(os.path.dirname(__file__))
 _SHARD_PARAM = "_simloop_shard"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 @attrs.define
@@ -67,10 +69,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "simloop(runs=100, seed=None, scheduler='portfolio', shrink=True, shards=1, max_steps=..., "
-        "max_time=None, timer_jitter=0, shuffle=False, patch_time=True, patch_random=True, "
-        "forbid_escapes=True, fail_on_unhandled=True): run this test on simloop's simulated "
-        "event loop, under many schedules",
+        "simloop(runs=100, seed=None, search='portfolio', shrink=True, shards=1, "
+        + ", ".join(
+            f"{name}={lowlevel.LOOP_OPTION_DEFAULTS[name]!r}" for name in lowlevel.PLUGIN_OPTIONS
+        )
+        + "): run this test on simloop's simulated event loop, under many schedules",
     )
     _settings.check_session_options(config)
     mode = _settings.mode(config)
@@ -208,7 +211,7 @@ def simloop(request: pytest.FixtureRequest) -> Iterator[SimloopHarness]:
     # Not run by the plugin (a test collected by another plugin): a harness of its own, one
     # schedule in asyncio's order.
     harness = SimloopHarness()
-    harness._begin(None, None, {}, record_events=False)
+    harness._begin(None, None, lowlevel.LoopOptions(), record_events=False)
     yield harness
     harness._finish()
 
@@ -262,22 +265,21 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         return True
     loop_options = settings.loop_options
     # With -v, measure what the exploration covered (it costs an instrument per run).
-    pairs = PairsSeen() if pyfuncitem.config.getoption("verbose") > 0 else None
+    pairs = lowlevel.PairsSeen() if pyfuncitem.config.getoption("verbose") > 0 else None
     if pairs is not None:
-        loop_options = {**loop_options, "instruments": [pairs]}
-    program = TestProgram(pyfuncitem, state.harness, loop_options)
+        loop_options = lowlevel.LoopOptions.build(loop_options, instruments=(pairs,))
     database = FailureDatabase(settings.artifacts)
     nodeid = pyfuncitem.nodeid
     if settings.replay is not None:
-        result = _replay(program, settings.replay)
+        result = _replay(pyfuncitem, state, settings.replay)
     else:
-        runs, first_seed, shard = _shard_plan(pyfuncitem, settings)
+        program = TestProgram(pyfuncitem, state.harness, loop_options)
+        search, runs = _settings.make_search(settings, _shard_of(pyfuncitem))
         saved = tuple(database.load(nodeid))
-        result = explore_program(
+        result = lowlevel.explore_program(
             program,
             runs=runs,
-            seed=first_seed,
-            scheduler=_settings.make_search(settings.scheduler, first_seed, shard),
+            search=search,
             shrink=settings.shrink,
             shrink_budget=200,
             first_runs=saved,
@@ -315,7 +317,9 @@ def _run_hypothesis_test(item: pytest.Function, state: _TestState) -> None:
         scheduler = next((v for v in kwargs.values() if callable(getattr(v, "choose", None))), None)
         harness._begin(scheduler, None, options, record_events=False)
         if is_async:
-            result = run_coroutine(harness._make_loop(), original(*args, **kwargs), name=item.name)
+            result = lowlevel.run_coroutine(
+                harness._make_loop(), original(*args, **kwargs), name=item.name
+            )
             if result.failure is not None:
                 raise result.failure.exception
             return
@@ -379,27 +383,31 @@ def _allow_harness_in_given(item: pytest.Function, state: _TestState) -> None:
     )
 
 
-def _shard_plan(
-    item: pytest.Function, settings: _settings.Settings
-) -> tuple[int, int, tuple[int, int]]:
-    """(runs, first seed, (shard, shards)) for this item: a shard takes its slice of the
-    test's seeds (or, for an exhaustive search, of its tree)."""
+def _shard_of(item: pytest.Function) -> tuple[int, int]:
+    """(index, count) of this item's shard of its test ((0, 1) if it is not sharded)."""
     callspec = getattr(item, "callspec", None)
     shard = callspec.params.get(_SHARD_PARAM) if callspec is not None else None
-    if shard is None:
-        return settings.runs, settings.seed, (0, 1)
-    index, count = shard
-    per_shard = -(-settings.runs // count)  # ceiling division
-    runs = max(1, min(per_shard, settings.runs - index * per_shard))
-    return runs, settings.seed + index * per_shard, (index, count)
+    return (0, 1) if shard is None else shard
 
 
-def _replay(program: TestProgram, token: str) -> ExplorationResult:
+def _replay(item: pytest.Function, state: _TestState, token: str) -> ExplorationResult:
+    """Run the schedule of a replay token, with the loop options it records; options of the
+    marker, command line or ini file that contradict them are a usage error."""
     try:
         schedule = Trace.from_token(token)
     except TraceFormatError as error:
         raise pytest.UsageError(f"--simloop-replay: {error}") from None
-    result = replay_program(program, schedule, record_events=True)
+    recorded = schedule.recorded_options()
+    given = state.settings.given_loop_options
+    try:
+        lowlevel.check_recorded(recorded, given, f"{item.nodeid}: --simloop-replay")
+        options = lowlevel.LoopOptions.build(
+            state.settings.loop_options, **{k: v for k, v in recorded.items() if k != "seed"}
+        )
+    except InvalidArgumentError as error:
+        raise pytest.UsageError(str(error)) from None
+    program = TestProgram(item, state.harness, options)
+    result = lowlevel.replay_program(program, schedule, record_events=True)
     return ExplorationResult(
         found=result.failure is not None,
         runs=1,
@@ -427,7 +435,7 @@ def _fail(
     trace_path = database.trace_path(item.nodeid, trace)
     trace.save(trace_path)
     command = replay_command(item, result.recording.token)
-    report = format_failure(
+    report = lowlevel.format_failure(
         result,
         planned_runs=state.settings.runs if state.settings.replay is None else None,
         replay_command=command,

@@ -47,7 +47,7 @@ import simloop
         ({"epoch": "2000"}, "`epoch` must be a number of seconds, not str '2000'"),
         (
             {"scheduler": "fifo"},
-            "`scheduler` must have a choose(kind, n) method, not str 'fifo'",
+            "`scheduler` must have a choose(point) method, not str 'fifo'",
         ),
     ],
 )
@@ -62,14 +62,15 @@ def test_scheduler_without_choose_echoes_the_object() -> None:
 
     err = invalid_argument(lambda: simloop.SimLoop(scheduler=NotAScheduler()))
     assert str(err) == (
-        "`scheduler` must have a choose(kind, n) method, not NotAScheduler <not a scheduler>"
+        "`scheduler` must have a choose(point) method, not NotAScheduler <not a scheduler>"
     )
 
 
-def test_unknown_option_is_a_plain_type_error() -> None:
-    error = collected_quietly(lambda: simloop.SimLoop(bogus=1))  # type: ignore[call-arg]
-    assert type(error) is TypeError
-    assert "unexpected keyword argument 'bogus'" in str(error)
+def test_unknown_option_names_it_and_the_options() -> None:
+    error = collected_quietly(lambda: simloop.SimLoop(bogus=1))
+    assert isinstance(error, simloop.InvalidArgumentError)
+    assert isinstance(error, TypeError)
+    assert str(error).startswith("unknown loop option `bogus`; the options are seed, scheduler,")
 
 
 @pytest.mark.parametrize(
@@ -172,8 +173,8 @@ def test_call_later_rejects_a_string_without_repeating_it() -> None:
 
 def test_scheduler_answering_out_of_range() -> None:
     class Wrong:
-        def choose(self, kind: simloop.ChoiceKind, n: int) -> int:
-            return n
+        def choose(self, point: simloop.lowlevel.ChoicePoint) -> int:
+            return point.n
 
         def __repr__(self) -> str:
             return "Wrong()"
@@ -187,12 +188,14 @@ def test_scheduler_answering_out_of_range() -> None:
     finally:
         abandon(loop)
     assert str(err) == (
-        "scheduler Wrong() answered 2 to a READY choice among 2 options; it must answer an int "
+        "scheduler Wrong() answered 2 to a 'ready' choice among 2 options; it must answer an int "
         "in range(2)"
     )
 
 
-@pytest.mark.parametrize("options", [{"seed": "x"}, {"scheduler": "fifo"}])
+@pytest.mark.parametrize(
+    "options", [{"seed": "x"}, {"scheduler": "fifo"}, {"bogus": 1}, {"timer_jitter": -1}]
+)
 def test_rejected_loop_is_collected_quietly(options: dict[str, Any]) -> None:
     gc.collect()  # what earlier tests left behind is not this test's business
     unraisable: list[Any] = []

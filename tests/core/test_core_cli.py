@@ -44,13 +44,13 @@ def test_the_demo_finds_the_race_shrinks_it_and_says_how_to_replay_it(
     assert "AssertionError: lost update: alice has 70, expected 120" in out
     assert re.search(r"shrunk from \d+ to 1 deviation from asyncio's order in \d+ replays", out)
     assert "<- ran ahead of withdraw" in out
-    assert re.search(r"replay: python -m simloop demo --replay sl1-\S+", out)
+    assert re.search(r"replay: python -m simloop demo --replay sl2-\S+", out)
     assert re.search(r"python -m simloop trace \.simloop/demo-\w+\.json", out)
 
 
 def test_the_demos_replay_command_replays_the_failure(demo: tuple[Path, str]) -> None:
     directory, out = demo
-    match = re.search(r"python -m simloop demo --replay (sl1-\S+)", out)
+    match = re.search(r"python -m simloop demo --replay (sl2-\S+)", out)
     assert match is not None
     replayed = simloop_cli("demo", "--replay", match.group(1), cwd=directory)
     assert replayed.returncode == 0, replayed.stderr

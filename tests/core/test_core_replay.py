@@ -51,10 +51,15 @@ def diverge(main, scheduler: simloop.Replay) -> ReplayDivergenceError:
 def test_divergence_on_the_number_of_options() -> None:
     err = diverge(two_sleepers(), simloop.Replay([1], [3]))
     assert str(err) == (
-        "replay diverged at choice 0 (a READY choice): the recording chose option 1 of 3, "
-        "but this run has 2 options there." + REASON
+        "replay diverged at choice 0: the recording chose option 1 of 3 at a 'ready' choice, "
+        "but this run makes a 'ready' choice with 2 options there (where option 1 would mean: "
+        "ran ahead of Task-3 (sleep))." + REASON
     )
-    assert (err.step, err.expected, err.found) == (0, "option 1 of 3", "2 options")
+    assert (err.step, err.expected, err.found) == (
+        0,
+        "option 1 of 3 at a 'ready' choice",
+        "a 'ready' choice with 2 options",
+    )
     assert isinstance(err, simloop.SimulationError)
 
 
@@ -62,17 +67,32 @@ def test_divergence_on_a_choice_out_of_range() -> None:
     # No recorded option counts: a choice the run cannot make is the divergence.
     err = diverge(two_sleepers(), simloop.Replay([2]))
     assert str(err) == (
-        "replay diverged at choice 0 (a READY choice): the recording chose option 2, but this "
-        "run has 2 options there." + REASON
+        "replay diverged at choice 0: the recording chose option 2 at a 'ready' choice, but "
+        "this run makes a 'ready' choice with 2 options there." + REASON
     )
-    assert (err.step, err.expected, err.found) == (0, "option 2", "2 options")
+    assert (err.step, err.expected, err.found) == (
+        0,
+        "option 2 at a 'ready' choice",
+        "a 'ready' choice with 2 options",
+    )
 
 
 def test_divergence_names_the_kind_of_choice() -> None:
     err = diverge(tied_timers(), simloop.Replay([0], [3]))
     assert str(err) == (
-        "replay diverged at choice 0 (a TIMER_TIE choice): the recording chose option 0 of 3, "
-        "but this run has 2 options there." + REASON
+        "replay diverged at choice 0: the recording chose option 0 of 3 at a 'timer.tie' "
+        "choice, but this run makes a 'timer.tie' choice with 2 options there (where option 0 "
+        "would mean: fired in the order the timers were scheduled)." + REASON
+    )
+
+
+def test_divergence_on_the_kind_of_choice() -> None:
+    # Same number of options, another kind of decision: still a divergence.
+    err = diverge(tied_timers(), simloop.Replay([1], [2], kinds=["ready"]))
+    assert str(err) == (
+        "replay diverged at choice 0: the recording chose option 1 of 2 at a 'ready' choice, "
+        "but this run makes a 'timer.tie' choice with 2 options there (where option 1 would "
+        "mean: fired before timer tied_timers.<locals>.<lambda>, due at the same time)." + REASON
     )
 
 
@@ -86,8 +106,8 @@ def test_trace_of_another_program_diverges_at_the_first_difference() -> None:
     assert trace.options[:2] == [2, 3]
     err = diverge(two_sleepers(), trace.replay_scheduler())
     assert err.step == 1
-    assert err.expected == f"option {trace.choices[1]} of 3"
-    assert err.found == "2 options"
+    assert err.expected == f"option {trace.choices[1]} of 3 at a 'ready' choice"
+    assert err.found == "a 'ready' choice with 2 options"
 
 
 def test_non_strict_replay_clamps_instead_of_diverging() -> None:
@@ -172,7 +192,7 @@ def test_note_for_replay() -> None:
 
 
 def token_in(note: str) -> str:
-    match = re.search(r"replay='(sl1-[^']+)'", note)
+    match = re.search(r"replay='(sl2-[^']+)'", note)
     assert match is not None, note
     return match.group(1)
 

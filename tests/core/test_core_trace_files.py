@@ -39,8 +39,10 @@ def test_trace_round_trip(trace: Trace, saved: tuple[Path, dict[str, Any]]) -> N
     assert path.name == "run.json"
     assert not path.with_name("run.json.partial").exists()
     assert data["format"] == "simloop-trace"
-    assert data["version"] == 1
+    assert data["version"] == 2
     assert data["fingerprint"] == trace.fingerprint()
+    assert data["settings"] == {"start_time": 10}
+    assert data["kinds"] == ["ready"] * len(trace.choices)
     loaded = Trace.load(path)
     assert loaded == trace
     assert loaded.fingerprint() == trace.fingerprint()
@@ -116,11 +118,39 @@ def test_not_an_object(tmp_path: Path) -> None:
 
 def test_newer_version(saved: tuple[Path, dict[str, Any]]) -> None:
     path, data = saved
-    write(path, {**data, "version": 2})
+    write(path, {**data, "version": 3})
     assert load_error(path) == (
-        f"{path}: trace format version 2 is newer than this simloop reads (up to 1); upgrade "
+        f"{path}: trace format version 3 is newer than this simloop reads (up to 2); upgrade "
         "simloop to read it"
     )
+
+
+def test_version_1_files_still_load(trace: Trace, tmp_path: Path) -> None:
+    """A trace file written before choices had kinds and traces recorded loop options."""
+    version_1 = {
+        "format": "simloop-trace",
+        "version": 1,
+        "seed": 5,
+        "scheduler": "RandomWalk(seed=5)",
+        "shuffle": True,
+        "timer_jitter_ns": 2_000_000,
+        "hash_seed": "0",
+        "steps": trace.steps,
+        "start_time_ns": 10_000_000_000,
+        "end_time_ns": trace.end_time_ns,
+        "choices": trace.choices,
+        "options": trace.options,
+        "outcome": None,
+        "marks": None,
+        "recorded_with": {},
+        "event_fields": [],
+        "events": None,
+    }
+    loaded = Trace.load(write(tmp_path / "old.json", version_1))
+    assert loaded.kinds is None
+    assert loaded.settings == {"shuffle": True, "timer_jitter": 0.002, "start_time": 10.0}
+    assert (loaded.shuffle, loaded.timer_jitter_ns) == (True, 2_000_000)
+    assert loaded.replay_scheduler().kinds is None
 
 
 def test_unknown_old_version(saved: tuple[Path, dict[str, Any]]) -> None:
@@ -141,7 +171,23 @@ def test_missing_field(saved: tuple[Path, dict[str, Any]]) -> None:
     [
         ("steps", "12", "the field 'steps' must be an int, not '12'"),
         ("version", "1", "the field 'version' must be an int, not '1'"),
-        ("shuffle", 1, "the field 'shuffle' must be true/false, not 1"),
+        (
+            "settings",
+            {"shuffle": 1},
+            "the field 'settings' is invalid: `shuffle` must be True or False, not int 1",
+        ),
+        (
+            "settings",
+            {"timer_jitter": -1},
+            "the field 'settings' is invalid: `timer_jitter` must be a non-negative number of "
+            "seconds, not -1",
+        ),
+        (
+            "settings",
+            {"seed": 3},
+            "the field 'settings' is invalid: unknown recorded option(s) 'seed'",
+        ),
+        ("kinds", ["ready"], "4 choices but 1 kinds: the trace is corrupt"),
         ("scheduler", 7, "the field 'scheduler' must be a string, not 7"),
         ("seed", True, "the field 'seed' must be an int or null, not True"),
         ("choices", "1,1", "the field 'choices' must be a list, not '1,1'"),

@@ -377,3 +377,13 @@ def test_every_public_name_is_in_the_api_reference() -> None:
         if not re.search(rf"\bsimloop\.{re.escape(name)}\b", reference)
     ]
     assert not missing, f"docs/reference/api.md does not document {missing}"
+
+
+def test_every_lowlevel_name_is_in_its_reference() -> None:
+    reference = (DOCS / "reference" / "lowlevel.md").read_text(encoding="utf-8")
+    missing = [
+        name
+        for name in simloop.lowlevel.__all__
+        if not re.search(rf"\bsimloop\.lowlevel\.{re.escape(name)}\b", reference)
+    ]
+    assert not missing, f"docs/reference/lowlevel.md does not document {missing}"

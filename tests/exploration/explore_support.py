@@ -24,7 +24,6 @@ from simprog import Description, ProgramRun, run_sim
 from simprog_strategies import programs, seeds, variations
 
 import simloop
-from simloop import _stdlib
 
 Main = Callable[[], Coroutine[Any, Any, Any]]
 Log = list[list[Any]]
@@ -119,16 +118,16 @@ class ChoiceLog(simloop.Instrument):
     """Notes every choice a loop makes: ``(kind, options, choice)``."""
 
     def __init__(self) -> None:
-        self.choices: list[tuple[simloop.ChoiceKind, int, int]] = []
+        self.choices: list[tuple[str, int, int]] = []
 
     def choice_made(
-        self, loop: simloop.SimLoop, kind: simloop.ChoiceKind, n: int, choice: int
+        self, loop: simloop.SimLoop, point: simloop.lowlevel.ChoicePoint, choice: int
     ) -> None:
-        self.choices.append((kind, n, choice))
+        self.choices.append((point.kind, point.n, choice))
 
 
 def task_of(handle: asyncio.Handle) -> asyncio.Task[Any] | None:
-    return _stdlib.task_of_callback(_stdlib.callback_of(handle))
+    return simloop.lowlevel.task_of(handle)
 
 
 class Watching:
@@ -150,12 +149,12 @@ class Watching:
         if bind is not None:
             bind(loop)
 
-    def choose(self, kind: simloop.ChoiceKind, n: int) -> int:
+    def choose(self, point: simloop.lowlevel.ChoicePoint) -> int:
         owners = None
-        if kind == simloop.ChoiceKind.READY and self._loop is not None:
-            owners = [task_of(handle) for handle in self._loop.option_handles(kind)]
-            assert len(owners) == n
-        choice: int = self.inner.choose(kind, n)
+        if point.kind == "ready":
+            owners = [task_of(handle) for handle in point.option_handles()]
+            assert len(owners) == point.n
+        choice: int = self.inner.choose(point)
         if owners is not None:
             self.ready.append((owners, choice))
         return choice

@@ -96,7 +96,7 @@ def test_the_token_round_trips_and_replays_the_same_failure() -> None:
     assert result.failure is not None
     assert recording is not None
     token = recording.token
-    assert token.startswith("sl1-")
+    assert token.startswith("sl2-")
 
     decoded = simloop.Trace.from_token(token)
     assert decoded.choices == recording.choices
@@ -207,7 +207,7 @@ def test_a_program_without_a_race_is_never_reported(desc: dict[str, Any]) -> Non
         assert len(results) == len(desc["tasks"])
 
     for search in (None, simloop.Portfolio(seed=5), simloop.PCT(2)):
-        result = simloop.explore(main, runs=8, scheduler=search)
+        result = simloop.explore(main, runs=8, search=search)
         assert not result.found, result.failure and result.failure.summary()
         assert result.runs == 8
 
@@ -245,9 +245,9 @@ def test_explore_is_deterministic(case: Case) -> None:
     assert first.failing_run == 1
     assert first.nondeterminism is None
     assert summary(simloop.explore(main, runs=5, seed=seed, **options)) == summary(first)
-    portfolio = simloop.explore(main, runs=50, scheduler=simloop.Portfolio(seed=seed))
+    portfolio = simloop.explore(main, runs=50, search=simloop.Portfolio(seed=seed))
     if portfolio.found:
-        again = simloop.explore(main, runs=50, scheduler=simloop.Portfolio(seed=seed))
+        again = simloop.explore(main, runs=50, search=simloop.Portfolio(seed=seed))
         assert summary(again) == summary(portfolio)
 
 
@@ -361,7 +361,7 @@ async def queue_fills() -> None:
 
 
 def test_coverage_counts_pairs_of_consecutive_task_steps_and_marks() -> None:
-    one = simloop.explore(queue_fills, runs=1, coverage=True, scheduler=simloop.Exhaustive(0))
+    one = simloop.explore(queue_fills, runs=1, coverage=True, search=simloop.Exhaustive(0))
     assert one.coverage is not None
     # The same figure from the events of that one run (asyncio's order).
     replayed = simloop.replay(queue_fills, schedule([]))
@@ -415,16 +415,26 @@ def test_coverage_grows_with_the_runs() -> None:
         ({"runs": -3}, "`runs` must be a positive int, not -3"),
         ({"runs": True}, "`runs` must be a positive int, not True"),
         ({"runs": 2.5}, "`runs` must be a positive int, not 2.5"),
-        ({"seed": "1"}, "`seed` must be an int, not str '1'"),
-        ({"seed": False}, "`seed` must be an int, not bool False"),
+        ({"seed": "1"}, "`seed` must be an int or None, not str '1'"),
+        ({"seed": False}, "`seed` must be an int or None, not bool False"),
         ({"shrink_budget": -1}, "`shrink_budget` must be a non-negative int, not -1"),
         ({"shrink_budget": "9"}, "`shrink_budget` must be a non-negative int, not '9'"),
-        ({"scheduler": simloop.PCT}, "not the class PCT: pass simloop.PCT(...)"),
-        ({"scheduler": simloop.Exhaustive}, "not the class Exhaustive"),
-        ({"scheduler": simloop.Portfolio}, "not the class Portfolio"),
-        ({"scheduler": simloop.Fifo}, "does not take a seed"),
-        ({"scheduler": simloop.Fifo()}, "`scheduler` must be a search"),
-        ({"scheduler": 42}, "`scheduler` must be a search"),
+        ({"search": simloop.PCT}, "not the class PCT: pass simloop.PCT(...)"),
+        ({"search": simloop.Exhaustive}, "not the class Exhaustive"),
+        ({"search": simloop.Portfolio}, "not the class Portfolio"),
+        ({"search": simloop.Fifo}, "does not take a seed"),
+        ({"search": simloop.Fifo()}, "`search` must be a search"),
+        ({"search": 42}, "`search` must be a search"),
+        ({"search": "pct:zero"}, "pct needs a positive int after ':', not 'zero'"),
+        (
+            {"search": "bogus"},
+            "unknown search 'bogus'; use one of portfolio, random, pct[:DEPTH], "
+            "exhaustive[:DEVIATIONS], fifo",
+        ),
+        ({"search": simloop.PCT(2, seed=3), "seed": 5}, "give the seed in one place"),
+        ({"record_events": True}, "simloop.explore() takes no `record_events`"),
+        ({"shuffle": "yes"}, "`shuffle` must be True or False, not str 'yes'"),
+        ({"search": "pct", "scheduler": "pct"}, "give `search`"),
     ],
 )
 def test_bad_arguments_to_explore(arguments: dict[str, Any], message: str) -> None:
@@ -469,8 +479,11 @@ def test_a_main_that_raises_when_called_leaves_no_loop_open() -> None:
 
 def test_bad_arguments_to_replay() -> None:
     token = simloop.explore(bank_race, runs=100).recording.token  # type: ignore[union-attr]
-    with pytest.raises(simloop.InvalidArgumentError, match="takes no `seed`"):
-        simloop.replay(bank_race, token, seed=1)
+    recorded_seed = simloop.Trace.from_token(token).seed
+    with pytest.raises(simloop.InvalidArgumentError, match="contradicts the recording"):
+        simloop.replay(bank_race, token, seed=recorded_seed + 1)
+    with pytest.raises(simloop.InvalidArgumentError, match=r"`timer_jitter`=0.5 \(recorded: 0.0\)"):
+        simloop.replay(bank_race, token, timer_jitter=0.5)
     with pytest.raises(simloop.InvalidArgumentError, match="takes no `scheduler`"):
         simloop.replay(bank_race, token, scheduler=simloop.Fifo())
     with pytest.raises(simloop.TraceFormatError, match="corrupt replay token"):
@@ -485,13 +498,15 @@ def test_bad_arguments_to_replay() -> None:
     ("make", "message"),
     [
         (lambda: simloop.PCT(0), "`depth` must be a positive int, not 0"),
-        (lambda: simloop.PCT(2, seed=1.5), "`seed` must be an int, not float 1.5"),
+        (lambda: simloop.PCT(2, seed=1.5), "`seed` must be an int or None, not float 1.5"),
         (lambda: simloop.PCT(2, expected_steps=0), "`expected_steps` must be a positive int"),
-        (lambda: simloop.Portfolio(seed="x"), "`seed` must be an int, not str 'x'"),
+        (lambda: simloop.Portfolio(seed="x"), "`seed` must be an int or None, not str 'x'"),
         (lambda: simloop.Exhaustive(-1), "`max_deviations` must be at least 0, not -1"),
         (lambda: simloop.Exhaustive(True), "`max_deviations` must be an int, not True"),
         (lambda: simloop.Exhaustive(1, shard=(2, 2)), "`shard` must be (index, count)"),
         (lambda: simloop.Exhaustive(1, shard=(0, 0)), "`shard` must be (index, count)"),
+        (lambda: simloop.Exhaustive(1, shard=5), "`shard` must be (index, count)"),
+        (lambda: simloop.Exhaustive(1, shard=(True, 2)), "`shard` must be (index, count)"),
     ],
 )
 def test_bad_arguments_to_searches(make: Any, message: str) -> None:
@@ -511,3 +526,35 @@ def test_explore_refuses_to_run_inside_a_running_loop() -> None:
             simloop.replay(bank_race, schedule([]).token)
 
     simloop.run(inside())
+
+
+# --- searches and seeds -----------------------------------------------------------------------
+
+
+def test_the_old_scheduler_keyword_still_works_with_a_warning() -> None:
+    with pytest.warns(DeprecationWarning, match=r"explore\(scheduler=...\) is now"):
+        old = simloop.explore(bank_race, runs=50, scheduler=simloop.PCT(1))
+    new = simloop.explore(bank_race, runs=50, search=simloop.PCT(1))
+    assert (old.runs, old.failing_scheduler) == (new.runs, new.failing_scheduler)
+
+
+def test_a_seed_beside_a_search_seeds_it() -> None:
+    """Before, explore(seed=5, scheduler=PCT(2)) silently ran seed 0."""
+    beside = simloop.explore(bank_race, runs=30, seed=5, search=simloop.PCT(2))
+    inside = simloop.explore(bank_race, runs=30, search=simloop.PCT(2, seed=5))
+    zero = simloop.explore(bank_race, runs=30, search=simloop.PCT(2))
+    # Runs are seeded seed, seed + 1...: the seed given beside the search is the first.
+    assert beside.failing_scheduler == inside.failing_scheduler
+    assert beside.failing_scheduler == f"PCT(depth=2, seed={5 + beside.failing_run - 1})"
+    assert zero.failing_scheduler == f"PCT(depth=2, seed={zero.failing_run - 1})"
+
+
+def test_searches_by_name_are_the_searches() -> None:
+    by_name = simloop.explore(bank_race, runs=30, seed=3, search="pct:2")
+    by_object = simloop.explore(bank_race, runs=30, search=simloop.PCT(2, seed=3))
+    assert by_name.runs == by_object.runs
+    assert by_name.failing_scheduler == by_object.failing_scheduler
+    assert simloop.explore(bank_race, search="fifo").runs == 1
+    # asyncio's own order passes (it is a race): with no deviation allowed, that is the proof.
+    proof = simloop.explore(bank_race, search="exhaustive:0").proof
+    assert proof == "the one schedule with at most 0 deviations from asyncio's order passes"

@@ -337,10 +337,10 @@ def test_a_mark_reached_in_one_run_of_many_counts() -> None:
         await asyncio.gather(worker("a"), worker("b"))
         simloop.sometimes("b overtook a", order == ["b", "a"])
 
-    fifo_only = simloop.explore(main, runs=1, coverage=True, scheduler=simloop.Exhaustive(0))
+    fifo_only = simloop.explore(main, runs=1, coverage=True, search=simloop.Exhaustive(0))
     assert fifo_only.coverage is not None
     assert fifo_only.coverage.never_reached == ["b overtook a"]
-    searched = simloop.explore(main, runs=100, coverage=True, scheduler=simloop.Exhaustive(1))
+    searched = simloop.explore(main, runs=100, coverage=True, search=simloop.Exhaustive(1))
     assert searched.coverage is not None
     assert searched.coverage.never_reached == []
     assert searched.proof is not None
@@ -367,7 +367,7 @@ async def journal() -> None:
 
 
 def test_cancel_somewhere_finds_a_cancellation_bug() -> None:
-    result = simloop.explore(journal, runs=100, scheduler=simloop.Exhaustive(1))
+    result = simloop.explore(journal, runs=100, search=simloop.Exhaustive(1))
     assert result.failure is not None
     assert result.failure.summary() == (
         "AssertionError: a cancelled write left the journal locked "
@@ -389,7 +389,7 @@ def test_cancel_somewhere_never_cancels_in_asyncios_order() -> None:
     for scheduler in (None, simloop.Fifo(), simloop.Replay([])):
         log = _choices_of(journal, scheduler)
         kinds = {kind for kind, _, _ in log}
-        assert kinds == {simloop.ChoiceKind.CANCEL}
+        assert kinds == {"cancel"}
         assert [choice for _, _, choice in log] == [0] * len(log)
         assert len(log) == 2  # one before each step of the task
 
@@ -453,7 +453,7 @@ def test_every_step_of_every_marked_task_has_a_cancel_choice(order: str) -> None
     simloop.run(main(), instruments=[choices, Steps()])
     assert steps.count("a") == 2
     assert steps.count("b") == 5
-    assert [kind for kind, _, _ in choices.made] == [simloop.ChoiceKind.CANCEL] * len(steps)
+    assert [kind for kind, _, _ in choices.made] == ["cancel"] * len(steps)
 
 
 def test_cancel_somewhere_arguments() -> None:
@@ -517,15 +517,15 @@ def test_cancel_somewhere_refuses_a_stock_loop() -> None:
 
 class _Choices(simloop.Instrument):
     def __init__(self) -> None:
-        self.made: list[tuple[simloop.ChoiceKind, int, int]] = []
+        self.made: list[tuple[str, int, int]] = []
 
     def choice_made(
-        self, loop: simloop.SimLoop, kind: simloop.ChoiceKind, n: int, choice: int
+        self, loop: simloop.SimLoop, point: simloop.lowlevel.ChoicePoint, choice: int
     ) -> None:
-        self.made.append((kind, n, choice))
+        self.made.append((point.kind, point.n, choice))
 
 
-def _choices_of(main: Any, scheduler: Any) -> list[tuple[simloop.ChoiceKind, int, int]]:
+def _choices_of(main: Any, scheduler: Any) -> list[tuple[str, int, int]]:
     watcher = _Choices()
     simloop.run(main(), scheduler=scheduler, instruments=[watcher])
     return watcher.made

@@ -146,7 +146,7 @@ async def looks_like_a_sleep() -> None:
 
 def test_only_real_sleeps_are_reduced() -> None:
     assert simloop.explore(looks_like_a_sleep, runs=100).found  # random walks find it
-    result = simloop.explore(looks_like_a_sleep, runs=100, scheduler=simloop.Exhaustive(3))
+    result = simloop.explore(looks_like_a_sleep, runs=100, search=simloop.Exhaustive(3))
     assert result.found, result.proof
     assert result.proof is None
 
@@ -155,7 +155,7 @@ def test_only_real_sleeps_are_reduced() -> None:
 
 
 def test_exhaustive_zero_runs_asyncios_order_only() -> None:
-    result = simloop.explore(bank_fixed, runs=100, scheduler=simloop.Exhaustive(0))
+    result = simloop.explore(bank_fixed, runs=100, search=simloop.Exhaustive(0))
     assert result.runs == 1
     assert result.proof == proof(1, 0)
     assert result.proof == "the one schedule with at most 0 deviations from asyncio's order passes"
@@ -168,19 +168,19 @@ def test_exhaustive_zero_runs_asyncios_order_only() -> None:
 def test_the_proof_counts_every_schedule_within_the_bound(bound: int) -> None:
     everything = enumerate_schedules(_runner(bank_fixed), max_deviations=bound)
     assert everything is not None
-    result = simloop.explore(bank_fixed, runs=10_000, scheduler=simloop.Exhaustive(bound))
+    result = simloop.explore(bank_fixed, runs=10_000, search=simloop.Exhaustive(bound))
     assert not result.found
     assert result.runs == len(everything)  # no timers: nothing to reduce
     assert result.proof == proof(result.runs, bound)
 
 
 def test_no_proof_when_the_cap_stops_the_search_first() -> None:
-    total = simloop.explore(bank_fixed, runs=10_000, scheduler=simloop.Exhaustive(2)).runs
-    capped = simloop.explore(bank_fixed, runs=total - 1, scheduler=simloop.Exhaustive(2))
+    total = simloop.explore(bank_fixed, runs=10_000, search=simloop.Exhaustive(2)).runs
+    capped = simloop.explore(bank_fixed, runs=total - 1, search=simloop.Exhaustive(2))
     assert capped.runs == total - 1
     assert capped.proof is None
     # A cap of exactly the tree's size still covers it all.
-    exact = simloop.explore(bank_fixed, runs=total, scheduler=simloop.Exhaustive(2))
+    exact = simloop.explore(bank_fixed, runs=total, search=simloop.Exhaustive(2))
     assert exact.runs == total
     assert exact.proof is not None
     assert exact.proof.startswith(f"all {total} schedules")
@@ -188,7 +188,7 @@ def test_no_proof_when_the_cap_stops_the_search_first() -> None:
 
 def test_no_proof_when_a_schedule_fails() -> None:
     search = simloop.Exhaustive(2)
-    result = simloop.explore(bank_race, runs=10_000, scheduler=search)
+    result = simloop.explore(bank_race, runs=10_000, search=search)
     assert result.found
     assert result.proof is None
     assert result.failing_scheduler is not None
@@ -199,11 +199,11 @@ def test_no_proof_when_a_schedule_fails() -> None:
 
 def test_a_search_used_twice_searches_again() -> None:
     search = simloop.Exhaustive(2)
-    first = simloop.explore(bank_fixed, runs=10_000, scheduler=search)
-    again = simloop.explore(bank_fixed, runs=10_000, scheduler=search)
+    first = simloop.explore(bank_fixed, runs=10_000, search=search)
+    again = simloop.explore(bank_fixed, runs=10_000, search=search)
     assert (again.runs, again.proof) == (first.runs, first.proof)
     # ... and does not claim the first program's proof for another one.
-    other = simloop.explore(bank_race, runs=10_000, scheduler=search)
+    other = simloop.explore(bank_race, runs=10_000, search=search)
     assert other.found
     assert other.proof is None
 
@@ -242,19 +242,19 @@ def test_shards_partition_the_search(desc: dict[str, Any], bound: int, count: in
 
 
 def test_each_shard_proves_its_share() -> None:
-    whole = simloop.explore(bank_fixed, runs=10_000, scheduler=simloop.Exhaustive(2))
+    whole = simloop.explore(bank_fixed, runs=10_000, search=simloop.Exhaustive(2))
     runs = []
     for index in range(3):
         search = simloop.Exhaustive(2, shard=(index, 3))
         assert repr(search) == f"Exhaustive(max_deviations=2, shard=({index}, 3))"
-        result = simloop.explore(bank_fixed, runs=10_000, scheduler=search)
+        result = simloop.explore(bank_fixed, runs=10_000, search=search)
         assert not result.found
         assert result.proof == proof(result.runs, 2, f" (shard {index + 1} of 3)")
         runs.append(result.runs)
     assert sum(runs) == whole.runs
     # Some shard finds the race; the others prove their share.
     found = [
-        simloop.explore(bank_race, runs=10_000, scheduler=simloop.Exhaustive(1, shard=(i, 3)))
+        simloop.explore(bank_race, runs=10_000, search=simloop.Exhaustive(1, shard=(i, 3)))
         for i in range(3)
     ]
     assert any(result.found for result in found)

@@ -87,7 +87,7 @@ def test_reprs() -> None:
 )
 def test_a_depth_one_race_is_found_within_a_few_runs(search: Any) -> None:
     for seed in range(5):
-        result = simloop.explore(bank_race, runs=15, scheduler=search(seed))
+        result = simloop.explore(bank_race, runs=15, search=search(seed))
         assert result.found, f"seed {seed}"
         assert result.failing_scheduler is not None
         assert result.failing_scheduler.startswith(("PCT(depth=", "RandomWalk(seed="))

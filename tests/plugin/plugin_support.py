@@ -66,7 +66,7 @@ RACE_ASSERT_LINE = next(
     if "assert state" in line
 )
 
-_TOKEN = re.compile(r"--simloop-replay=(sl1-[A-Za-z0-9_-]+)")
+_TOKEN = re.compile(r"--simloop-replay=(sl2-[A-Za-z0-9_-]+)")
 
 
 def race_module(marker: str = "runs=50") -> str:

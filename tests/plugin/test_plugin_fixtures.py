@@ -92,7 +92,7 @@ def test_harness_in_an_async_test(tester: pytest.Pytester) -> None:
 
             SEEN = []
 
-            @pytest.mark.simloop(runs=4, scheduler="random", seed=10)
+            @pytest.mark.simloop(runs=4, search="random", seed=10)
             async def test_explored(simloop):
                 assert simloop.loop is asyncio.get_running_loop()
                 SEEN.append((simloop.seed, simloop.time(), simloop.loop))
@@ -130,7 +130,7 @@ def test_marked_sync_test_is_explored(tester: pytest.Pytester) -> None:
                 await asyncio.sleep(0)
                 state["balance"] = balance + amount
 
-            @pytest.mark.simloop(runs=6, scheduler="random", seed=3)
+            @pytest.mark.simloop(runs=6, search="random", seed=3)
             def test_each_schedule_calls_the_test_again(simloop):
                 LOOPS.append(simloop.loop)
                 assert simloop.seed == 3 + len(LOOPS) - 1
@@ -164,7 +164,7 @@ def test_marked_sync_test_is_explored(tester: pytest.Pytester) -> None:
             "simloop: failed on schedule * of 50 (*); needs 1 deviation from asyncio's order",
             "  AssertionError: lost update (test_sync.py:36 in test_race)",
             "  after * steps at *",
-            "  replay: pytest 'test_sync.py::test_race' --simloop-replay=sl1-*",
+            "  replay: pytest 'test_sync.py::test_race' --simloop-replay=sl2-*",
         ]
     )
     token = replay_token(result)
@@ -378,17 +378,17 @@ async def test_real_time():
     note("real time", time.time())
 
 
-@pytest.mark.simloop(runs=2, seed=7, scheduler="random")
+@pytest.mark.simloop(runs=2, seed=7, search="random")
 async def test_random_a():
     note("random a", random.random())
 
 
-@pytest.mark.simloop(runs=2, seed=7, scheduler="random")
+@pytest.mark.simloop(runs=2, seed=7, search="random")
 async def test_random_b():
     note("random b", random.random())
 
 
-@pytest.mark.simloop(runs=2, seed=7, scheduler="random", patch_random=False)
+@pytest.mark.simloop(runs=2, seed=7, search="random", patch_random=False)
 async def test_random_unpatched():
     note("random unpatched", random.random())
 
@@ -518,7 +518,7 @@ def test_deadlock_report(tester: pytest.Pytester) -> None:
             "        waits in gather() for 'Task-*', 'Task-*'",
             "    wait-for cycle: 'Task-2' -> 'Task-3' -> 'Task-2'",
             "    simloop: replay this exact run with: "
-            "pytest 'test_hang.py::test_deadlock' --simloop-replay=sl1-*",
+            "pytest 'test_hang.py::test_deadlock' --simloop-replay=sl2-*",
             "*- simloop -*",
             "simloop: failed on schedule 1 of 5 (*), and it fails in asyncio's own order too: "
             "no interleaving is needed, so this is a plain bug, not a race",

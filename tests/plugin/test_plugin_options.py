@@ -106,7 +106,7 @@ def test_runs_marker_beats_option_beats_ini(tester: pytest.Pytester) -> None:
 
 
 def test_seed_marker_beats_option_beats_ini(tester: pytest.Pytester) -> None:
-    tester.makepyfile(test_seeds=recording_module("runs=3, scheduler='random'"))
+    tester.makepyfile(test_seeds=recording_module("runs=3, search='random'"))
     result = tester.runpytest("--simloop-seed=1000")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["simloop: mode=strict, seed=1000, artifacts=*"])
@@ -118,15 +118,15 @@ def test_seed_marker_beats_option_beats_ini(tester: pytest.Pytester) -> None:
     tester.runpytest("--simloop-seed=-4").assert_outcomes(passed=2)
     assert [seed for seed, _ in recorded(tester)] == [-4, -3, -2]
 
-    tester.makepyfile(test_seeds=recording_module("runs=3, scheduler='random', seed=5"))
+    tester.makepyfile(test_seeds=recording_module("runs=3, search='random', seed=5"))
     tester.runpytest("--simloop-seed=1000").assert_outcomes(passed=2)
     assert [seed for seed, _ in recorded(tester)] == [5, 6, 7]
 
 
 def test_default_seed_comes_from_the_test_id(tester: pytest.Pytester) -> None:
     tester.makepyfile(
-        test_a=recording_module("runs=2, scheduler='random'"),
-        test_b=recording_module("runs=2, scheduler='random'"),
+        test_a=recording_module("runs=2, search='random'"),
+        test_b=recording_module("runs=2, search='random'"),
     )
     result = tester.runpytest()
     result.assert_outcomes(passed=4)
@@ -143,8 +143,8 @@ def test_default_seed_comes_from_the_test_id(tester: pytest.Pytester) -> None:
 
 def test_seed_random_draws_one_seed_per_session(tester: pytest.Pytester) -> None:
     tester.makepyfile(
-        test_a=recording_module("runs=2, scheduler='random'"),
-        test_b=recording_module("runs=2, scheduler='random'"),
+        test_a=recording_module("runs=2, search='random'"),
+        test_b=recording_module("runs=2, search='random'"),
     )
     sessions = []
     for _ in range(2):
@@ -165,7 +165,7 @@ def test_seed_random_draws_one_seed_per_session(tester: pytest.Pytester) -> None
     result.stdout.no_fnmatch_line("*seed=per test*")
 
 
-# --- scheduler --------------------------------------------------------------------------------
+# --- search -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -179,12 +179,13 @@ def test_seed_random_draws_one_seed_per_session(tester: pytest.Pytester) -> None
         ("fifo", r"Fifo\(\)"),
     ],
 )
-def test_scheduler_option(tester: pytest.Pytester, option: str | None, expected: str) -> None:
+def test_search_option(tester: pytest.Pytester, option: str | None, expected: str) -> None:
     tester.makepyfile(test_sched=recording_module("runs=6"))
-    args = [] if option is None else [f"--simloop-scheduler={option}"]
+    args = [] if option is None else [f"--simloop-search={option}"]
     tester.runpytest(*args).assert_outcomes(passed=2)
     runs = recorded(tester)
-    assert len(runs) == 6
+    # asyncio's own order runs once: running it again would only repeat it.
+    assert len(runs) == (1 if option == "fifo" else 6)
     assert all(re.fullmatch(expected, scheduler) for _, scheduler in runs), runs
     if option in (None, "portfolio"):
         # Random walks and PCT of each depth, in turn.
@@ -198,19 +199,32 @@ def test_one_run_is_asyncios_order(tester: pytest.Pytester) -> None:
     assert recorded(tester) == [(None, "Fifo()")]
 
 
-def test_scheduler_marker_beats_option_beats_ini(tester: pytest.Pytester) -> None:
-    tester.makeini(ini(simloop_scheduler="pct:2"))
+def test_search_marker_beats_option_beats_ini(tester: pytest.Pytester) -> None:
+    tester.makeini(ini(simloop_search="pct:2"))
     tester.makepyfile(test_sched=recording_module("runs=2"))
     tester.runpytest().assert_outcomes(passed=2)
     assert {scheduler.split(", ")[0] for _, scheduler in recorded(tester)} == {"PCT(depth=2"}
-    tester.runpytest("--simloop-scheduler=fifo").assert_outcomes(passed=2)
+    tester.runpytest("--simloop-search=fifo").assert_outcomes(passed=2)
     assert {scheduler for _, scheduler in recorded(tester)} == {"Fifo()"}
-    tester.makepyfile(test_sched=recording_module("runs=2, scheduler='random'"))
-    tester.runpytest("--simloop-scheduler=fifo").assert_outcomes(passed=2)
+    tester.makepyfile(test_sched=recording_module("runs=2, search='random'"))
+    tester.runpytest("--simloop-search=fifo").assert_outcomes(passed=2)
     assert {scheduler.split("(")[0] for _, scheduler in recorded(tester)} == {"RandomWalk"}
 
 
-def test_exhaustive_scheduler_proves_a_bound(tester: pytest.Pytester) -> None:
+def test_the_old_scheduler_names_still_work_with_a_warning(tester: pytest.Pytester) -> None:
+    tester.makepyfile(test_sched=recording_module("runs=3, scheduler='pct:2'"))
+    result = tester.runpytest("-W", "default")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*PytestDeprecationWarning: @pytest.mark.simloop(scheduler=...)*"])
+    assert {scheduler.split(", ")[0] for _, scheduler in recorded(tester)} == {"PCT(depth=2"}
+    tester.makepyfile(test_sched=recording_module("runs=3"))
+    result = tester.runpytest("-W", "default", "--simloop-scheduler=fifo")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*--simloop-scheduler is now --simloop-search*"])
+    assert recorded(tester) == [(None, "Fifo()")]
+
+
+def test_exhaustive_search_proves_a_bound(tester: pytest.Pytester) -> None:
     tester.makepyfile(
         test_sched=recording_module("runs=1000"),
         test_object=source(
@@ -224,13 +238,13 @@ def test_exhaustive_scheduler_proves_a_bound(tester: pytest.Pytester) -> None:
                     log.append(name)
                     await asyncio.sleep(0)
 
-            @pytest.mark.simloop(scheduler=simloop.Exhaustive(1))
+            @pytest.mark.simloop(search=simloop.Exhaustive(1))
             async def test_search_object():
                 await asyncio.gather(worker([], "a"), worker([], "b"))
             """
         ),
     )
-    result = tester.runpytest("-v", "--simloop-scheduler=exhaustive")
+    result = tester.runpytest("-v", "--simloop-search=exhaustive")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
@@ -245,12 +259,12 @@ def test_exhaustive_scheduler_proves_a_bound(tester: pytest.Pytester) -> None:
     assert 1 < bound_1 < bound_2 < 1000
     assert len(recorded(tester)) == bound_2  # the test ran once per schedule
 
-    result = tester.runpytest("-v", "--simloop-scheduler=exhaustive:0")
+    result = tester.runpytest("-v", "--simloop-search=exhaustive:0")
     assert schedules_run(result)["test_sched.py::test_marked"] == 1
     result.stdout.fnmatch_lines(
         ["test_sched.py::test_marked: 1 schedule, * with at most 0 deviations from asyncio's *"]
     )
-    tester.makeini(ini(simloop_scheduler="exhaustive:1"))
+    tester.makeini(ini(simloop_search="exhaustive:1"))
     result = tester.runpytest("-v")
     assert schedules_run(result)["test_sched.py::test_marked"] == bound_1
 
@@ -287,7 +301,7 @@ def collected(pytester: pytest.Pytester, *args: str) -> list[str]:
 
 
 def test_shards_split_explored_tests_into_items(tester: pytest.Pytester) -> None:
-    tester.makepyfile(test_shards=SHARDED.replace("MARKER", "runs=10, scheduler='random'"))
+    tester.makepyfile(test_shards=SHARDED.replace("MARKER", "runs=10, search='random'"))
     assert collected(tester) == [
         "test_shards.py::test_explored",
         "test_shards.py::test_fixture_only",
@@ -320,7 +334,7 @@ def test_shards_do_not_repeat_a_single_schedule(tester: pytest.Pytester) -> None
 
 def test_shards_take_disjoint_slices_of_the_seeds(tester: pytest.Pytester) -> None:
     tester.makepyfile(
-        test_shards=SHARDED.replace("MARKER", "runs=10, shards=4, scheduler='random', seed=50")
+        test_shards=SHARDED.replace("MARKER", "runs=10, shards=4, search='random', seed=50")
     )
     result = tester.runpytest("-v", "-k", "test_explored")
     result.assert_outcomes(passed=4)
@@ -335,7 +349,7 @@ def test_shards_take_disjoint_slices_of_the_seeds(tester: pytest.Pytester) -> No
 
 
 def test_exhaustive_shards_are_disjoint(tester: pytest.Pytester) -> None:
-    tester.makepyfile(test_sched=recording_module("scheduler='exhaustive:2'"))
+    tester.makepyfile(test_sched=recording_module("search='exhaustive:2'"))
     whole = schedules_run(tester.runpytest("-v", "-k", "test_marked"))
     shards = schedules_run(tester.runpytest("-v", "-k", "test_marked", "--simloop-shards=3"))
     assert len(shards) == 3
@@ -349,7 +363,7 @@ def test_failing_shard_replays_with_its_own_id(tester: pytest.Pytester) -> None:
     command = next(line for line in result.outlines if line.startswith("  replay: "))
     match = re.fullmatch(
         r"  replay: pytest '(test_race\.py::test_race\[simloop-shard-[12]/2\])' "
-        r"--simloop-replay=(sl1-[A-Za-z0-9_-]+)",
+        r"--simloop-replay=(sl2-[A-Za-z0-9_-]+)",
         command,
     )
     assert match is not None, command
@@ -392,21 +406,21 @@ MARKED = source(
             "ERROR: --simloop-seed / simloop_seed must be an int or 'random', not '1.5'",
         ),
         (
-            ["--simloop-scheduler=bogus"],
-            "ERROR: --simloop-scheduler: unknown simloop scheduler 'bogus'; use one of "
+            ["--simloop-search=bogus"],
+            "ERROR: --simloop-search: unknown search 'bogus'; use one of "
             "portfolio, random, pct[[]:DEPTH[]], exhaustive[[]:DEVIATIONS[]], fifo",
         ),
         (
-            ["-o", "simloop_scheduler=fifo:2"],
-            "ERROR: simloop_scheduler: unknown simloop scheduler 'fifo:2'; *",
+            ["-o", "simloop_search=fifo:2"],
+            "ERROR: simloop_search: unknown search 'fifo:2'; *",
         ),
         (
-            ["--simloop-scheduler=pct:0"],
-            "ERROR: --simloop-scheduler: pct needs a positive int after ':', not '0'",
+            ["--simloop-search=pct:0"],
+            "ERROR: --simloop-search: pct needs a positive int after ':', not '0'",
         ),
         (
-            ["--simloop-scheduler=exhaustive:x"],
-            "ERROR: --simloop-scheduler: exhaustive needs a non-negative int after ':', not 'x'",
+            ["--simloop-search=exhaustive:x"],
+            "ERROR: --simloop-search: exhaustive needs a non-negative int after ':', not 'x'",
         ),
         (
             ["-o", "simloop_mode=sometimes"],
@@ -452,9 +466,9 @@ def test_bad_runs_ini_value(tester: pytest.Pytester) -> None:
         (
             "runz=3",
             "ERROR: test_bad.py::test_marked: unknown @pytest.mark.simloop argument(s) runz; "
-            "it takes runs, seed, scheduler, shrink, shards, max_steps, max_time, timer_jitter, "
-            "shuffle, patch_time, patch_random, forbid_escapes, fail_on_unhandled, track_locks, "
-            "start_time",
+            "it takes runs, seed, search, shrink, shards, start_time, max_steps, max_time, "
+            "timer_jitter, shuffle, patch_time, patch_random, forbid_escapes, fail_on_unhandled, "
+            "track_locks, epoch",
         ),
         (
             "3",
@@ -468,13 +482,40 @@ def test_bad_runs_ini_value(tester: pytest.Pytester) -> None:
         ("runs=0", "ERROR: test_bad.py::test_marked: simloop runs must be at least 1, not 0"),
         ("seed='7'", "ERROR: test_bad.py::test_marked: simloop seed must be an int, not str '7'"),
         (
-            "scheduler=42",
-            "ERROR: test_bad.py::test_marked: simloop scheduler must be a name (portfolio, "
+            "search=42",
+            "ERROR: test_bad.py::test_marked: simloop search must be a name (portfolio, "
             "random, pct, exhaustive, fifo) or a search such as simloop.Exhaustive(2), not 42",
         ),
         (
-            "scheduler='pct:deep'",
+            "search='pct:deep'",
             "ERROR: test_bad.py::test_marked: pct needs a positive int after ':', not 'deep'",
+        ),
+        (
+            "search=0",
+            "ERROR: test_bad.py::test_marked: simloop search must be a name (portfolio, *not 0",
+        ),
+        (
+            "search=''",
+            "ERROR: test_bad.py::test_marked: unknown search ''; use one of portfolio, *",
+        ),
+        (
+            "search=__import__('simloop').PCT",
+            "ERROR: test_bad.py::test_marked: simloop search must be a search object, not the "
+            "class PCT: pass simloop.PCT(...)",
+        ),
+        (
+            "shrink='no'",
+            "ERROR: test_bad.py::test_marked: simloop shrink must be True or False, not 'no'",
+        ),
+        (
+            "shuffle='x'",
+            "ERROR: test_bad.py::test_marked: @pytest.mark.simloop: `shuffle` must be True or "
+            "False, not str 'x'",
+        ),
+        (
+            "timer_jitter=-1",
+            "ERROR: test_bad.py::test_marked: @pytest.mark.simloop: `timer_jitter` must be a "
+            "non-negative number of seconds, not -1",
         ),
     ],
 )

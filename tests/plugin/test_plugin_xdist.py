@@ -17,7 +17,7 @@ import pytest
 OUT = {out!r}
 
 
-@pytest.mark.simloop(runs=14, shards=4, scheduler="random")
+@pytest.mark.simloop(runs=14, shards=4, search="random")
 async def test_sharded(request, simloop):
     shard = request.node.callspec.id.replace("/", "-of-")
     with open(os.path.join(OUT, shard), "a") as seeds:
@@ -66,7 +66,7 @@ def test_xdist_runs_disjoint_deterministic_shards(tester: pytest.Pytester) -> No
         [
             "*- simloop -*",
             "simloop: failed on schedule * of 50 (*); needs 1 deviation from asyncio's order",
-            "  replay: pytest 'test_race.py::test_race' --simloop-replay=sl1-*",
+            "  replay: pytest 'test_race.py::test_race' --simloop-replay=sl2-*",
         ]
     )
     token = replay_token(first)
@@ -94,7 +94,7 @@ def test_verbose_summary_lists_explored_tests(tester: pytest.Pytester) -> None:
             async def test_sleeps():
                 await asyncio.sleep(1)
 
-            @pytest.mark.simloop(scheduler="exhaustive:1")
+            @pytest.mark.simloop(search="exhaustive:1")
             async def test_proved():
                 await asyncio.gather(asyncio.sleep(0), asyncio.sleep(0))
 

@@ -41,6 +41,7 @@ it, and it should start fast.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -429,13 +430,13 @@ class ChoiceCounter(simloop.Instrument):
     """Counts the choices of each kind."""
 
     def __init__(self) -> None:
-        self.counts: dict[simloop.ChoiceKind, int] = dict.fromkeys(simloop.ChoiceKind, 0)
+        self.counts: collections.Counter[str] = collections.Counter()
 
     def choice_made(
-        self, loop: simloop.SimLoop, kind: simloop.ChoiceKind, n: int, choice: int
+        self, loop: simloop.SimLoop, point: simloop.lowlevel.ChoicePoint, choice: int
     ) -> None:
-        del loop, n, choice  # the hook's signature
-        self.counts[kind] += 1
+        del loop, choice  # the hook's signature
+        self.counts[point.kind] += 1
 
 
 class ClockChecker(simloop.Instrument):

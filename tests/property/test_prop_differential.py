@@ -60,7 +60,7 @@ def run_with_tie_count(desc: dict[str, Any]) -> tuple[int, Outcome]:
     loop = simloop.SimLoop(scheduler=simloop.Replay([]))
     loop.add_instrument(counter)
     outcome = run_on_loop(desc, loop)
-    return counter.counts[simloop.ChoiceKind.TIMER_TIE], outcome
+    return counter.counts["timer.tie"], outcome
 
 
 def test_fifo_matches_stock_asyncio() -> None:

@@ -44,14 +44,14 @@ def test_fixed_twin_passes_in_stock_order(race: Race) -> None:
 
 @each_race
 def test_fixed_twin_passes_a_portfolio_search(race: Race) -> None:
-    result = simloop.explore(race.fixed, runs=200, scheduler=simloop.Portfolio(), shrink=False)
+    result = simloop.explore(race.fixed, runs=200, search=simloop.Portfolio(), shrink=False)
     assert result.failure is None, result.failure.summary()
     assert result.runs == 200
 
 
 @each_race
 def test_fixed_twin_passes_every_schedule(race: Race) -> None:
-    result = simloop.explore(race.fixed, runs=5000, scheduler=simloop.Exhaustive(1_000_000))
+    result = simloop.explore(race.fixed, runs=5000, search=simloop.Exhaustive(1_000_000))
     assert result.failure is None, result.failure.summary()
     assert result.proof is not None, f"not enumerated in {result.runs} schedules"
 
@@ -84,14 +84,14 @@ def check_failure(race: Race, result: simloop.ExplorationResult) -> None:
 @each_race
 def test_bug_passes_below_its_depth(race: Race) -> None:
     simloop.run(race.buggy())  # asyncio's order (Fifo) passes
-    below = simloop.explore(race.buggy, runs=5000, scheduler=simloop.Exhaustive(race.depth - 1))
+    below = simloop.explore(race.buggy, runs=5000, search=simloop.Exhaustive(race.depth - 1))
     assert below.failure is None, below.failure.summary()
     assert below.proof is not None
 
 
 @each_race
 def test_bug_is_found_by_exhaustive_at_its_depth(race: Race) -> None:
-    result = simloop.explore(race.buggy, runs=1000, scheduler=simloop.Exhaustive(race.depth))
+    result = simloop.explore(race.buggy, runs=1000, search=simloop.Exhaustive(race.depth))
     check_failure(race, result)
     assert result.recording is not None
     assert result.recording.deviations == race.depth
@@ -99,7 +99,7 @@ def test_bug_is_found_by_exhaustive_at_its_depth(race: Race) -> None:
 
 @each_race
 def test_bug_is_found_by_the_default_portfolio(race: Race) -> None:
-    result = simloop.explore(race.buggy, runs=1000, scheduler=simloop.Portfolio())
+    result = simloop.explore(race.buggy, runs=1000, search=simloop.Portfolio())
     check_failure(race, result)
 
 
@@ -112,7 +112,7 @@ THREE = [0, 1, 0, 1, 1]
 
 def replay_choices(choices: list[int]) -> simloop.ExplorationResult:
     return simloop.explore(
-        ttl_refresh.buggy, runs=1, scheduler=lambda _seed: simloop.Replay(choices), shrink=False
+        ttl_refresh.buggy, runs=1, search=lambda _seed: simloop.Replay(choices), shrink=False
     )
 
 
@@ -125,9 +125,7 @@ def test_the_three_deviation_schedule_holds_a_one_deviation_failure() -> None:
 
 
 def test_shrinking_finds_the_one_deviation_inside_three() -> None:
-    result = simloop.explore(
-        ttl_refresh.buggy, runs=1, scheduler=lambda _seed: simloop.Replay(THREE)
-    )
+    result = simloop.explore(ttl_refresh.buggy, runs=1, search=lambda _seed: simloop.Replay(THREE))
     assert result.recording is not None
     assert result.recording.deviations <= ttl_refresh.RACE.depth + 1
 
@@ -146,14 +144,14 @@ def test_the_noisy_schedule_holds_a_one_deviation_failure() -> None:
     race = noisy_lost_update()
     for choices in (NOISY_RUN, [0, 0, 0, 0, 4]):
         result = simloop.explore(
-            race.buggy, runs=1, scheduler=lambda _seed, c=choices: simloop.Replay(c)
+            race.buggy, runs=1, search=lambda _seed, c=choices: simloop.Replay(c)
         )
         check_failure_kind(race, result)
 
 
 def test_shrinking_beside_bystanders_reaches_the_bug_depth() -> None:
     race = noisy_lost_update()
-    result = simloop.explore(race.buggy, runs=1, scheduler=lambda _seed: simloop.Replay(NOISY_RUN))
+    result = simloop.explore(race.buggy, runs=1, search=lambda _seed: simloop.Replay(NOISY_RUN))
     assert result.recording is not None
     assert result.recording.deviations <= race.depth + 1
 

@@ -1,0 +1,435 @@
+"""Loop options: the one list of everything a :class:`~simloop.SimLoop` can be told.
+
+Each option is declared once, here: its name, default, check, documentation, whether a trace
+records it (``recorded``: a replay must run with the same value), and whether the pytest plugin
+offers it (``plugin``: as a ``@pytest.mark.simloop`` keyword, a ``--simloop-<name>`` option and a
+``simloop_<name>`` ini key, parsed from text by ``parse``). ``SimLoop``, ``simloop.run``,
+``explore``, ``replay``, traces, replay tokens and the plugin all read this list, so adding an
+option is one edit here (and its documentation).
+
+Options are checked before anything else happens, so a bad one raises
+:class:`~simloop.InvalidArgumentError` naming it, and nothing is left half made.
+"""
+
+from __future__ import annotations
+
+import decimal
+import fractions
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from simloop._clock import NEVER_NS, seconds_to_ns
+from simloop._errors import InvalidArgumentError
+from simloop._scheduling import Scheduler, check_scheduler
+
+#: A run that takes this many steps is taken for a livelock (it costs about a second).
+DEFAULT_MAX_STEPS = 500_000
+
+#: ``time.time()`` inside a simulation reads this wall-clock time at virtual time 0:
+#: 2000-01-01T00:00:00Z.
+DEFAULT_EPOCH = 946_684_800.0
+
+_NUMBERS = (int, float, decimal.Decimal, fractions.Fraction)
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+
+def _describe(value: object) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def _seconds_ns(name: str, value: object) -> int:
+    """A number of seconds as ns: a real number (not a bool), not NaN."""
+    if isinstance(value, bool) or not isinstance(value, _NUMBERS):
+        msg = f"`{name}` must be a number of seconds, not {_describe(value)}"
+        raise InvalidArgumentError(msg)
+    try:
+        nan = math.isnan(value)
+    except (ValueError, ArithmeticError):  # a signalling Decimal NaN
+        nan = True
+    if nan:
+        msg = f"`{name}` must be a number of seconds, not {_describe(value)}"
+        raise InvalidArgumentError(msg)
+    return seconds_to_ns(float(value), name=name)
+
+
+def _check_seed(options: Any, attribute: Any, value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        msg = f"`seed` must be an int or None, not {_describe(value)}"
+        raise InvalidArgumentError(msg)
+
+
+def _check_scheduler(options: Any, attribute: Any, value: object) -> None:
+    if value is not None:
+        check_scheduler(value)
+
+
+def _check_finite(options: Any, attribute: Any, value: object) -> None:
+    ns = _seconds_ns(attribute.name, value)
+    if not -NEVER_NS < ns < NEVER_NS:
+        msg = f"`{attribute.name}` must be a finite number of seconds, not {value!r}"
+        raise InvalidArgumentError(msg)
+
+
+def _check_max_steps(options: Any, attribute: Any, value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        msg = f"`max_steps` must be a positive int or None, not {value!r}"
+        raise InvalidArgumentError(msg)
+
+
+def _check_max_time(options: Any, attribute: Any, value: object) -> None:
+    if value is not None and _seconds_ns("max_time", value) < 0:
+        msg = f"`max_time` must be a non-negative number of seconds or None, not {value!r}"
+        raise InvalidArgumentError(msg)
+
+
+def _check_jitter(options: Any, attribute: Any, value: object) -> None:
+    if not 0 <= _seconds_ns("timer_jitter", value) < NEVER_NS:
+        msg = f"`timer_jitter` must be a non-negative number of seconds, not {value!r}"
+        raise InvalidArgumentError(msg)
+
+
+def _check_bool(options: Any, attribute: Any, value: object) -> None:
+    if not isinstance(value, bool):
+        msg = f"`{attribute.name}` must be True or False, not {_describe(value)}"
+        raise InvalidArgumentError(msg)
+
+
+def _check_record_events(options: Any, attribute: Any, value: object) -> None:
+    if isinstance(value, bool):
+        return
+    if not isinstance(value, int) or value < 1:
+        msg = (
+            "`record_events` must be True, False, or a positive int (how many of the latest "
+            f"steps to keep), not {_describe(value)}"
+        )
+        raise InvalidArgumentError(msg)
+
+
+#: The hooks an instrument has (see simloop.Instrument).
+INSTRUMENT_HOOKS = (
+    "run_started",
+    "run_stopped",
+    "choice_made",
+    "step_started",
+    "step_finished",
+    "clock_advanced",
+)
+
+
+def _to_instruments(value: object) -> tuple[Any, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        msg = f"`instruments` must be a sequence of simloop.Instrument objects, not {value!r}"
+        raise InvalidArgumentError(msg)
+    return tuple(value)
+
+
+def _check_instruments(options: Any, attribute: Any, value: tuple[Any, ...]) -> None:
+    for instrument in value:
+        missing = [h for h in INSTRUMENT_HOOKS if not callable(getattr(instrument, h, None))]
+        if missing:
+            msg = (
+                f"`instruments`: {instrument!r} is not an instrument (it lacks "
+                f"{', '.join(missing)}); subclass simloop.Instrument, whose hooks default to "
+                "doing nothing"
+            )
+            raise InvalidArgumentError(msg)
+
+
+# --- parsing text (command line, ini files) ----------------------------------------------------
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    msg = f"expected true or false, not {text!r}"
+    raise ValueError(msg)
+
+
+def parse_seconds(text: str) -> float:
+    return float(text)
+
+
+def parse_optional_seconds(text: str) -> float | None:
+    return None if text.strip().lower() in ("none", "") else float(text)
+
+
+def parse_optional_int(text: str) -> int | None:
+    return None if text.strip().lower() in ("none", "") else int(text)
+
+
+# --- the list --------------------------------------------------------------------------------
+
+
+def _option(
+    default: Any,
+    doc: str,
+    *,
+    check: Callable[[Any, Any, Any], None] | None = None,
+    recorded: bool = False,
+    parse: Callable[[str], Any] | None = None,
+    converter: Callable[[Any], Any] | None = None,
+) -> Any:
+    return attrs.field(
+        default=default,
+        validator=check,
+        converter=converter,
+        metadata={"doc": doc, "recorded": recorded, "plugin": parse is not None, "parse": parse},
+    )
+
+
+# Not slotted: copying a dict is the cheap way to make one per run of an exploration.
+@attrs.frozen(kw_only=True, slots=False)
+class LoopOptions:
+    """Every option of a :class:`~simloop.SimLoop`, checked. See each field's documentation
+    (also in :mod:`simloop`'s API reference)."""
+
+    seed: int | None = _option(
+        None,
+        "Seeds the run. Without `scheduler`, an int seed means RandomWalk(seed) and None means "
+        "Fifo (stock asyncio's order). It also seeds random, os.urandom and uuid inside the run "
+        "(None seeds them with the scheduler's seed, else 0).",
+        check=_check_seed,
+        recorded=True,
+    )
+    # A field like the others (ruff takes _option for a call that might share a mutable default).
+    scheduler: Scheduler | None = _option(  # noqa: RUF009
+        None,
+        "Decides every choice point; overrides the default chosen from `seed`.",
+        check=_check_scheduler,
+    )
+    start_time: float = _option(
+        0.0,
+        "The virtual time (seconds) loop.time() reads when the loop starts.",
+        check=_check_finite,
+        recorded=True,
+        parse=parse_seconds,
+    )
+    max_steps: int | None = _option(
+        DEFAULT_MAX_STEPS,
+        "Each run_until_complete/run_forever call may run at most this many callbacks, then "
+        "raises StepLimitError (livelock protection). None for no limit.",
+        check=_check_max_steps,
+        recorded=True,
+        parse=parse_optional_int,
+    )
+    max_time: float | None = _option(
+        None,
+        "Each call may advance virtual time by at most this many seconds, then raises "
+        "TimeLimitError. None (the default) for no limit.",
+        check=_check_max_time,
+        recorded=True,
+        parse=parse_optional_seconds,
+    )
+    timer_jitter: float = _option(
+        0.0,
+        "If positive, every timer fires up to this many seconds late, the lateness being a "
+        "choice point (option 0: on time), to model a busy real loop.",
+        check=_check_jitter,
+        recorded=True,
+        parse=parse_seconds,
+    )
+    shuffle: bool = _option(
+        False,
+        "If true, every ready callback can run before any other, even callbacks scheduled by "
+        "the same step in an order asyncio guarantees.",
+        check=_check_bool,
+        recorded=True,
+        parse=parse_bool,
+    )
+    record_events: bool | int = _option(
+        False,
+        "Record a full event per step (what ran, where it resumed and suspended), not just the "
+        "choices. An int keeps only that many of the latest steps.",
+        check=_check_record_events,
+    )
+    patch_time: bool = _option(
+        True,
+        "Make time.time/monotonic/perf_counter read virtual time and time.sleep advance it, "
+        "while the loop runs.",
+        check=_check_bool,
+        recorded=True,
+        parse=parse_bool,
+    )
+    patch_random: bool = _option(
+        True,
+        "Seed random, os.urandom, uuid from the run's seed, while the loop runs.",
+        check=_check_bool,
+        recorded=True,
+        parse=parse_bool,
+    )
+    forbid_escapes: bool = _option(
+        True,
+        "Raise EscapedSimulationError when code running in the loop starts a thread or a "
+        "subprocess, opens a socket, or installs a signal handler.",
+        check=_check_bool,
+        recorded=True,
+        parse=parse_bool,
+    )
+    fail_on_unhandled: bool = _option(
+        True,
+        "Raise UnhandledExceptionsError at the end of run_until_complete for exceptions nobody "
+        "retrieved (crashed background tasks, failing callbacks), instead of only logging them.",
+        check=_check_bool,
+        recorded=True,
+        parse=parse_bool,
+    )
+    track_locks: bool = _option(
+        True,
+        "Record which task holds each asyncio.Lock, for deadlock reports.",
+        check=_check_bool,
+        parse=parse_bool,
+    )
+    epoch: float = _option(
+        DEFAULT_EPOCH,
+        "The wall-clock time time.time() reads at virtual time 0.",
+        check=_check_finite,
+        recorded=True,
+        parse=parse_seconds,
+    )
+    instruments: tuple[Any, ...] = _option(
+        (),
+        "Observers to attach from the start (see simloop.Instrument).",
+        check=_check_instruments,
+        converter=_to_instruments,
+    )
+
+    # --- derived values ----------------------------------------------------------------------
+
+    def times_ns(self) -> tuple[int, int | None, int, int]:
+        """``start_time``, ``max_time``, ``timer_jitter`` and ``epoch`` in nanoseconds,
+        computed once per options object (they are immutable)."""
+        found: tuple[int, int | None, int, int] | None = self.__dict__.get("_ns")
+        if found is None:
+            found = (
+                seconds_to_ns(float(self.start_time), name="start_time"),
+                None
+                if self.max_time is None
+                else seconds_to_ns(float(self.max_time), name="max_time"),
+                seconds_to_ns(float(self.timer_jitter), name="timer_jitter"),
+                seconds_to_ns(float(self.epoch), name="epoch"),
+            )
+            object.__setattr__(self, "_ns", found)
+        return found
+
+    # --- making and combining them ---------------------------------------------------------
+
+    @classmethod
+    def build(cls, options: LoopOptions | None = None, **changes: Any) -> LoopOptions:
+        """``options`` (or the defaults) with ``changes``, every name and value checked."""
+        if options is None:
+            options = _DEFAULT
+        elif not isinstance(options, LoopOptions):
+            msg = f"`options` must be a simloop.lowlevel.LoopOptions, not {_describe(options)}"
+            raise InvalidArgumentError(msg)
+        if not changes:
+            return options
+        current = options.__dict__
+        changed = {}
+        for name, value in changes.items():
+            if name not in _FIELDS:
+                unknown = sorted(n for n in changes if n not in _FIELDS)
+                names = ", ".join(f"`{n}`" for n in unknown)
+                msg = f"unknown loop option {names}; the options are {', '.join(NAMES)}"
+                raise InvalidArgumentError(msg)
+            if value is not current[name]:
+                changed[name] = value
+        if not changed:
+            return options
+        # Only what changes is checked (a whole new object would check every field again):
+        # a loop is made per run of an exploration.
+        new = object.__new__(cls)
+        state = dict(current)
+        if not _TIMES.isdisjoint(changed):
+            state.pop("_ns", None)
+        if not _RECORDED_SET.isdisjoint(changed):
+            state.pop("_recorded", None)
+        for name, value in changed.items():
+            field = _FIELDS[name]
+            converter: Any = field.converter  # a plain function here (attrs types it wider)
+            if converter is not None:
+                value = converter(value)
+            if field.validator is not None:
+                field.validator(new, field, value)
+            state[name] = value
+        new.__dict__.update(state)
+        return new
+
+    def for_run(
+        self, seed: int | None, scheduler: Scheduler | None, *, record_events: bool | int = False
+    ) -> LoopOptions:
+        """These options with another seed, scheduler and ``record_events`` (exploration makes
+        one of these per run)."""
+        return LoopOptions.build(self, seed=seed, scheduler=scheduler, record_events=record_events)
+
+    def recorded(self) -> dict[str, Any]:
+        """The options a trace records (those a replay must share), where they differ from
+        the defaults; ``seed`` always."""
+        settings: dict[str, Any] | None = self.__dict__.get("_recorded")
+        if settings is None:
+            settings = {
+                name: getattr(self, name)
+                for name in RECORDED
+                if name != "seed" and getattr(self, name) != DEFAULTS[name]
+            }
+            object.__setattr__(self, "_recorded", settings)
+        return {"seed": self.seed, **settings}
+
+
+_FIELDS = attrs.fields_dict(LoopOptions)
+_DEFAULT = LoopOptions()
+NAMES: tuple[str, ...] = tuple(f.name for f in attrs.fields(LoopOptions))
+DEFAULTS: Mapping[str, Any] = {f.name: f.default for f in attrs.fields(LoopOptions)}
+#: The options a trace records: a replay runs with the recorded values.
+RECORDED: tuple[str, ...] = tuple(
+    f.name for f in attrs.fields(LoopOptions) if f.metadata["recorded"]
+)
+_RECORDED_SET = frozenset(RECORDED) - {"seed"}
+#: The options the derived nanosecond values come from.
+_TIMES = frozenset({"start_time", "max_time", "timer_jitter", "epoch"})
+#: The options the pytest plugin offers, with the function that parses each from text.
+PLUGIN_OPTIONS: Mapping[str, Callable[[str], Any]] = {
+    f.name: f.metadata["parse"] for f in attrs.fields(LoopOptions) if f.metadata["plugin"]
+}
+
+
+def option_doc(name: str) -> str:
+    """The documentation of one option."""
+    doc: str = attrs.fields_dict(LoopOptions)[name].metadata["doc"]
+    return doc
+
+
+def check_recorded(recorded: Mapping[str, Any], given: Mapping[str, Any], what: str) -> None:
+    """Refuse options given beside a replay that contradict what the recording fixes."""
+    clashes = [
+        name
+        for name in RECORDED
+        if name in given and given[name] != recorded.get(name, DEFAULTS[name])
+    ]
+    if clashes:
+        shown = ", ".join(
+            f"`{name}`={given[name]!r} (recorded: {recorded.get(name, DEFAULTS[name])!r})"
+            for name in clashes
+        )
+        msg = (
+            f"{what}: {shown} contradicts the recording; a replay runs with the options it "
+            "was recorded with (leave them out)"
+        )
+        raise InvalidArgumentError(msg)
+
+
+def check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Recorded options read back (from a trace file, a token): known names, valid values."""
+    unknown = sorted(set(settings) - set(RECORDED) | ({"seed"} & set(settings)))
+    if unknown:
+        msg = f"unknown recorded option(s) {', '.join(map(repr, unknown))}"
+        raise InvalidArgumentError(msg)
+    LoopOptions.build(**settings)
+    return dict(settings)
