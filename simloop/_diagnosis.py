@@ -21,8 +21,8 @@ import attrs
 
 from simloop import _stdlib
 from simloop._clock import format_seconds
-from simloop._errors import DeadlockError
-from simloop._loop import now_ns, ready_handles
+from simloop._errors import DeadlockError, StepLimitError, TimeLimitError
+from simloop._kernel import now_ns, ready_handles
 
 if TYPE_CHECKING:
     from simloop._loop import SimLoop
@@ -255,6 +255,36 @@ def _short_path(filename: str) -> str:
     except ValueError:
         return filename
     return filename if relative.startswith("..") else relative
+
+
+def limit_error(
+    loop: SimLoop,
+    kind: type[StepLimitError] | type[TimeLimitError],
+    *,
+    now_ns: int,
+    max_steps: int | None,
+    max_time_ns: int | None,
+    next_timer_ns: int | None,
+) -> StepLimitError | TimeLimitError:
+    """The error for a run that hit its step or time limit, with a report on every task."""
+    reports = describe_tasks(loop)
+    if kind is StepLimitError:
+        head = (
+            f"step limit reached: {max_steps} steps ran without the run finishing "
+            f"(virtual time {format_seconds(now_ns)}). A livelock (tasks that keep "
+            "waking each other) looks like this; if the program really needs more steps, "
+            "raise max_steps."
+        )
+    else:
+        assert max_time_ns is not None
+        when = now_ns if next_timer_ns is None else next_timer_ns
+        head = (
+            f"time limit reached: the run would advance virtual time to "
+            f"{format_seconds(when)}, past max_time={format_seconds(max_time_ns)}. "
+            "A task that waits or retries forever looks like this; if the program really "
+            "needs more virtual time, raise max_time."
+        )
+    return kind(head + format_task_reports(reports), reports)
 
 
 def format_task_reports(reports: Sequence[TaskReport]) -> str:

@@ -34,8 +34,9 @@ from simloop._errors import (
     UnhandledExceptionsError,
 )
 from simloop._instrument import Instrument
+from simloop._kernel import now_ns
 from simloop._labels import task_label, task_of
-from simloop._loop import SimLoop, now_ns
+from simloop._loop import SimLoop
 from simloop._options import LoopOptions, check_recorded
 from simloop._runner import check_not_in_loop, run_on
 from simloop._scheduling import Scheduler

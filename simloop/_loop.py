@@ -1,90 +1,38 @@
-"""SimLoop: an asyncio event loop with a virtual clock and a recorded choice at every decision.
+"""SimLoop: an asyncio event loop with virtual time, where a scheduler makes every decision.
 
-How a run proceeds
-------------------
-
-Stock asyncio runs in *batches*: each iteration of ``BaseEventLoop._run_once`` moves the timers
-that are due into the ready queue, then runs exactly the callbacks that were ready when the
-batch began; callbacks scheduled meanwhile wait for the next batch. ``SimLoop`` keeps that
-structure, for two reasons: ``stop()`` means "finish this batch, then return", and a timer that
-is already due (``call_later(0)``) joins the queue only at a batch boundary. Both are visible
-to programs, and running the all-zero schedule must give exactly stock asyncio's order. (When
-the scheduler deviates, a batch is as many steps as callbacks were ready when it began, which
-may include some scheduled during the batch: stock asyncio has no such order to match.)
-
-What ``SimLoop`` drops is the selector: there is no I/O to poll, and when nothing is ready the
-clock jumps straight to the next timer. Time never advances while anything is ready.
-
-Where the parts are
--------------------
-
-The ready callbacks are kept in lanes (:mod:`simloop._lanes`), so that a scheduler can pick any
-of them while callbacks scheduled by one step keep their order; the timers in a heap with a
-defined order for ties (:mod:`simloop._timers`); the answers to choices in a
-:class:`~simloop._choices.Schedule`. A scheduler that declares ``always_stock`` (``Fifo``) makes
-no choices, so for it the loop keeps stock asyncio's single deque and plain handles: the same
-order at the lowest cost. This module holds the run loop and asyncio's methods, and the
-functions of :mod:`simloop.lowlevel` that read the loop's state.
-
-The run loop has three forms: :meth:`SimLoop._run_batches_fifo` and
-:meth:`SimLoop._run_batches_chosen`, the hot paths, which inline the lane and handle operations
-(building and running ``Handle`` objects through their slots, see ``_stdlib.HANDLE_SLOTS``),
-and :meth:`SimLoop._run_batch_observed`, which tells instruments about every step and uses the
-plain implementations; ``tests/core/test_core_lanes.py`` checks that they make the same runs.
+:class:`SimLoop` is asyncio's interface on top of the kernel (:mod:`simloop._kernel`), which
+runs the steps: scheduling callbacks and timers, creating tasks, running executor jobs as steps
+of their own, and ``run_until_complete``/``run_forever`` with their limits and determinism
+guards. Its policies are here too: what happens to exceptions nobody retrieved
+(:mod:`simloop._unhandled`), the guard sessions (:mod:`simloop._guards`), and the options it
+takes (:class:`~simloop.lowlevel.LoopOptions`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import contextvars
 import math
 import re
 import threading
 from asyncio import events
-from collections.abc import Callable, Coroutine, Generator, Iterator
-from heapq import heappop, heappush
+from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from simloop import _stdlib
-from simloop._choices import (
-    READY,
-    TIMER_JITTER,
-    TIMER_TIE,
-    ChoicePoint,
-    Schedule,
-    bad_choice_error,
-)
-from simloop._clock import NEVER_NS, NS_PER_SECOND, format_seconds, seconds_to_ns
-from simloop._errors import (
-    DeadlockError,
-    EscapedSimulationError,
-    InvalidArgumentError,
-    StepLimitError,
-    TimeLimitError,
-)
+from simloop._clock import NEVER_NS, NS_PER_SECOND, seconds_to_ns
+from simloop._errors import EscapedSimulationError
 from simloop._executor import SimulatedExecutor
 from simloop._guards import RunGuards, escape_message
-from simloop._labels import handle_label, timer_label
-from simloop._lanes import LaneHandle, LaneTimerHandle, ReadyLanes
+from simloop._kernel import Kernel
 from simloop._noio import NoRealIO
 from simloop._options import LoopOptions
-from simloop._scheduling import Scheduler, bind_scheduler, scheduler_for
+from simloop._scheduling import bind_scheduler, scheduler_for
 from simloop._tasks import EAGER_FACTORY, STOCK_EAGER_FACTORY, Task
-from simloop._timers import MIN_CANCELLED_TO_COMPACT, SEQUENCE_BITS, TimerQueue
-from simloop._trace import Trace, hash_seed_description
 from simloop._unhandled import UnhandledPolicy
 
-if TYPE_CHECKING:
-    from simloop._diagnosis import TaskReport
-    from simloop._instrument import Instrument
-
 _T = TypeVar("_T")
-
-#: ``timer_jitter`` makes each timer's lateness a choice among this many evenly spaced values,
-#: from 0 (on time, option 0) to the full jitter.
-JITTER_LEVELS = 8
 
 #: The name stock asyncio gives a task created without one (numbered process-wide).
 _DEFAULT_TASK_NAME = re.compile(r"Task-\d+")
@@ -94,7 +42,7 @@ _copy_context = contextvars.copy_context
 
 
 # NoRealIO's methods all raise, so their signatures are looser than AbstractEventLoop's.
-class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
+class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
     """An asyncio event loop with virtual time, where a scheduler makes every decision.
 
     Takes the options of :class:`simloop.lowlevel.LoopOptions` as keyword arguments (or
@@ -135,20 +83,11 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
 
     if TYPE_CHECKING:
         # BaseEventLoop's protected members that a subclass uses; typeshed leaves them out.
-        _ready: collections.deque[Any]
-        _stopping: bool
-        _closed: bool
-        _debug: bool
         _thread_id: int | None
-        _timer_cancelled_count: int
         _task_factory: Any
-        _current_handle: Any
         _executor_shutdown_called: bool
-        _clock_resolution: float
 
         def _check_closed(self) -> None: ...
-        def _check_callback(self, callback: Any, method: str) -> None: ...
-        def _check_thread(self) -> None: ...
         def _check_running(self) -> None: ...
         def _check_default_executor(self) -> None: ...
 
@@ -166,60 +105,17 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
             declared = getattr(scheduler, "seed", None)
             if isinstance(declared, int) and not isinstance(declared, bool):
                 seed = declared
-        super().__init__()
-        self._options = opts
-        self._clock_resolution = 1 / NS_PER_SECOND
-        self._seed = seed
-        self._shuffle = opts.shuffle
-        self._ready_points: list[ChoicePoint | None] = []
-        self._use_scheduler(scheduler)
-        self._run_scheduler = scheduler  # what the trace names (not a cleanup's)
-        self._handle_class = events.Handle if self._fifo else LaneHandle
-        self._timer_class = events.TimerHandle if self._fifo else LaneTimerHandle
-
-        # Virtual clock (integer nanoseconds).
-        start_ns, self._max_time_ns, jitter_ns, epoch_ns = opts.times_ns()
-        self._start_ns = self._now_ns = start_ns
-        self._time_limit_ns = NEVER_NS
-        # Fifo never deviates, so it makes no jitter choices: every timer is on time.
-        self._jitter_ns = jitter_ns
-        self._jitter_step_ns = (
-            0
-            if self._fifo or not self._jitter_ns
-            else max(1, self._jitter_ns // (JITTER_LEVELS - 1))
-        )
-
-        self._lanes = ReadyLanes(shuffle=self._shuffle)  # lanes mode (Fifo uses _ready)
-        self._timers = TimerQueue()
-        self._schedule = Schedule()
-        self._marks: dict[str, bool] = {}  # simloop.sometimes(): label -> condition seen true
-        self._steps = 0
-        self._max_steps = opts.max_steps
-        self._step_limit = -1
-
-        self._instruments: list[Instrument] = list(opts.instruments)
-        self._recorder: Any = None
-        if opts.record_events:
-            from simloop._recorder import TraceRecorder
-
-            keep = None if opts.record_events is True else int(opts.record_events)
-            self._recorder = TraceRecorder(keep=keep)
-            self._instruments.append(self._recorder)
-
+        Kernel.__init__(self, opts, scheduler, seed)
         self._unhandled = UnhandledPolicy(enabled=opts.fail_on_unhandled)
         self._task_keys = 0
         self._executor = SimulatedExecutor(self, self._call_later_ns)
-        self._main_future: asyncio.Future[Any] | None = None
-        # Errors raised outside a step (another thread, a deadline timer, lowlevel.fail) that
-        # must end the run: raised at the next batch boundary.
-        self._pending_errors: list[BaseException] = []
         self._guards = RunGuards(
             seed=0 if seed is None else seed,
             patch_time=opts.patch_time,
             patch_random=opts.patch_random,
             forbid_escapes=opts.forbid_escapes,
             track_locks=opts.track_locks,
-            epoch_ns=epoch_ns,
+            epoch_ns=opts.times_ns()[3],
             clock_ns=self._clock_in_step_ns,
             block=self._block_for,
         )
@@ -233,79 +129,6 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
     def options(self) -> LoopOptions:
         """The options the loop was made with."""
         return self._options
-
-    @property
-    def seed(self) -> int | None:
-        """The run's seed (``None`` for an unseeded ``Fifo`` run)."""
-        return self._seed
-
-    @property
-    def scheduler(self) -> Scheduler:
-        """The scheduler that makes this loop's choices."""
-        return self._scheduler
-
-    @property
-    def steps(self) -> int:
-        """How many callbacks (task steps, timer callbacks...) have run so far."""
-        return self._steps
-
-    @property
-    def trace(self) -> Trace:
-        """A snapshot of the run so far: its schedule and, with ``record_events``, its events."""
-        schedule = self._schedule
-        settings = self._options.recorded()
-        del settings["seed"]
-        return Trace(
-            choices=list(schedule.choices),
-            options=list(schedule.options),
-            kinds=schedule.kind_list(),
-            steps=self._steps,
-            start_time_ns=self._start_ns,
-            end_time_ns=self._now_ns,
-            seed=self._seed,
-            scheduler=repr(self._run_scheduler),
-            settings=settings,
-            hash_seed=hash_seed_description(),
-            events=None if self._recorder is None else list(self._recorder.events),
-            marks=dict(self._marks) or None,
-        )
-
-    def time(self) -> float:
-        """The virtual time, in seconds."""
-        return self._now_ns / NS_PER_SECOND
-
-    def _use_scheduler(self, scheduler: Scheduler) -> None:
-        """Make ``scheduler`` answer the choices (see lowlevel.set_scheduler)."""
-        self._scheduler = scheduler
-        self._choose = scheduler.choose
-        self._fifo = bool(getattr(scheduler, "always_stock", False))
-        uniform = getattr(scheduler, "uniform_random", None)
-        self._uniform_random = uniform if callable(uniform) else None
-
-    def add_instrument(self, instrument: Instrument, *, first: bool = False) -> None:
-        """Attach an observer that is told about every step and choice (see ``Instrument``),
-        from the next hook on; ``first=True`` puts it ahead of those already attached.
-
-        Safe from inside an instrument's hook: the instruments being told about the current
-        event are those attached when it happened (the list is replaced, never changed).
-        """
-        if first:
-            self._instruments = [instrument, *self._instruments]
-        else:
-            self._instruments = [*self._instruments, instrument]
-
-    def remove_instrument(self, instrument: Instrument) -> None:
-        """Detach an observer attached with :meth:`add_instrument` (also from inside a hook,
-        its own included: no other instrument misses the current event)."""
-        remaining = [other for other in self._instruments if other is not instrument]
-        if len(remaining) == len(self._instruments):
-            msg = f"remove_instrument(): {instrument!r} is not attached to this loop"
-            raise ValueError(msg)
-        self._instruments = remaining
-
-    def has_instrument(self, instrument: Instrument) -> bool:
-        """Whether ``instrument`` is attached."""
-        return any(other is instrument for other in self._instruments)
 
     # --- scheduling callbacks -------------------------------------------------------------
 
@@ -413,63 +236,7 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         when_ns = seconds_to_ns(when, name="when")
         return self._new_timer(when_ns, when, callback, args, context, True)
 
-    def _call_later_ns(
-        self, delay_ns: int, callback: Callable[..., object], *args: Any
-    ) -> events.TimerHandle:
-        """An internal timer: exact, never jittered."""
-        when_ns = self._now_ns + delay_ns
-        return self._new_timer(when_ns, when_ns / NS_PER_SECOND, callback, args, None, False)
-
-    def _new_timer(
-        self,
-        when_ns: int,
-        when: float,
-        callback: Callable[..., object],
-        args: tuple[Any, ...],
-        context: contextvars.Context | None,
-        jitter: bool,
-    ) -> events.TimerHandle:
-        if self._closed:
-            raise RuntimeError("Event loop is closed")
-        timer: Any
-        if self._debug:
-            self._check_thread()
-            self._check_callback(callback, "call_at")
-            timer = self._timer_class(when, callback, args, self, context)
-            if timer._source_traceback:
-                del timer._source_traceback[-2:]
-        else:
-            # What TimerHandle.__init__ does, without its call overhead.
-            timer = _new_object(self._timer_class)
-            timer._callback = callback
-            timer._args = args
-            timer._cancelled = False
-            timer._loop = self
-            timer._source_traceback = None
-            timer._repr = None
-            timer._context = _copy_context() if context is None else context
-            timer._when = when
-        step_ns = self._jitter_step_ns
-        if jitter and step_ns and when_ns < NEVER_NS:
-            point = ChoicePoint(
-                TIMER_JITTER,
-                JITTER_LEVELS,
-                subject=timer,
-                labels=lambda k: f"fired {format_seconds(k * step_ns)} late (timer jitter)",
-            )
-            when_ns += step_ns * self._make_choice(point)
-        # TimerQueue.push, inlined (a timer per sleep).
-        timers = self._timers
-        timers.sequence = sequence = timers.sequence + 1
-        heappush(timers.heap, ((min(when_ns, NEVER_NS) << SEQUENCE_BITS) | sequence, timer))
-        timer._scheduled = True
-        return timer  # type: ignore[no-any-return]
-
-    def _timer_handle_cancelled(self, handle: Any) -> None:
-        if handle._scheduled:
-            self._timers.cancelled += 1
-
-    # --- the run loop ---------------------------------------------------------------------
+    # --- running --------------------------------------------------------------------------
 
     def run_forever(self) -> None:
         if not self._bound:
@@ -552,452 +319,6 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
             or self._timers.due_before(self._now_ns)
         )
 
-    def _run_once(self) -> None:
-        """Run batches until ``stop()`` has been called (checked between batches).
-
-        ``BaseEventLoop.run_forever`` calls this once per iteration and then checks
-        ``_stopping``; running many iterations per call avoids its overhead per batch.
-        """
-        while True:
-            ntodo = self._start_batch()
-            if ntodo:
-                if self._instruments or self._debug:
-                    self._run_batch_observed(ntodo)
-                elif self._fifo:
-                    self._run_batches_fifo(ntodo)
-                else:
-                    self._run_batches_chosen(ntodo)
-            if self._stopping:
-                return
-
-    def _ready_count(self) -> int:
-        if self._fifo:
-            return len(self._ready)
-        lanes = self._lanes
-        return lanes.queued - self._steps + len(lanes.pending)
-
-    def _ready_handles(self) -> Iterator[events.Handle]:
-        """Every ready callback (for reports), lane by lane."""
-        if self._fifo:
-            return iter(self._ready)
-        return iter(self._lanes)
-
-    def _start_batch(self) -> int:
-        """The work between two batches; returns how many callbacks the next batch runs."""
-        if self._pending_errors:
-            raise self._pending_errors.pop(0)
-        lanes = self._lanes
-        if lanes.pending:
-            lanes.flush_pending()  # scheduled from outside the loop, before the due timers
-        heap = self._timers.heap
-        if heap and heap[0][0] < (self._now_ns + 1) << SEQUENCE_BITS:
-            self._collect_due_timers()
-        ntodo = self._ready_count()
-        if not ntodo and not self._stopping:
-            self._advance_clock()
-            ntodo = self._ready_count()
-        if ntodo and self._now_ns > self._time_limit_ns:
-            raise self._limit_error(TimeLimitError)
-        return ntodo
-
-    def _batch_boundary_needs_work(self) -> bool:
-        """Whether the next batch must go through :meth:`_start_batch` first."""
-        heap = self._timers.heap
-        return bool(
-            self._stopping
-            or (heap and heap[0][0] < (self._now_ns + 1) << SEQUENCE_BITS)
-            or self._pending_errors
-            or self._instruments
-            or self._now_ns > self._time_limit_ns
-        )
-
-    def _simple_next_instant(self) -> int | None:
-        """Nothing is ready: the time of the next timer if moving the clock there is all the
-        batch boundary has to do (no stop, error, instrument, cancelled timer or limit to deal
-        with), else None."""
-        timers = self._timers
-        heap = timers.heap
-        if (
-            not heap
-            or self._stopping
-            or self._pending_errors
-            or self._instruments
-            or timers.cancelled > MIN_CANCELLED_TO_COMPACT
-        ):
-            return None
-        key, timer = heap[0]
-        when: int = key >> SEQUENCE_BITS
-        if timer._cancelled or when >= NEVER_NS or when > self._time_limit_ns:
-            return None
-        return when
-
-    def _run_batches_fifo(self, ntodo: int) -> None:
-        """Run batches in stock order for as long as no batch boundary needs work."""
-        ready = self._ready
-        popleft = ready.popleft
-        steps = self._steps
-        limit = self._step_limit
-        done = 0
-        try:
-            while True:
-                over = 0 <= limit < steps + ntodo
-                if over:
-                    ntodo = max(0, limit - steps)
-                for done in range(1, ntodo + 1):  # noqa: B007 - `done` counts for the finally
-                    handle = popleft()
-                    if handle._cancelled:
-                        continue
-                    # Handle._run, inlined (see _stdlib.HANDLE_SLOTS).
-                    try:
-                        handle._context.run(handle._callback, *handle._args)
-                    except (SystemExit, KeyboardInterrupt):
-                        raise
-                    except BaseException as exc:  # noqa: BLE001 - reported as asyncio does
-                        self.call_exception_handler(_stdlib.callback_error_context(handle, exc))
-                steps += ntodo
-                done = 0
-                if over:
-                    raise self._limit_error(StepLimitError)
-                if ready:
-                    if self._batch_boundary_needs_work():
-                        return
-                else:
-                    # Nothing is ready: move the clock to the next timer if that is all the
-                    # boundary has to do.
-                    when = self._simple_next_instant()
-                    if when is None:
-                        return
-                    if when > self._now_ns:
-                        self._now_ns = when
-                    # The due timers join the queue (TimerQueue.pop_due without its groups).
-                    timers = self._timers
-                    heap = timers.heap
-                    bound = (when + 1) << SEQUENCE_BITS
-                    while heap and heap[0][0] < bound:
-                        timer = heappop(heap)[1]
-                        timer._scheduled = False
-                        if timer._cancelled:
-                            timers.cancelled -= 1
-                        else:
-                            ready.append(timer)
-                ntodo = len(ready)
-        finally:
-            self._steps = steps + done
-            handle = None  # break reference cycles through a failed callback
-
-    def _lone_next_timer(self) -> Any:
-        """Nothing is ready: if the batch boundary has nothing to do but move the clock to the
-        next timer, and no other timer is due at that instant (no tie to choose), move it and
-        return that timer, taken off the heap; else None, for the full treatment.
-        """
-        when = self._simple_next_instant()
-        if when is None:
-            return None
-        # Another timer due then would be the heap's second smallest entry: at index 1 or 2.
-        heap = self._timers.heap
-        bound = (when + 1) << SEQUENCE_BITS
-        n = len(heap)
-        if (n > 1 and heap[1][0] < bound) or (n > 2 and heap[2][0] < bound):
-            return None
-        timer = heappop(heap)[1]
-        timer._scheduled = False
-        if when > self._now_ns:
-            self._now_ns = when
-        return timer
-
-    def _ready_point(self, n: int) -> ChoicePoint:
-        """The "ready" choice point with ``n`` options (one per lane). Its fields depend on
-        ``n`` only (the handles are read when asked for), so there is one per ``n``."""
-        points = self._ready_points
-        while len(points) <= n:
-            points.append(None)
-        point = points[n]
-        if point is None:
-            lanes = self._lanes
-            point = points[n] = ChoicePoint(
-                READY,
-                n,
-                labels=self._ran_ahead_of,
-                handles=lanes.option_handles,
-                stock=lanes.stock,
-            )
-        return point
-
-    def _ran_ahead_of(self, option: int) -> str:
-        if option == 0:
-            return "ran in asyncio's order"
-        return f"ran ahead of {handle_label(self._lanes.oldest)}"
-
-    def _run_batches_chosen(self, ntodo: int) -> None:
-        """Run batches, the scheduler choosing each callback, while no boundary needs work.
-
-        The bodies of :meth:`ReadyLanes.take` and :meth:`ReadyLanes.add_lane`, inlined: this
-        loop is where a seeded run spends its time, so everything it touches is a local.
-        """
-        lanes = self._lanes
-        active = lanes.active
-        oldest = lanes.oldest
-        youngest = lanes.youngest
-        pending = lanes.pending
-        shuffle = self._shuffle
-        choose = self._choose
-        # A scheduler that declares a uniform random source: its answer to a "ready" choice
-        # is one random() call, made here rather than through a method call, which would cost
-        # as much as the rest of the choice.
-        random = self._uniform_random
-        points = self._ready_points
-        schedule = self._schedule
-        record_choice = schedule.choices.append
-        record_options = schedule.options.append
-        steps = self._steps
-        limit = self._step_limit
-        queued = lanes.queued
-        done = 0
-        try:
-            while True:
-                over = 0 <= limit < steps + ntodo
-                if over:
-                    ntodo = max(0, limit - steps)
-                for done in range(1, ntodo + 1):
-                    k = len(active)
-                    if k == 1:
-                        handle = active[0]
-                    else:
-                        if random is not None:
-                            c = int(random() * k)
-                        else:
-                            # The scheduler may look at the options (point.option_handles()).
-                            lanes.oldest = oldest
-                            lanes.youngest = youngest
-                            point = points[k] if k < len(points) else None
-                            if point is None:
-                                point = self._ready_point(k)
-                            try:
-                                c = choose(point)
-                                if c.__class__ is not int or not 0 <= c < k:
-                                    raise bad_choice_error(self._scheduler, point, c)
-                            except BaseException:
-                                done -= 1  # the step being chosen never ran
-                                raise
-                        record_choice(c)
-                        record_options(k)
-                        # Option 0 is stock asyncio's next callback; the lane at its place in
-                        # active takes option 0's place, so options map one-to-one to lanes.
-                        if c == 0:
-                            handle = oldest
-                        else:
-                            handle = active[c]
-                            if handle is oldest:
-                                handle = active[0]
-                    pos = handle._pos
-                    successor = handle._next
-                    older = handle._older
-                    younger = handle._younger
-                    if successor is not None:
-                        # The lane goes on: its next handle takes this one's places.
-                        active[pos] = successor
-                        successor._pos = pos
-                        successor._older = older
-                        successor._younger = younger
-                        if older is None:
-                            oldest = successor
-                        else:
-                            older._younger = successor
-                        if younger is None:
-                            youngest = successor
-                        else:
-                            younger._older = successor
-                    else:
-                        last = active.pop()
-                        if last is not handle:
-                            active[pos] = last
-                            last._pos = pos
-                        if older is None:
-                            oldest = younger
-                        else:
-                            older._younger = younger
-                        if younger is None:
-                            youngest = older
-                        else:
-                            younger._older = older
-                    if not handle._cancelled:
-                        try:
-                            handle._context.run(handle._callback, *handle._args)
-                        except (SystemExit, KeyboardInterrupt):
-                            raise
-                        except BaseException as exc:  # noqa: BLE001 - reported as asyncio does
-                            self.call_exception_handler(_stdlib.callback_error_context(handle, exc))
-                    if pending:
-                        # The step's callbacks become a lane (one lane each with shuffle).
-                        queued += len(pending)
-                        if len(pending) == 1 or shuffle:
-                            for new in pending:
-                                new._next = None
-                                new._pos = len(active)
-                                active.append(new)
-                                new._younger = None
-                                new._older = youngest
-                                if youngest is None:
-                                    oldest = new
-                                else:
-                                    youngest._younger = new
-                                youngest = new
-                        else:
-                            previous = pending[0]
-                            previous._pos = len(active)
-                            active.append(previous)
-                            previous._younger = None
-                            previous._older = youngest
-                            if youngest is None:
-                                oldest = previous
-                            else:
-                                youngest._younger = previous
-                            youngest = previous
-                            for new in pending[1:]:
-                                previous._next = new
-                                previous = new
-                            previous._next = None
-                        pending.clear()
-                steps += ntodo
-                done = 0
-                if over:
-                    raise self._limit_error(StepLimitError)
-                if active:
-                    if self._batch_boundary_needs_work():
-                        return
-                else:
-                    # Nothing is ready. The common case, one timer due at the next instant,
-                    # is handled here: the clock moves and the timer is the only lane.
-                    timer = self._lone_next_timer()
-                    if timer is None:
-                        return
-                    timer._next = timer._older = timer._younger = None
-                    timer._pos = 0
-                    active.append(timer)
-                    oldest = youngest = timer
-                    queued += 1
-                ntodo = queued - steps
-        finally:
-            self._steps = steps + done
-            lanes.queued = queued
-            lanes.oldest = oldest
-            lanes.youngest = youngest
-            lanes.flush_pending()  # a step that raised out of the loop may have left some
-            handle = None  # break reference cycles through a failed callback
-
-    def _run_batch_observed(self, ntodo: int) -> None:
-        """One batch for any scheduler, telling instruments about each step; debug mode too."""
-        limit = self._step_limit
-        over = 0 <= limit < self._steps + ntodo
-        if over:
-            ntodo = max(0, limit - self._steps)
-        handle = stock = None
-        try:
-            for _ in range(ntodo):
-                handle, choice, options, stock = self._take()
-                index = self._steps
-                self._steps = index + 1
-                if _stdlib.is_cancelled(handle):
-                    continue
-                for instrument in self._instruments:
-                    instrument.step_started(self, index, handle, choice, options, stock)
-                self._current_handle = handle
-                try:
-                    if self._debug:
-                        # Stock debug mode warns about slow callbacks; in virtual time only
-                        # time.sleep and executor jobs make a callback "slow", which is still
-                        # worth knowing. Inline, as in BaseEventLoop._run_once: the finished
-                        # frame of a helper would keep the handle alive (see below).
-                        t0 = self._now_ns
-                        handle._run()
-                        dt = (self._now_ns - t0) / NS_PER_SECOND
-                        if dt >= self.slow_callback_duration:
-                            from asyncio.log import logger
-
-                            logger.warning("Executing %s took %.3f seconds", handle, dt)
-                    else:
-                        handle._run()
-                finally:
-                    self._current_handle = None
-                    if not self._fifo:
-                        self._lanes.flush_pending()
-                for instrument in self._instruments:
-                    instrument.step_finished(self, index, handle)
-        finally:
-            # The traceback of an exception raised in a callback keeps this frame alive (as the
-            # f_back of the callback's frames), with the handle in it, and so its task and the
-            # task's exception. Stock asyncio drops the handle (as Handle._run drops `self`),
-            # so an unretrieved exception is logged as soon as its task is unreachable.
-            handle = stock = None
-        if over:
-            raise self._limit_error(StepLimitError)
-
-    def _take(self) -> tuple[events.Handle, int, int, events.Handle]:
-        """Take the next callback to run: (handle, choice made, number of options, the
-        handle stock asyncio would have run: the same one unless the choice deviates)."""
-        if self._fifo:
-            handle = self._ready.popleft()
-            return handle, 0, 1, handle
-        lanes = self._lanes
-        k = len(lanes.active)
-        c = 0
-        stock = lanes.oldest
-        if k > 1:
-            c = self._make_choice(self._ready_point(k))
-        return lanes.take(c), c, k, stock
-
-    def _make_choice(self, point: ChoicePoint) -> int:
-        """Ask the scheduler, check and record its answer (not used on the hot path)."""
-        c = self._choose(point)
-        if c.__class__ is not int or not 0 <= c < point.n:
-            raise bad_choice_error(self._scheduler, point, c)
-        self._schedule.record(point.kind, point.n, c)
-        for instrument in self._instruments:
-            instrument.choice_made(self, point, c)
-        return c
-
-    def _collect_due_timers(self) -> None:
-        """Move every timer due at the current time into the ready callbacks.
-
-        In lanes mode the due timers form one new lane (with ``shuffle``, one lane each);
-        which of several timers with the same deadline comes first is a choice, option 0
-        being the order they were scheduled in.
-        """
-        groups = self._timers.pop_due(self._now_ns)
-        if not groups:
-            return
-        if self._fifo:
-            for group in groups:
-                self._ready.extend(group)
-            return
-        ordered: list[Any] = []
-        for group in groups:
-            if self._shuffle:
-                # The "ready" choice can already put these in any order; a tie choice would
-                # only produce the same schedules twice.
-                ordered += group
-                continue
-            while len(group) > 1:
-                ordered.append(group.pop(self._make_choice(_tie_point(group))))
-            ordered.append(group[0])
-        # A lane of their own, as if scheduled by one step between batches.
-        self._lanes.flush_pending()
-        self._lanes.add_lane(ordered)
-
-    def _advance_clock(self) -> None:
-        """Nothing is ready: jump to the next timer, or report why the run cannot go on."""
-        when = self._timers.next_deadline()
-        if when is None:
-            raise self._deadlock_error()
-        if when > self._time_limit_ns:
-            raise self._limit_error(TimeLimitError, next_timer_ns=when)
-        if when > self._now_ns:
-            old = self._now_ns
-            self._now_ns = when
-            for instrument in self._instruments:
-                instrument.clock_advanced(self, old, when)
-        self._collect_due_timers()
-
     # --- time that passes inside a step (time.sleep, executor jobs) -------------------------
 
     def _block_for(self, ns: int) -> bool:
@@ -1013,35 +334,6 @@ class SimLoop(NoRealIO, asyncio.BaseEventLoop):  # type: ignore[misc]
         return self._now_ns + self._executor.offset_ns()
 
     # --- failures ---------------------------------------------------------------------------
-
-    def _deadlock_error(self) -> DeadlockError:
-        from simloop._diagnosis import deadlock_error
-
-        return deadlock_error(self, self._main_future)
-
-    def _limit_error(
-        self, kind: type[StepLimitError] | type[TimeLimitError], next_timer_ns: int | None = None
-    ) -> StepLimitError | TimeLimitError:
-        from simloop._diagnosis import describe_tasks, format_task_reports
-
-        reports = describe_tasks(self)
-        if kind is StepLimitError:
-            head = (
-                f"step limit reached: {self._max_steps} steps ran without the run finishing "
-                f"(virtual time {format_seconds(self._now_ns)}). A livelock (tasks that keep "
-                "waking each other) looks like this; if the program really needs more steps, "
-                "raise max_steps."
-            )
-        else:
-            assert self._max_time_ns is not None
-            when = self._now_ns if next_timer_ns is None else next_timer_ns
-            head = (
-                f"time limit reached: the run would advance virtual time to "
-                f"{format_seconds(when)}, past max_time={format_seconds(self._max_time_ns)}. "
-                "A task that waits or retries forever looks like this; if the program really "
-                "needs more virtual time, raise max_time."
-            )
-        return kind(head + format_task_reports(reports), reports)
 
     def default_exception_handler(self, context: dict[str, Any]) -> None:
         # Record while running, to raise at the end of run_until_complete; once the loop has
@@ -1157,21 +449,6 @@ _IDLE_CLEANUP_CODES = (
 )
 
 
-def _tie_point(group: list[Any]) -> ChoicePoint:
-    """The choice of which of the timers ``group``, due at the same time, fires first."""
-    tied = list(group)
-
-    def handles() -> list[Any]:
-        return tied
-
-    def labels(option: int) -> str:
-        if option == 0:
-            return "fired in the order the timers were scheduled"
-        return f"fired before {timer_label(tied[0])}, due at the same time"
-
-    return ChoicePoint(TIMER_TIE, len(tied), handles=handles, labels=labels)
-
-
 def _stop_loop_when_done(future: asyncio.Future[Any]) -> None:
     if not future.cancelled() and isinstance(future.exception(), (SystemExit, KeyboardInterrupt)):
         # The exception already propagated out of run_forever(): nothing to stop.
@@ -1182,145 +459,6 @@ def _stop_loop_when_done(future: asyncio.Future[Any]) -> None:
 def _run_unless_cancelled(handle: events.Handle) -> None:
     if not _stdlib.is_cancelled(handle):
         _stdlib.run_handle(handle)
-
-
-# --- simloop.lowlevel: what extensions read and do through the loop --------------------------
-#
-# These functions live here because they read the loop's private state; simloop.lowlevel
-# re-exports them. Each takes the loop as `loop=`, defaulting to the running SimLoop.
-
-
-def current_loop() -> SimLoop:
-    """The running :class:`SimLoop`; :class:`~simloop.InvalidArgumentError` outside one."""
-    loop = _stdlib.get_running_loop_or_none()
-    if not isinstance(loop, SimLoop):
-        where = "outside any event loop" if loop is None else f"on {loop!r}"
-        msg = (
-            "this must be called inside a simulated run (a coroutine or callback running on a "
-            f"SimLoop), not {where}"
-        )
-        raise InvalidArgumentError(msg)
-    return loop
-
-
-def _the(loop: SimLoop | None) -> SimLoop:
-    if loop is None:
-        return current_loop()
-    if not isinstance(loop, SimLoop):
-        msg = f"`loop` must be a simloop.SimLoop, not {type(loop).__name__} {loop!r}"
-        raise InvalidArgumentError(msg)
-    return loop
-
-
-def choose(point: ChoicePoint, *, loop: SimLoop | None = None) -> int:
-    """Make a decision: the loop's scheduler answers ``point`` with an option in
-    ``range(point.n)``; the trace records it (kind, option, number of options), a replay
-    checks it, instruments hear of it (``choice_made``). The one way anything in a run makes
-    a choice."""
-    if not isinstance(point, ChoicePoint):
-        msg = f"`point` must be a simloop.lowlevel.ChoicePoint, not {point!r}"
-        raise InvalidArgumentError(msg)
-    return _the(loop)._make_choice(point)
-
-
-def now_ns(*, loop: SimLoop | None = None) -> int:
-    """The loop's virtual time, in integer nanoseconds (``loop.time()``, exactly)."""
-    return _the(loop)._now_ns
-
-
-def call_at_ns(
-    when_ns: int, callback: Callable[..., object], *args: Any, loop: SimLoop | None = None
-) -> events.TimerHandle:
-    """Call ``callback(*args)`` at virtual time ``when_ns`` exactly (never jittered: this is
-    for a component's own timing, which it makes choices about itself)."""
-    the = _the(loop)
-    return the._call_later_ns(max(0, _ns(when_ns, "when_ns") - the._now_ns), callback, *args)
-
-
-def call_later_ns(
-    delay_ns: int, callback: Callable[..., object], *args: Any, loop: SimLoop | None = None
-) -> events.TimerHandle:
-    """Call ``callback(*args)`` ``delay_ns`` nanoseconds from now, exactly."""
-    delay = _ns(delay_ns, "delay_ns")
-    if delay < 0:
-        msg = f"`delay_ns` must be non-negative, not {delay_ns!r}"
-        raise InvalidArgumentError(msg)
-    return _the(loop)._call_later_ns(delay, callback, *args)
-
-
-def _ns(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        msg = f"`{name}` must be an int number of nanoseconds, not {value!r}"
-        raise InvalidArgumentError(msg)
-    return value
-
-
-def fail(exc: BaseException, *, loop: SimLoop | None = None) -> None:
-    """End the run with ``exc``: it is raised out of ``run_until_complete`` at the next batch
-    boundary (so a component can fail the run from a callback or a hook)."""
-    if not isinstance(exc, BaseException):
-        msg = f"`exc` must be an exception, not {exc!r}"
-        raise InvalidArgumentError(msg)
-    _the(loop)._pending_errors.append(exc)
-
-
-def main_task(*, loop: SimLoop | None = None) -> asyncio.Future[Any] | None:
-    """The future ``run_until_complete`` is running now (the main task), if any."""
-    return _the(loop)._main_future
-
-
-def idle_now(*, loop: SimLoop | None = None) -> bool:
-    """Whether nothing else is ready and no timer is due at the current virtual time
-    (asked from inside a step: the running callback is not counted)."""
-    the = _the(loop)
-    if the._timers.due_before(the._now_ns):
-        return False
-    # Not _ready_count(): inside a step, the batch runner keeps its counts in locals.
-    if the._fifo:
-        return not the._ready
-    return not the._lanes.active and not the._lanes.pending
-
-
-def set_scheduler(loop: SimLoop, scheduler: Scheduler, *, cleanup: bool = False) -> None:
-    """Make ``scheduler`` answer ``loop``'s choices from now on (the loop must not be
-    running). With ``cleanup``, only for the cleanup of a failed run, which the trace does not
-    count as the run's scheduler. A loop made with a scheduler that declares
-    ``always_stock`` keeps asyncio's plain queue, so it can only switch to another such."""
-    the = _the(loop)
-    if not cleanup:
-        the._run_scheduler = scheduler
-    stock = bool(getattr(scheduler, "always_stock", False))
-    if the._fifo and not stock:
-        msg = (
-            f"set_scheduler(): this loop was made with {the._scheduler!r}, which keeps "
-            "asyncio's plain queue, so it cannot hand over to a scheduler that makes choices; "
-            "make the loop with the scheduler it will use (or one that answers 0 until then)"
-        )
-        raise InvalidArgumentError(msg)
-    the._use_scheduler(scheduler)
-    # A lanes-mode loop keeps its lanes whatever the new scheduler declares.
-    the._fifo = the._handle_class is events.Handle
-
-
-def record_mark(label: str, reached: bool, *, loop: SimLoop | None = None) -> None:
-    """Note that the reachability mark ``label`` was reached, with its condition ``reached``
-    (what :func:`simloop.sometimes` records; the trace keeps, per label, whether it ever
-    held)."""
-    marks = _the(loop)._marks
-    marks[label] = marks.get(label, False) or bool(reached)
-
-
-def ready_handles(*, loop: SimLoop | None = None) -> list[events.Handle]:
-    """Every ready callback, in lane order (stock asyncio's order when nothing deviates)."""
-    return list(_the(loop)._ready_handles())
-
-
-def describe_tasks(*, loop: SimLoop | None = None) -> list[TaskReport]:
-    """A report on every unfinished task: where it waits in the user's code, on what, for
-    whom (what deadlock and limit errors list)."""
-    from simloop._diagnosis import describe_tasks as describe
-
-    return describe(_the(loop))
 
 
 # --- for simloop's own runner (simloop.run, explore) ------------------------------------------
@@ -1345,8 +483,3 @@ def raise_unhandled(loop: SimLoop, *, final: bool) -> None:
 def note_failure(loop: SimLoop, exc: BaseException) -> None:
     """Remember that the run failed with ``exc``: a cleanup adds what it finds to it."""
     loop._unhandled.last_failure = exc
-
-
-def has_leftover_callbacks(loop: SimLoop) -> bool:
-    """Whether callbacks are ready or async generators alive: work for a cleanup run."""
-    return _stdlib.has_async_generators(loop) or bool(loop._ready_count())

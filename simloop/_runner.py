@@ -11,15 +11,8 @@ from typing import Any, TypeVar
 
 from simloop import _stdlib
 from simloop._errors import InvalidArgumentError, ReplayDivergenceError
-from simloop._loop import (
-    SimLoop,
-    enter_session,
-    exit_session,
-    has_leftover_callbacks,
-    note_failure,
-    raise_unhandled,
-    set_scheduler,
-)
+from simloop._kernel import has_leftover_callbacks, set_scheduler
+from simloop._loop import SimLoop, enter_session, exit_session, note_failure, raise_unhandled
 from simloop._options import check_recorded
 from simloop._scheduling import Fifo, RandomWalk, Scheduler
 from simloop._text import plural

@@ -41,16 +41,7 @@ from simloop._explore import (
     run_coroutine,
 )
 from simloop._instrument import Instrument
-from simloop._labels import (
-    callback_label,
-    handle_label,
-    suspension_point,
-    task_label,
-    task_of,
-    task_woken_by,
-    timer_label,
-)
-from simloop._loop import (
+from simloop._kernel import (
     call_at_ns,
     call_later_ns,
     choose,
@@ -63,6 +54,15 @@ from simloop._loop import (
     ready_handles,
     record_mark,
     set_scheduler,
+)
+from simloop._labels import (
+    callback_label,
+    handle_label,
+    suspension_point,
+    task_label,
+    task_of,
+    task_woken_by,
+    timer_label,
 )
 from simloop._options import (
     DEFAULTS as LOOP_OPTION_DEFAULTS,

@@ -27,10 +27,10 @@ EXTENSIONS = ("_checks.py", "_recorder.py")
 ALLOWED = {
     # The hot paths inline ReadyLanes.take/add_lane over the lane handles' own slots (see
     # simloop/_lanes.py, and tests/core/test_core_lanes.py, which checks both agree).
-    ("_loop.py", "_next"),
-    ("_loop.py", "_pos"),
-    ("_loop.py", "_older"),
-    ("_loop.py", "_younger"),
+    ("_kernel.py", "_next"),
+    ("_kernel.py", "_pos"),
+    ("_kernel.py", "_older"),
+    ("_kernel.py", "_younger"),
 }
 
 
