@@ -107,7 +107,7 @@ class Kernel(asyncio.BaseEventLoop):
         self._timer_class = events.TimerHandle if self._fifo else LaneTimerHandle
 
         # Virtual clock (integer nanoseconds).
-        start_ns, self._max_time_ns, jitter_ns, _ = options.times_ns()
+        start_ns, self._max_time_ns, jitter_ns, self._epoch_ns = options.times_ns()
         self._start_ns = self._now_ns = start_ns
         self._time_limit_ns = NEVER_NS
         # Fifo never deviates, so it makes no jitter choices: every timer is on time.

@@ -30,6 +30,7 @@ from simloop._noio import NoRealIO
 from simloop._options import LoopOptions
 from simloop._scheduling import bind_scheduler, scheduler_for
 from simloop._tasks import EAGER_FACTORY, STOCK_EAGER_FACTORY, Task
+from simloop._timers import SEQUENCE_BITS
 from simloop._unhandled import UnhandledPolicy
 
 _T = TypeVar("_T")
@@ -115,7 +116,7 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
             patch_random=opts.patch_random,
             forbid_escapes=opts.forbid_escapes,
             track_locks=opts.track_locks,
-            epoch_ns=opts.times_ns()[3],
+            epoch_ns=self._epoch_ns,
             clock_ns=self._clock_in_step_ns,
             block=self._block_for,
         )
@@ -309,14 +310,15 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
         and the determinism guards (a fifth of a fresh loop's cost) can stay off."""
         if getattr(coro, "cr_code", None) not in _IDLE_CLEANUP_CODES:
             return False
+        heap = self._timers.heap
         return not (
-            _stdlib.has_async_generators(self)
-            or self._ready_count()
+            self._ready_count()
             or self._lanes.pending
             or self._pending_errors
             or self._instruments
             or self._debug
-            or self._timers.due_before(self._now_ns)
+            or (heap and heap[0][0] < (self._now_ns + 1) << SEQUENCE_BITS)
+            or _stdlib.has_async_generators(self)
         )
 
     # --- time that passes inside a step (time.sleep, executor jobs) -------------------------
@@ -349,7 +351,9 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
     def _raise_unhandled(self, *, final: bool = False) -> None:
         """Fail with the exceptions nobody retrieved (see :mod:`simloop._unhandled`)."""
         if self._unhandled.enabled:
-            self._unhandled.raise_found(self._collect_unhandled(final=final))
+            found = self._collect_unhandled(final=final)
+            if found:
+                self._unhandled.raise_found(found)
 
     def _note_unhandled(self, exc: BaseException) -> None:
         self._unhandled.last_failure = exc
