@@ -39,7 +39,7 @@ import time
 import tomllib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,7 @@ class Library:
     timeout: float
     exclude: dict[str, str] = field(default_factory=dict)
     known_failures: dict[str, str] = field(default_factory=dict)
-    notes: str = ""
+    ci: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -102,7 +102,7 @@ def load_libraries(path: Path = LIBRARIES_FILE) -> dict[str, Library]:
             timeout=float(entry.get("timeout", 900)),
             exclude=dict(entry.get("exclude", {})),
             known_failures=dict(entry.get("known_failures", {})),
-            notes=entry.get("notes", ""),
+            ci=tuple(entry.get("ci", ())),
         )
     return libraries
 
@@ -111,18 +111,22 @@ def load_libraries(path: Path = LIBRARIES_FILE) -> dict[str, Library]:
 
 
 def find_python(spec: str) -> Path:
-    """An interpreter from a path, or a version such as ``3.12`` (on PATH, or under pyenv)."""
+    """An interpreter from a path, or a version such as ``3.12`` (under pyenv, or on PATH)."""
     candidate = Path(spec)
     if candidate.exists():
         return candidate
-    found = shutil.which(f"python{spec}")
-    if found:
-        return Path(found)
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    for version_dir in sorted((pyenv_root / "versions").glob(f"{spec}*"), reverse=True):
+    for version_dir in sorted((pyenv_root / "versions").glob(f"{spec}.*"), reverse=True):
         python = version_dir / "bin" / f"python{spec}"
         if python.exists():
             return python
+    # Not pyenv's shims: they run whichever version pyenv has selected here.
+    path = os.pathsep.join(
+        entry for entry in os.environ.get("PATH", "").split(os.pathsep) if "shims" not in entry
+    )
+    found = shutil.which(f"python{spec}", path=path)
+    if found:
+        return Path(found)
     msg = f"no Python {spec!r} found (give a version such as 3.12, or a path)"
     raise SystemExit(msg)
 
@@ -241,9 +245,14 @@ def has_pytest_config(source: Path) -> bool:
 
 
 def pytest_command(
-    library: Library, venv_python: Path, source: Path, mode: str, work: Path
+    library: Library,
+    python: Path,
+    source: Path,
+    mode: str,
+    work: Path,
+    tests: Sequence[str],
 ) -> list[str]:
-    command = [str(venv_python), "-m", "pytest", *library.tests, "--rootdir", str(source)]
+    command = [str(python), "-m", "pytest", *tests, "--rootdir", str(source)]
     if not has_pytest_config(source):
         empty = work / "empty-pytest.ini"
         empty.write_text("[pytest]\n")
@@ -268,19 +277,28 @@ def pytest_command(
 
 def run_suite(
     library: Library,
-    venv_python: Path,
+    python: Path,
     source: Path,
     mode: str,
     work: Path,
     *,
     exclusions: bool = True,
+    tests: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Run the suite in one mode; the per-test outcomes the plugin recorded, and the log."""
+    """Run the suite (or only ``tests`` of it) in one mode, with ``python`` (which has the
+    library and simloop installed); the per-test outcomes the plugin recorded, and the log."""
+    tests = library.tests if tests is None else tuple(tests)
     work.mkdir(parents=True, exist_ok=True)
     out = work / f"{library.name}-{mode}.json"
     log = work / f"{library.name}-{mode}.log"
     exclude = work / f"{library.name}-exclude.json"
-    exclude.write_text(json.dumps(library.exclude if exclusions else {}))
+    # Only the exclusions of the tests that run, so that none of them looks stale.
+    excluded = {
+        key: reason
+        for key, reason in library.exclude.items()
+        if exclusions and any(_is_under(key, path) for path in tests)
+    }
+    exclude.write_text(json.dumps(excluded))
     out.unlink(missing_ok=True)
     env = {
         **os.environ,
@@ -299,7 +317,7 @@ def run_suite(
         "GIT_CEILING_DIRECTORIES": str(source.parent),
     }
     env.pop("PYTEST_ADDOPTS", None)
-    command = pytest_command(library, venv_python, source, mode, work)
+    command = pytest_command(library, python, source, mode, work, tests)
     started = time.perf_counter()
     with log.open("w") as log_file:
         log_file.write(" ".join(command) + "\n\n")
@@ -323,6 +341,12 @@ def run_suite(
         result = json.loads(out.read_text())
     result.update(status=status, seconds=round(seconds, 1), log=str(log))
     return result
+
+
+def _is_under(nodeid: str, path: str) -> bool:
+    """Whether ``nodeid`` is a test in ``path`` (a file or a directory), or ``path`` itself."""
+    path = path.rstrip("/")
+    return nodeid == path or nodeid.startswith((path + "/", path + "::"))
 
 
 # --- comparing ----------------------------------------------------------------------------------
@@ -413,6 +437,25 @@ def problems_of(result: dict[str, Any]) -> list[str]:
     return problems
 
 
+def simloop_problems(library: Library, sim: dict[str, Any]) -> list[str]:
+    """Without a stock run to compare with (the CI slice): every SimLoop failure must be a
+    known one, and every known failure among the tests that ran must still fail."""
+    tests: dict[str, dict[str, Any]] = sim["tests"]
+    problems = []
+    for nodeid, record in tests.items():
+        if record["outcome"] in FAILING and nodeid not in library.known_failures:
+            problems.append(f"{nodeid} fails on SimLoop: {_one_line(record.get('message'))}")
+    for nodeid, finding in library.known_failures.items():
+        record = tests.get(nodeid)
+        if record is not None and record["outcome"] not in FAILING:
+            problems.append(
+                f"{nodeid} is a known failure ({finding}) but {record['outcome']}: "
+                "update libraries.toml"
+            )
+    problems.extend(f"exclusion matches no test: {key}" for key in sim["stale_exclusions"])
+    return problems
+
+
 # --- reporting ----------------------------------------------------------------------------------
 
 
@@ -486,6 +529,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--fetch-only", action="store_true", help="download and unpack the sdists, run nothing"
     )
     parser.add_argument(
+        "--no-simulated",
+        action="store_true",
+        help="no simloop.simulated() around the sessions: shows which tests make loops themselves",
+    )
+    parser.add_argument(
         "--no-exclusions",
         action="store_true",
         help="run the excluded tests on SimLoop too (to see how they fail)",
@@ -493,6 +541,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     libraries = load_libraries()
+    if args.no_simulated:
+        libraries = {name: replace(lib, simulated=False) for name, lib in libraries.items()}
     if args.only:
         wanted = [name.strip() for name in args.only.split(",") if name.strip()]
         unknown = sorted(set(wanted) - set(libraries))
