@@ -352,13 +352,15 @@ def _is_under(nodeid: str, path: str) -> bool:
 # --- comparing ----------------------------------------------------------------------------------
 
 
-def count(tests: dict[str, dict[str, Any]]) -> dict[str, int]:
+def count(tests: dict[str, dict[str, Any]]) -> dict[str, Any]:
     counts = Counter(record["outcome"] for record in tests.values())
     return {
         "passed": counts["passed"] + counts["xfailed"],
         "failed": counts["failed"] + counts["error"] + counts["xpassed"],
         "skipped": counts["skipped"],
         "excluded": counts["excluded"],
+        # Setup, call and teardown of the tests, without pytest's start-up.
+        "test_seconds": round(sum(record.get("duration", 0.0) for record in tests.values()), 2),
     }
 
 
@@ -462,7 +464,8 @@ def simloop_problems(library: Library, sim: dict[str, Any]) -> list[str]:
 def format_table(python: str, results: dict[str, dict[str, Any]]) -> str:
     header = (
         f"{'library':<18} {'version':<9} {'kind':<22} "
-        f"{'stock pass/fail/skip':>21}   {'SimLoop pass/fail/skip/excl':>27}   regressions"
+        f"{'stock pass/fail/skip':>21}   {'SimLoop pass/fail/skip/excl':>27}"
+        f"   {'test time stock/SimLoop':>23}   regressions"
     )
     lines = [f"Python {python}", header, "-" * len(header)]
     for name, result in results.items():
@@ -472,6 +475,7 @@ def format_table(python: str, results: dict[str, dict[str, Any]]) -> str:
             f"{name:<18} {result['version']:<9} {result['kind']:<22} "
             f"{stock['passed']:>9}/{stock['failed']}/{stock['skipped']:<6}"
             f"   {sim['passed']:>15}/{sim['failed']}/{sim['skipped']}/{sim['excluded']:<5}"
+            f"   {stock['test_seconds']:>13.2f}s/{sim['test_seconds']:.2f}s"
             f"   {len(result['regressions'])}" + (f" ({known} known)" if known else "")
         )
     return "\n".join(lines)
