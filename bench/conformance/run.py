@@ -14,14 +14,19 @@ loop, the way a user adopting simloop would point it there:
 - anyio suites: the ``anyio_backend`` fixture's asyncio value becomes
   ``pytest_simloop.anyio_backend()`` (the one-line change a user makes in their conftest);
 - code that calls ``asyncio.run()``/``new_event_loop()`` itself: the session runs inside
-  ``simloop.simulated()``.
+  ``simloop.simulated()``;
+- a suite written against a test loop of its own (aiostream's): a SimLoop subclass stands in
+  for it (``stand_in``).
+
+The stock run is the suite without simloop's pytest plugin (``-p no:simloop``).
 
 Tests excluded on SimLoop (they need real I/O, real threads or real time by design) are listed
 in ``libraries.toml`` with the reason for each. The report gives, per library, the stock and
 SimLoop outcomes, and for every test that passes on stock asyncio but fails on SimLoop, why
 (``known_failures`` in ``libraries.toml`` names the finding each known one comes from). The
-exit status is 1 when a test fails on SimLoop that is not a known failure, or a known failure
-passes (update ``libraries.toml``), or an exclusion no longer matches a test.
+exit status is 1 when a test fails on SimLoop that is not a known failure, a known failure
+passes (update ``libraries.toml``), an exclusion no longer matches a test, or a suite could not
+run (pytest ended with a status other than 0 or 1, or timed out).
 """
 
 from __future__ import annotations
@@ -116,7 +121,8 @@ def find_python(spec: str) -> Path:
     if candidate.exists():
         return candidate
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    for version_dir in sorted((pyenv_root / "versions").glob(f"{spec}.*"), reverse=True):
+    installed = (pyenv_root / "versions").glob(f"{spec}.*")
+    for version_dir in sorted(installed, key=_version_key, reverse=True):
         python = version_dir / "bin" / f"python{spec}"
         if python.exists():
             return python
@@ -129,6 +135,12 @@ def find_python(spec: str) -> Path:
         return Path(found)
     msg = f"no Python {spec!r} found (give a version such as 3.12, or a path)"
     raise SystemExit(msg)
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    """3.12.10 after 3.12.9; names that are not plain versions sort first."""
+    parts = path.name.split(".")
+    return tuple(int(part) for part in parts) if all(p.isdigit() for p in parts) else (-1,)
 
 
 def python_version(python: Path) -> str:
@@ -270,7 +282,9 @@ def pytest_command(
         "-rN",
         *library.args,
     ]
-    if mode == "simloop" and library.driver == "pytest-asyncio" and not library.stand_in:
+    if mode == "stock":
+        command += ["-p", "no:simloop"]
+    elif library.driver == "pytest-asyncio" and not library.stand_in:
         command += ["-o", "simloop_asyncio_loop_factory=true"]
     return command
 

@@ -92,9 +92,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _exclusion_for(nodeid: str) -> str | None:
-    """The reason ``nodeid`` is excluded: an exact id, or a prefix ending at ``::`` or ``[``."""
+    """The reason ``nodeid`` is excluded: a key that is the node id, or its directory, file,
+    class or test without parameters."""
     for key, reason in _excluded.items():
-        if nodeid == key or nodeid.startswith((key + "::", key + "[")):
+        if nodeid == key or nodeid.startswith((key + "/", key + "::", key + "[")):
             _exclusions_used.add(key)
             return reason
     return None
