@@ -63,6 +63,16 @@ def run_pytest(files: dict[str, str], *args: str) -> tuple[int, str]:
         return process.returncode, process.stdout + process.stderr
 
 
+def missing(*modules: str) -> str | None:
+    """Why a reproduction cannot run here: the first of ``modules`` that is not installed."""
+    import importlib.util
+
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed"
+    return None
+
+
 def skip(finding: str, why: str) -> bool:
     print(f"{finding}: skipped ({why})")
     return False

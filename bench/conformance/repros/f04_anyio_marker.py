@@ -2,7 +2,7 @@
 anyio's own (stock) loop, and passes a race that the same pair with ``@pytest.mark.asyncio``
 finds."""
 
-from _support import STRICT_INI, report, run_pytest
+from _support import STRICT_INI, missing, report, run_pytest, skip
 
 TESTS = """
 import asyncio
@@ -47,6 +47,8 @@ async def test_with_asyncio():
 
 
 def check() -> bool:
+    if why := missing("anyio", "pytest_asyncio"):
+        return skip("F4 anyio marker beside the simloop marker", why)
     _, output = run_pytest({"pytest.ini": STRICT_INI, "test_race.py": TESTS})
     anyio_passed = "PASSED test_race.py::test_with_anyio" in output
     asyncio_failed = "FAILED test_race.py::test_with_asyncio" in output

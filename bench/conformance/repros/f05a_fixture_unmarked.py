@@ -2,7 +2,7 @@
 functions are not natively supported" in pytest-asyncio's strict mode, and in auto mode runs
 on pytest-asyncio's real loop (virtual time reads 0 after a sleep)."""
 
-from _support import report, run_pytest
+from _support import missing, report, run_pytest, skip
 
 TESTS = """
 import asyncio
@@ -14,6 +14,8 @@ async def test_sleep_is_virtual(simloop):
 
 
 def check() -> bool:
+    if why := missing("pytest_asyncio"):
+        return skip("F5a unmarked async test with the simloop fixture", why)
     results = {}
     for mode in ("strict", "auto"):
         ini = f"[pytest]\nasyncio_mode = {mode}\nasyncio_default_fixture_loop_scope = function\n"

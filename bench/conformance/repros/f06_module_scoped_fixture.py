@@ -2,7 +2,7 @@
 or first, but silently handed over, made on pytest-asyncio's loop, when a pytest-asyncio test
 of the same module asked for it first."""
 
-from _support import STRICT_INI, report, run_pytest
+from _support import STRICT_INI, missing, report, run_pytest, skip
 
 TESTS = """
 import asyncio
@@ -25,6 +25,8 @@ async def test_b_simloop_test(shared):
 
 
 def check() -> bool:
+    if why := missing("pytest_asyncio"):
+        return skip("F6 module-scoped async fixture", why)
     _, both = run_pytest({"pytest.ini": STRICT_INI, "test_scopes.py": TESTS})
     _, alone = run_pytest({"pytest.ini": STRICT_INI, "test_scopes.py": TESTS}, "-k", "simloop_test")
     refused_alone = "UsageError" in alone

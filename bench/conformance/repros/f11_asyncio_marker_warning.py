@@ -2,7 +2,7 @@
 then warns "is marked with '@pytest.mark.asyncio' but it is not an async function" (the plugin
 hands pytest a plain Function), which fails the test under ``filterwarnings = error``."""
 
-from _support import STRICT_INI, report, run_pytest
+from _support import STRICT_INI, missing, report, run_pytest, skip
 
 TESTS = """
 import asyncio
@@ -16,6 +16,8 @@ async def test_both_markers():
 
 
 def check() -> bool:
+    if why := missing("pytest_asyncio"):
+        return skip("F11 asyncio marker beside the simloop marker", why)
     ini = STRICT_INI + "filterwarnings = error\n"
     _, output = run_pytest({"pytest.ini": ini, "test_markers.py": TESTS})
     present = "is not an async function" in output

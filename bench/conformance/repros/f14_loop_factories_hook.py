@@ -2,7 +2,7 @@
 ``pytest_asyncio_loop_factories`` hook (first answer wins), so a project's own answer in its
 conftest (aiostream's fake-clock test loop, a uvloop variant...) is dropped without a word."""
 
-from _support import report, run_pytest
+from _support import missing, report, run_pytest, skip
 
 CONFTEST = """
 import asyncio
@@ -25,6 +25,8 @@ async def test_which_loop():
 
 
 def check() -> bool:
+    if why := missing("pytest_asyncio"):
+        return skip("F14 a conftest's own loop factories", why)
     ini = (
         "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n"
         "simloop_asyncio_loop_factory = true\n"

@@ -3,7 +3,7 @@ only the tests that pytest-asyncio (or anyio) runs on SimLoop. A test that makes
 (``asyncio.run()``, ``asyncio.new_event_loop()``, ``anyio.run()``; tenacity's whole asyncio
 suite does) still runs on a stock loop, and nothing says so."""
 
-from _support import report, run_pytest
+from _support import missing, report, run_pytest, skip
 
 TESTS = """
 import asyncio
@@ -18,6 +18,8 @@ def test_makes_its_own_loop():
 
 
 def check() -> bool:
+    if why := missing("pytest_asyncio"):
+        return skip("F15 loops a test makes itself, under the ini", why)
     ini = (
         "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n"
         "simloop_asyncio_loop_factory = true\n"
