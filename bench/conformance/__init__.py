@@ -1,0 +1,1 @@
+"""Drop-in fidelity: popular asyncio libraries' own test suites on SimLoop (see run.py)."""
