@@ -210,3 +210,71 @@ def test_rejected_loop_is_collected_quietly(options: dict[str, Any]) -> None:
     finally:
         sys.unraisablehook = previous
     assert [repr(u.exc_value) for u in unraisable] == []
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "message"),
+    [
+        (
+            simloop.RandomWalk,
+            "`scheduler` must be a scheduler object, not the class RandomWalk: pass an "
+            "instance, e.g. simloop.RandomWalk(...)",
+        ),
+        (
+            simloop.PCT,
+            "`scheduler` must be a scheduler object, not the search class PCT: a search runs "
+            "many schedules, so pass it to simloop.explore(main, search=PCT(...))",
+        ),
+        (
+            simloop.Portfolio(),
+            "`scheduler` must be a scheduler (it decides one run), not the search "
+            "Portfolio(random walks, PCT depths 1-3): pass the search to "
+            "simloop.explore(main, search=...)",
+        ),
+    ],
+)
+def test_scheduler_must_be_a_scheduler_object(scheduler: Any, message: str) -> None:
+    """A class or a search where a scheduler belongs was a TypeError deep inside, or ran
+    silently when no choice came up."""
+    assert str(invalid_argument(lambda: simloop.SimLoop(scheduler=scheduler))) == message
+    with pytest.raises(simloop.InvalidArgumentError):
+        simloop.run(asyncio.sleep(0), scheduler=scheduler)
+
+
+def test_a_scheduler_with_the_old_signature_is_told_so() -> None:
+    class Old:
+        def choose(self, kind: str, n: int) -> int:
+            return 0
+
+    message = str(invalid_argument(lambda: simloop.SimLoop(scheduler=Old())))
+    assert "has a choose(kind, n) method; schedulers now answer choose(point)" in message
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"shuffle": "x"}, "`shuffle` must be True or False, not str 'x'"),
+        ({"patch_time": 1}, "`patch_time` must be True or False, not int 1"),
+        (
+            {"record_events": 0.5},
+            "`record_events` must be True, False, or a positive int (how many of the latest "
+            "steps to keep), not float 0.5",
+        ),
+        ({"start_time": True}, "`start_time` must be a number of seconds, not bool True"),
+        ({"epoch": math.inf}, "`epoch` must be a finite number of seconds, not inf"),
+        ({"max_time": "NaN"}, "`max_time` must be a number of seconds, not str 'NaN'"),
+        (
+            {"instruments": [object()]},
+            "`instruments`: <object object at",
+        ),
+    ],
+)
+def test_options_are_checked_strictly(options: dict[str, Any], message: str) -> None:
+    assert str(invalid_argument(lambda: simloop.SimLoop(**options))).startswith(message)
+
+
+def test_a_decimal_nan_is_refused_like_a_float_nan() -> None:
+    import decimal
+
+    message = str(invalid_argument(lambda: simloop.SimLoop(timer_jitter=decimal.Decimal("NaN"))))
+    assert message == "`timer_jitter` must be a number of seconds, not Decimal Decimal('NaN')"

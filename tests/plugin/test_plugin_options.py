@@ -613,3 +613,61 @@ def test_unrelated_collection_error_is_reported_as_it_is(tester: pytest.Pytester
     result.assert_outcomes(errors=1)
     result.stdout.no_fnmatch_line("*PluggyTeardownRaisedWarning*")
     result.stdout.fnmatch_lines(["ERROR test_params.py - Failed: In test_params.py::test_x: *"])
+
+
+# --- loop options from the command line and the ini file -------------------------------------
+
+LOOP_OPTIONS_SEEN = source(
+    """
+    import asyncio
+    import pytest
+
+    @pytest.mark.simloop(runs=2)
+    async def test_marked():
+        options = asyncio.get_running_loop().options
+        print("seen", options.timer_jitter, options.shuffle, options.max_steps)
+    """
+)
+
+
+def test_every_loop_option_is_a_command_line_option_and_an_ini_key(
+    tester: pytest.Pytester,
+) -> None:
+    tester.makepyfile(test_opts=LOOP_OPTIONS_SEEN)
+    result = tester.runpytest("-s", "--simloop-timer-jitter=0.25", "--simloop-shuffle=yes")
+    result.assert_outcomes(passed=1)
+    assert result.stdout.str().count("seen 0.25 True 500000") == 2
+    tester.makeini(ini(simloop_timer_jitter="0.5", simloop_max_steps="1000"))
+    result = tester.runpytest("-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*seen 0.5 False 1000"])
+    # The command line beats the ini file.
+    result = tester.runpytest("-s", "--simloop-timer-jitter=0.1")
+    result.stdout.fnmatch_lines(["*seen 0.1 False 1000"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--simloop-timer-jitter=-1"],
+            "ERROR: --simloop-timer-jitter: `timer_jitter` must be a non-negative number of "
+            "seconds, not -1.0",
+        ),
+        (
+            ["--simloop-shuffle=perhaps"],
+            "ERROR: --simloop-shuffle must be true or false, not 'perhaps'",
+        ),
+        (
+            ["-o", "simloop_max_steps=lots"],
+            "ERROR: simloop_max_steps must be an int or none, not 'lots'",
+        ),
+    ],
+)
+def test_bad_loop_option_values_are_usage_errors(
+    tester: pytest.Pytester, args: list[str], message: str
+) -> None:
+    tester.makepyfile(test_opts=LOOP_OPTIONS_SEEN)
+    result = tester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
