@@ -76,6 +76,8 @@ if TYPE_CHECKING:
 JITTER_LEVELS = 8
 
 _new_object = object.__new__
+#: The lanes of every loop in Fifo mode: always empty.
+_FIFO_LANES = ReadyLanes(shuffle=False)
 _copy_context = contextvars.copy_context
 
 
@@ -116,7 +118,9 @@ class Kernel(asyncio.BaseEventLoop):
             0 if self._fifo or not jitter_ns else max(1, jitter_ns // (JITTER_LEVELS - 1))
         )
 
-        self._lanes = ReadyLanes(shuffle=self._shuffle)  # lanes mode (Fifo uses _ready)
+        # Lanes mode; Fifo uses BaseEventLoop's _ready deque and never puts a handle in lanes
+        # (nor can it switch to lanes mode), so all Fifo loops share one empty ReadyLanes.
+        self._lanes = _FIFO_LANES if self._fifo else ReadyLanes(shuffle=self._shuffle)
         self._timers = TimerQueue()
         self._schedule = Schedule()
         self._marks: dict[str, bool] = {}  # simloop.sometimes(): label -> condition seen true
