@@ -88,6 +88,7 @@ class Kernel(asyncio.BaseEventLoop):
         # BaseEventLoop's protected members that a subclass uses; typeshed leaves them out.
         _ready: collections.deque[Any]
         _stopping: bool
+        _asyncgens: Any
         _closed: bool
         _debug: bool
         _current_handle: Any
@@ -906,4 +907,9 @@ def describe_tasks(*, loop: SimLoop | None = None) -> list[TaskReport]:
 
 def has_leftover_callbacks(loop: SimLoop) -> bool:
     """Whether callbacks are ready or async generators alive: work for a cleanup run."""
-    return _stdlib.has_async_generators(loop) or bool(loop._ready_count())
+    if loop._fifo:
+        ready = bool(loop._ready)
+    else:
+        lanes = loop._lanes
+        ready = lanes.queued != loop._steps or bool(lanes.pending)
+    return ready or bool(loop._asyncgens)  # BaseEventLoop's own record of them

@@ -350,10 +350,13 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
 
     def _raise_unhandled(self, *, final: bool = False) -> None:
         """Fail with the exceptions nobody retrieved (see :mod:`simloop._unhandled`)."""
-        if self._unhandled.enabled:
-            found = self._collect_unhandled(final=final)
+        policy = self._unhandled
+        if policy.enabled:
+            found = policy.collect(
+                self, final=final, main=self._main_future, ready_handles=self._ready_handles
+            )
             if found:
-                self._unhandled.raise_found(found)
+                policy.raise_found(found)
 
     def _note_unhandled(self, exc: BaseException) -> None:
         self._unhandled.last_failure = exc
@@ -434,8 +437,9 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
             self._raise_unhandled(final=True)
         finally:
             super().close()
-            self._lanes.clear()
-            self._timers.clear()
+            if not self._fifo:
+                self._lanes.clear()
+            self._timers.heap.clear()
 
     # --- there is no I/O in a simulation (the rest is in NoRealIO) ------------------------------
 

@@ -87,9 +87,3 @@ class TimerQueue:
         heapq.heapify(live)
         self.heap[:] = live
         self.cancelled = 0
-
-    def __len__(self) -> int:
-        return len(self.heap)
-
-    def clear(self) -> None:
-        self.heap.clear()
