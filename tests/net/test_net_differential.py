@@ -208,7 +208,9 @@ async def udp() -> Any:
     loop = asyncio.get_running_loop()
     server_t, server = await loop.create_datagram_endpoint(Datagrams, local_addr=("127.0.0.1", 0))
     port = server_t.get_extra_info("sockname")[1]
-    client_t, client = await loop.create_datagram_endpoint(Datagrams, remote_addr=("127.0.0.1", port))
+    client_t, client = await loop.create_datagram_endpoint(
+        Datagrams, remote_addr=("127.0.0.1", port)
+    )
     client_t.sendto(b"ping")
     await client.waiter
     # (What happens to a datagram nobody listens for depends on the kernel: Linux answers
@@ -281,4 +283,3 @@ def test_getaddrinfo_of_numeric_addresses_matches_the_real_resolver() -> None:
         ]
 
     assert run_simulated(lookups) == run_real(lookups)
-

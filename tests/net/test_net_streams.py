@@ -21,7 +21,9 @@ async def upper(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     await writer.wait_closed()
 
 
-async def serve_once(host: str = "127.0.0.1", port: int = 8080, connect_to: str | None = None) -> Any:
+async def serve_once(
+    host: str = "127.0.0.1", port: int = 8080, connect_to: str | None = None
+) -> Any:
     server = await asyncio.start_server(upper, host, port)
     reader, writer = await asyncio.open_connection(connect_to or host, port)
     writer.write(b"hello\n")
@@ -139,7 +141,9 @@ def test_getaddrinfo_and_getnameinfo() -> None:
         any_type = await loop.getaddrinfo("127.0.0.1", 53)
         passive = await loop.getaddrinfo(None, 80, flags=socket.AI_PASSIVE, type=socket.SOCK_STREAM)
         names = await loop.getnameinfo(("127.0.0.1", 80))
-        numeric = await loop.getnameinfo(("127.0.0.1", 80), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)
+        numeric = await loop.getnameinfo(
+            ("127.0.0.1", 80), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+        )
         return stream, [info[1] for info in any_type], [info[4] for info in passive], names, numeric
 
     stream, kinds, passive, names, numeric = simloop.run(main())
@@ -404,12 +408,18 @@ class Datagrams(asyncio.DatagramProtocol):
 def test_udp_echo_and_icmp_refusal() -> None:
     async def main() -> Any:
         loop = asyncio.get_running_loop()
-        server_t, server = await loop.create_datagram_endpoint(Datagrams, local_addr=("127.0.0.1", 9999))
-        client_t, client = await loop.create_datagram_endpoint(Datagrams, remote_addr=("127.0.0.1", 9999))
+        server_t, server = await loop.create_datagram_endpoint(
+            Datagrams, local_addr=("127.0.0.1", 9999)
+        )
+        client_t, client = await loop.create_datagram_endpoint(
+            Datagrams, remote_addr=("127.0.0.1", 9999)
+        )
         client_t.sendto(b"ping1")
         client_t.sendto(b"ping2")
         await asyncio.sleep(0.1)
-        lonely_t, lonely = await loop.create_datagram_endpoint(Datagrams, remote_addr=("127.0.0.1", 1))
+        lonely_t, lonely = await loop.create_datagram_endpoint(
+            Datagrams, remote_addr=("127.0.0.1", 1)
+        )
         lonely_t.sendto(b"anyone?")
         await asyncio.sleep(0.1)
         for t in (server_t, client_t, lonely_t):
