@@ -50,7 +50,7 @@ async def round_trip(link: Link, payloads: list[bytes]) -> Any:
     server = await asyncio.start_server(record, "127.0.0.1", 8080)
     loop = asyncio.get_running_loop()
     start = loop.time()
-    reader, writer = await asyncio.open_connection("127.0.0.1", 8080)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", 8080)
     connected = loop.time() - start
     for payload in payloads:
         writer.write(payload)
@@ -224,7 +224,7 @@ def test_isolating_localhost_makes_a_local_server_unreachable() -> None:
         except TimeoutError:
             first = ("timed out", loop.time())
         await asyncio.sleep(25)
-        reader, writer = await asyncio.open_connection("127.0.0.1", 8080)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", 8080)
         await close(writer, server)
         return first, loop.time()
 
@@ -270,7 +270,8 @@ def test_exploring_finds_a_client_that_breaks_on_a_reset() -> None:
     assert result.found
     assert result.failure is not None
     assert isinstance(result.failure.exception, (ConnectionResetError, asyncio.IncompleteReadError))
-    assert result.trace is not None and result.trace.events is not None
+    assert result.trace is not None
+    assert result.trace.events is not None
     notes = [step.deviation for step in result.trace.events if step.deviation]
     assert any("connection reset" in note for note in notes), notes
     replayed = simloop.replay(fragile_client, result.recording)
@@ -303,6 +304,7 @@ def test_exploring_injects_a_declared_partition() -> None:
     assert simloop.run(cache_with_a_partition()) is None  # Fifo: no partition
     result = simloop.explore(cache_with_a_partition, runs=100)
     assert result.found
-    assert result.trace is not None and result.trace.events is not None
+    assert result.trace is not None
+    assert result.trace.events is not None
     notes = [step.deviation for step in result.trace.events if step.deviation]
     assert any("isolate db" in note for note in notes), notes
