@@ -84,6 +84,7 @@ def sim_socket(loop: SimLoop, sock: Any) -> SimSocket:
             )
         stand_in = SimSocket(sock.family, sock.type, sock.proto, network=_network(loop))
         stand_in.setblocking(False)
+        stand_in._adopted = sock  # closed with its stand-in
         _adopted[sock] = stand_in
         return stand_in
     msg = f"expected a socket, not {type(sock).__name__} {sock!r}"

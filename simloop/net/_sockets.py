@@ -299,6 +299,8 @@ class SimSocket:
         self._writer_context: contextvars.Context | None = None
         self._read_poll = False
         self._write_poll = False
+        self._read_settling = False  # a read callback's follow-ups have not all run yet
+        self._read_deferred = False  # ... and a read event waits for them
         self._error: OSError | None = None
         self._connect_error: OSError | None = None
         # Streams.
@@ -312,6 +314,8 @@ class SimSocket:
         # Datagrams.
         self._dgrams: collections.deque[tuple[bytes, Address]] = collections.deque()
         self._dgram_bytes = 0
+        #: The real, never connected socket this one stands in for, if the loop adopted one.
+        self._adopted: socket.socket | None = None
 
     def __repr__(self) -> str:
         kind = "stream" if self.type == socket.SOCK_STREAM else "datagram"
@@ -474,6 +478,9 @@ class SimSocket:
     def close(self) -> None:
         if self._state == "closed":
             return
+        if self._adopted is not None:
+            self._adopted.close()
+            self._adopted = None
         state = self._state
         self._state = "closed"
         self._reader = self._writer = None
@@ -696,11 +703,35 @@ class SimSocket:
         self._writer = None
 
     def _readable_event(self) -> None:
-        """Something arrived: the reader (a transport, a sock_recv) runs now, in this step."""
+        """Something arrived: the reader (a transport, a sock_recv) runs now, in this step.
+
+        One promise of stock asyncio must hold here that simloop's ready lanes would not keep
+        by themselves: what a read callback schedules (a task woken by ``data_received``) runs
+        before the socket's *next* read callback, which a selector only reports at a later
+        poll. Programs rely on it (aiohttp's server assumes a request it was handed is
+        processed before the connection's EOF is). So after each read callback, a marker is
+        scheduled behind whatever it scheduled; until the marker has run, the socket's next
+        read event waits, and the marker delivers it.
+        """
         reader = self._reader
-        if reader is not None:
-            assert self._reader_context is not None
-            self._reader_context.run(reader)
+        if reader is None:
+            return
+        if self._read_settling:
+            self._read_deferred = True
+            return
+        self._read_settling = True
+        assert self._reader_context is not None
+        self._reader_context.run(reader)
+        loop = self.net.loop
+        assert loop is not None
+        loop.call_soon(self._read_settled)
+
+    def _read_settled(self) -> None:
+        self._read_settling = False
+        if self._read_deferred:
+            self._read_deferred = False
+            if self._reader is not None and self._readable():
+                self._readable_event()
 
     def _writable_event(self) -> None:
         writer = self._writer
