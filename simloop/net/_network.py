@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from simloop import EscapedSimulationError, InvalidArgumentError, SimLoop
+from simloop import EscapedSimulationError, Fifo, InvalidArgumentError, SimLoop
 from simloop.net import _compat
 from simloop.net._config import IDEAL, Latency, Link, _seconds_to_ns, format_duration
 
@@ -232,6 +232,8 @@ class Network:
         self.connect_timeout_ns = _seconds_to_ns(connect_timeout, "connect_timeout")
         self.retransmit_timeout_ns = _seconds_to_ns(retransmit_timeout, "retransmit_timeout")
         self.loop: SimLoop | None = None
+        #: Whether the loop runs stock asyncio's single queue (the Fifo scheduler).
+        self.stock_order = False
         self.hosts: dict[str, Host] = {}
         self._by_address: dict[str, Host] = {}
         self._by_name: dict[str, Host] = {}
@@ -528,6 +530,7 @@ class Network:
             msg = "this loop already has a network: install yours before the first network call"
             raise InvalidArgumentError(msg)
         self.loop = loop
+        self.stock_order = isinstance(loop.scheduler, Fifo)
         _networks[loop] = self
 
     def now_ns(self) -> int:

@@ -379,6 +379,20 @@ class StreamTransport(_BaseTransport, asyncio.Transport):
         sock = self._sock
         assert sock is not None
         if not self._buffer:
+            out = sock._out
+            if (
+                out is not None
+                and out.ideal
+                and out.held is None
+                and not out.net._candidates
+                and sock._error is None
+                and not sock._wr_shut
+                and len(data) <= out.capacity - out.queued
+                and sock._state == "connected"
+            ):
+                # The short path of sock.send() on an ideal link (the common case).
+                out.send_now(data if data.__class__ is bytes else bytes(data))
+                return
             # Try to send now, as stock asyncio does.
             try:
                 n = sock.send(data)
