@@ -150,18 +150,24 @@ def best(repeat: int, measure: Callable[[], float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the workload sizes")
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
     args = parser.parse_args()
     scale, repeat = args.scale, args.repeat
-    print(f"simloop {simloop.__version__}, Python {platform.python_version()}, {platform.machine()}")
+    print(
+        f"simloop {simloop.__version__}, Python {platform.python_version()}, {platform.machine()}"
+    )
     print(f"{'workload':<12} {'real loopback':>18} {'simulated':>18} {'ratio':>8}")
 
     def row(name: str, unit: str, count: int, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         real = best(repeat, lambda: timed(stock_loop, make))
         sim = best(repeat, lambda: timed(sim_loop, make))
-        print(f"{name:<12} {count / real:>12,.0f} {unit:<5} {count / sim:>12,.0f} {unit:<5} {real / sim:>7.2f}x")
+        print(
+            f"{name:<12} {count / real:>12,.0f} {unit:<5} {count / sim:>12,.0f} {unit:<5} {real / sim:>7.2f}x"
+        )
 
     n = max(1, int(20_000 * scale))
     row("stream", "msg/s", n, lambda: stream(n))
@@ -180,7 +186,9 @@ def main() -> None:
         return perf_counter() - start
 
     sim = best(repeat, exploration)
-    print(f"{'explore':<12} {1 / real:>12,.0f} run/s {runs / sim:>12,.0f} run/s {real * runs / sim:>7.2f}x")
+    print(
+        f"{'explore':<12} {1 / real:>12,.0f} run/s {runs / sim:>12,.0f} run/s {real * runs / sim:>7.2f}x"
+    )
 
 
 if __name__ == "__main__":

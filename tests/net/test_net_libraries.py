@@ -335,4 +335,3 @@ def test_exploring_the_database_pair_finds_the_lost_update() -> None:
     replayed = simloop.replay(lambda: counters(atomic=False), result.recording)  # type: ignore[arg-type]
     assert replayed.failure is not None
     assert not simloop.explore(lambda: counters(atomic=True), runs=30).found
-
