@@ -110,6 +110,10 @@ class Host:
 
     Code runs on a host inside ``with host:`` (and so do the tasks it creates there): its
     connections come from the host's address, and servers it starts bind there.
+
+    Attributes: ``name`` (which resolves to its addresses from every host), ``addresses``
+    (the first of each family is where its connections to other hosts come from), ``aliases``
+    (other names that resolve to it), ``network``.
     """
 
     def __init__(
@@ -195,6 +199,10 @@ class Network:
         connect_timeout: How long a connect() that gets no answer (a partition) waits.
         retransmit_timeout: How long an established connection retries unacknowledged data
             across a partition before it fails with ``TimeoutError``.
+
+    Attributes: ``local``, the host code runs on unless it entered another; ``hosts``, every
+    host by name; ``log``, what the network did that a person debugging a run wants to know
+    (partitions, heals, resets, every fault a scheduler injected), each with its virtual time.
     """
 
     def __init__(
