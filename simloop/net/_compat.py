@@ -135,6 +135,20 @@ def call_later_ns(
     return call_at_ns(int(loop._now_ns) + delay_ns, callback, *args, loop=loop)
 
 
+def loop_local(loop: SimLoop, key: str, factory: Callable[[], Any]) -> Any:
+    """Per-loop state of an extension: ``factory()`` the first time, the same object after.
+
+    Kept on the loop itself, not in a module's dictionary, so that it lives exactly as long as
+    the loop does, and so that an extension imported twice (pytester drops the modules an
+    in-process run imported) still finds the loop's one copy. (Not in the contract yet.)
+    """
+    extensions: dict[str, Any] = vars(loop).setdefault("_simloop_extensions", {})
+    found = extensions.get(key)
+    if found is None:
+        found = extensions[key] = factory()
+    return found
+
+
 def fail(exc: BaseException, *, loop: SimLoop | None = None) -> None:
     """End the run with ``exc`` at the next batch boundary."""
     if loop is None:

@@ -18,7 +18,6 @@ import contextvars
 import errno
 import ipaddress
 import socket
-import weakref
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -178,9 +177,6 @@ class _Cut:
     def __init__(self, description: str, blocks: Callable[[Host, str, Host, str], bool]) -> None:
         self.description = description
         self.blocks = blocks
-
-
-_networks: weakref.WeakKeyDictionary[SimLoop, Network] = weakref.WeakKeyDictionary()
 
 
 class Network:
@@ -534,12 +530,11 @@ class Network:
         if self.loop is not None:
             msg = "this Network already belongs to another loop: make one Network per run"
             raise InvalidArgumentError(msg)
-        if loop in _networks and _networks[loop] is not self:
+        if _compat.loop_local(loop, "network", lambda: self) is not self:
             msg = "this loop already has a network: install yours before the first network call"
             raise InvalidArgumentError(msg)
         self.loop = loop
         self.stock_order = isinstance(loop.scheduler, Fifo)
-        _networks[loop] = self
 
     def now_ns(self) -> int:
         return _compat.now_ns(loop=self._require_loop())
@@ -560,9 +555,8 @@ class Network:
 
 def network_of(loop: SimLoop) -> Network:
     """The loop's network, made on first use."""
-    network = _networks.get(loop)
-    if network is None:
-        network = Network()
+    network: Network = _compat.loop_local(loop, "network", Network)
+    if network.loop is None:
         network.bind(loop)
     return network
 

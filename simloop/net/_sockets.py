@@ -526,6 +526,11 @@ class SimSocket:
         state = self._state
         self._state = "closed"
         self._reader = self._writer = None
+        loop = self.net.loop
+        if loop is None or loop.is_closed():
+            # Collected after its run ended (a transport nobody closed): nothing to tell.
+            self._unbind()
+            return
         if state == "listening":
             while self._backlog:
                 pending = self._backlog.popleft()
