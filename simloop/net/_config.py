@@ -128,6 +128,17 @@ class Link:
 #: A link with nothing enabled: what every link is unless told otherwise.
 IDEAL = Link()
 
+#: How often a fault (a lost datagram, a reset, an injected partition) should strike a packet,
+#: for schedulers that weigh options (``ChoicePoint.weights``): rarely, so that a run meets
+#: one at a random moment rather than at its first packet.
+FAULT_WEIGHT = 0.05
+
+
+def fault_weights(n: int) -> tuple[float, ...]:
+    """Option 0 (no fault) most of the time; the ``n - 1`` faults share the rest."""
+    return (1.0 - FAULT_WEIGHT, *([FAULT_WEIGHT / (n - 1)] * (n - 1)))
+
+
 #: How long a write may be held back to coalesce with the next (about Linux's delayed ACK).
 COALESCE_HOLD_NS = 40_000_000
 #: How much later than the next datagram a reordered one arrives.

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from simloop import EscapedSimulationError, Fifo, InvalidArgumentError, SimLoop
 from simloop.net import _compat
-from simloop.net._config import IDEAL, Latency, Link, _seconds_to_ns, format_duration
+from simloop.net._config import (
+    IDEAL,
+    Latency,
+    Link,
+    _seconds_to_ns,
+    fault_weights,
+    format_duration,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -495,7 +502,10 @@ class Network:
         ]
         loop = self._require_loop()
         c = _compat.choose(
-            _compat.ChoicePoint("net.partition", len(labels), labels=labels), loop=loop
+            _compat.ChoicePoint(
+                "net.partition", len(labels), labels=labels, weights=fault_weights(len(labels))
+            ),
+            loop=loop,
         )
         if not c:
             return

@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from simloop import EscapedSimulationError, InvalidArgumentError
 from simloop.net import _compat
-from simloop.net._config import COALESCE_HOLD_NS, REORDER_DELAY_NS, Link, format_duration
+from simloop.net._config import (
+    COALESCE_HOLD_NS,
+    REORDER_DELAY_NS,
+    Link,
+    fault_weights,
+    format_duration,
+)
 from simloop.net._network import Host, Network, ip_family, is_loopback, is_wildcard
 
 if TYPE_CHECKING:
@@ -141,7 +147,10 @@ class _Pipe:
             what = f"packet {packet} {self.describe()}"
             c = _compat.choose(
                 _compat.ChoicePoint(
-                    "net.reset", 2, labels=[f"{what} delivered", f"{what}: connection reset"]
+                    "net.reset",
+                    2,
+                    labels=[f"{what} delivered", f"{what}: connection reset"],
+                    weights=fault_weights(2),
                 ),
                 loop=loop,
             )
@@ -1031,7 +1040,10 @@ class SimSocket:
                 fates.append("reordered")
             c = _compat.choose(
                 _compat.ChoicePoint(
-                    "net.datagram", len(fates), labels=[f"{what} {f}" for f in fates]
+                    "net.datagram",
+                    len(fates),
+                    labels=[f"{what} {f}" for f in fates],
+                    weights=fault_weights(len(fates)),
                 ),
                 loop=loop,
             )
