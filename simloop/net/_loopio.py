@@ -20,6 +20,7 @@ import errno
 import io
 import os
 import socket
+import sys
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -281,6 +282,12 @@ def _interleave(infos: list[tuple[Any, ...]], first_family_count: int = 1) -> li
 # --- connections ---------------------------------------------------------------------------
 
 
+def _why(exc: OSError) -> str:
+    """How stock asyncio words a failed bind: the error's text from Python 3.13 on, its
+    strerror before."""
+    return str(exc).lower() if sys.version_info >= (3, 13) else str(exc.strerror).lower()
+
+
 async def _connect_sock(
     loop: SimLoop,
     exceptions: list[list[OSError]],
@@ -302,8 +309,7 @@ async def _connect_sock(
                     sock.bind(laddr)
                     break
                 except OSError as exc:
-                    reason = str(exc.strerror).lower()
-                    msg = f"error while attempting to bind on address {laddr!r}: {reason}"
+                    msg = f"error while attempting to bind on address {laddr!r}: {_why(exc)}"
                     my_exceptions.append(OSError(exc.errno, msg))
             else:
                 if my_exceptions:
@@ -664,8 +670,7 @@ async def create_server(
                 try:
                     listener.bind(sa)
                 except OSError as err:
-                    reason = str(err.strerror).lower()
-                    msg = f"error while attempting to bind on address {sa!r}: {reason}"
+                    msg = f"error while attempting to bind on address {sa!r}: {_why(err)}"
                     if err.errno == errno.EADDRNOTAVAIL:
                         sockets.pop()
                         listener.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import sys
 from typing import Any
 
 import pytest
@@ -100,9 +101,13 @@ def test_a_port_in_use_is_eaddrinuse() -> None:
     err = _error(two_servers)
     assert isinstance(err, OSError)
     assert err.errno == errno.EADDRINUSE
+    why = (
+        "[errno 98] address already in use"
+        if sys.version_info >= (3, 13)
+        else "address already in use"
+    )
     assert str(err) == (
-        "[Errno 98] error while attempting to bind on address ('127.0.0.1', 8080): "
-        "address already in use"
+        f"[Errno 98] error while attempting to bind on address ('127.0.0.1', 8080): {why}"
     )
 
 
