@@ -120,12 +120,14 @@ class _Pipe:
         self.queued += len(data)
         self.sent = sent = self.sent + 1
         self.inflight.append((sent, data))
-        loop = self.loop
-        now = _compat.now_ns(loop=loop)
         batch = self.batch
-        if batch is not None and self.batch_ns == now:
+        if batch is not None:
+            # An arrival timer is pending: it fires at the next batch boundary, which is
+            # when this segment would arrive too (on an ideal link every timer is due "now").
             batch[0] = sent
             return
+        loop = self.loop
+        now = _compat.now_ns(loop=loop)
         self.last_arrival_ns = now
         batch = self.batch = [sent]
         self.batch_ns = now
