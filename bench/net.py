@@ -6,7 +6,7 @@
 Each workload runs on stock asyncio (the selector loop, real sockets on 127.0.0.1) and on
 SimLoop (the simulated network, Fifo scheduler), in this process, one after the other; the
 ratio is simulated speed over real speed (above 1: the simulation is faster). Each figure is
-the best of ``--repeat`` runs.
+the best of ``--repeat`` runs (5), each after a garbage collection.
 
 - stream: small messages (64-byte lines) over one TCP connection, read with readline();
 - ping-pong: request/response round trips over one TCP connection;
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import platform
 import sys
 import time
@@ -45,6 +46,7 @@ def sim_loop() -> asyncio.AbstractEventLoop:
 
 
 def timed(factory: Factory, make: Callable[[], Coroutine[Any, Any, Any]]) -> float:
+    gc.collect()  # garbage left by the previous run is not this one's cost
     with asyncio.Runner(loop_factory=factory) as runner:
         start = perf_counter()
         runner.run(make())
@@ -154,7 +156,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the workload sizes")
-    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--repeat", type=int, default=5, help="best of this many runs")
     args = parser.parse_args()
     scale, repeat = args.scale, args.repeat
     print(

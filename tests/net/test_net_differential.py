@@ -249,6 +249,35 @@ async def streams() -> Any:
     return replies
 
 
+async def unix_streams() -> Any:
+    import os
+    import tempfile
+
+    path = os.path.join(tempfile.mkdtemp(), "server.sock")
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = await reader.read()
+        writer.write(data[::-1])
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_unix_server(handle, path)
+    reader, writer = await asyncio.open_unix_connection(path)
+    writer.write(b"unix")
+    writer.write_eof()
+    reply = await reader.read()
+    names = writer.get_extra_info("peername") == path, writer.get_extra_info("sockname")
+    writer.close()
+    await writer.wait_closed()
+    server.close()
+    await server.wait_closed()
+    try:
+        await asyncio.open_unix_connection(path + ".missing")
+    except OSError as exc:
+        missing = type(exc).__name__, exc.errno
+    return reply, names, missing
+
+
 SCENARIOS = [
     echo_then_close,
     half_close,
@@ -259,6 +288,7 @@ SCENARIOS = [
     address_in_use,
     udp,
     streams,
+    unix_streams,
 ]
 
 
