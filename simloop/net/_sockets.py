@@ -1026,6 +1026,7 @@ class SimSocket:
             target_host = net.host_at(address[0], self.host)
             if self._local is None:
                 self._autobind(address[0], target_host)
+        net.maybe_inject_partition()
         link = net.link(self.host, target_host)
         copies = [0]
         extra = 0
