@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 import simloop
 from simloop import InvalidArgumentError, SimLoop
-
-if TYPE_CHECKING:
-    pass
 
 _NS_PER_SECOND = 1_000_000_000
 

@@ -25,7 +25,6 @@ from simloop import EscapedSimulationError, Fifo, InvalidArgumentError, SimLoop
 from simloop.net import _compat
 from simloop.net._config import (
     IDEAL,
-    Latency,
     Link,
     _seconds_to_ns,
     fault_weights,
@@ -569,10 +568,3 @@ def network_of(loop: SimLoop) -> Network:
     if network.loop is None:
         network.bind(loop)
     return network
-
-
-def _latency_label(levels: tuple[int, ...], what: str) -> Callable[[int], str]:
-    return lambda k: f"{what} delayed {format_duration(levels[k])}"
-
-
-__all__ = ["Host", "Latency", "Link", "Network", "network_of"]

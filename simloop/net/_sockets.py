@@ -555,7 +555,7 @@ class SimSocket:
                 incoming.dst_gone = True
             if unread and self._out is not None:
                 # Closing with unread data makes the kernel reset the connection.
-                self._out.dst.connection_reset(_reset_error(), from_peer=True)
+                self._out.dst.connection_reset(_reset_error())
             elif self._out is not None and not self._wr_shut:
                 self._wr_shut = True
                 self._out.send_fin()
@@ -970,7 +970,7 @@ class SimSocket:
             raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
         raise _would_block()
 
-    def connection_reset(self, error: OSError, *, from_peer: bool = False) -> None:
+    def connection_reset(self, error: OSError) -> None:
         """The connection this socket is an end of is reset (or timed out): both ends fail."""
         peer = None if self._out is None else self._out.dst
         for end in (self, peer):
@@ -986,7 +986,6 @@ class SimSocket:
             # next batch boundary, never from inside the step that caused it.
             end._readable_soon()
             end._writable_soon()
-        _ = from_peer
 
     def _close_with_reset(self) -> None:
         """An accepted connection nobody took (its listener closed): the peer is reset."""
