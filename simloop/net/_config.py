@@ -128,9 +128,9 @@ class Link:
 #: A link with nothing enabled: what every link is unless told otherwise.
 IDEAL = Link()
 
-#: How often a fault (a lost datagram, a reset, an injected partition) should strike a packet,
-#: for schedulers that weigh options (``ChoicePoint.weights``): rarely, so that a run meets
-#: one at a random moment rather than at its first packet.
+#: How often a fault (a lost datagram, a reset, an injected partition) strikes a packet under
+#: a random scheduler (``ChoicePoint.weights``): rarely, so that a run meets one at a random
+#: moment rather than at its first packet.
 FAULT_WEIGHT = 0.05
 
 

@@ -21,7 +21,7 @@ import socket
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from simloop import EscapedSimulationError, Fifo, InvalidArgumentError, SimLoop
+from simloop import EscapedSimulationError, InvalidArgumentError, SimLoop
 from simloop.net import _compat
 from simloop.net._config import (
     IDEAL,
@@ -509,14 +509,16 @@ class Network:
         if not c:
             return
         sides, durations = self._candidates[c - 1]
-        d = _compat.choose(
-            _compat.ChoicePoint(
-                "net.partition.seconds",
-                len(durations),
-                labels=[f"for {format_duration(ns)}" for ns in durations],
-            ),
-            loop=loop,
-        )
+        d = 0
+        if len(durations) > 1:
+            d = _compat.choose(
+                _compat.ChoicePoint(
+                    "net.partition.seconds",
+                    len(durations),
+                    labels=[f"for {format_duration(ns)}" for ns in durations],
+                ),
+                loop=loop,
+            )
         self._faults += 1
         if len(sides) == 1:
             self.isolate(*sides[0])
@@ -543,7 +545,7 @@ class Network:
             msg = "this loop already has a network: install yours before the first network call"
             raise InvalidArgumentError(msg)
         self.loop = loop
-        self.stock_order = isinstance(loop.scheduler, Fifo)
+        self.stock_order = _compat.runs_stock_order(loop)
 
     def now_ns(self) -> int:
         return _compat.now_ns(loop=self._require_loop())

@@ -36,8 +36,10 @@ async def test_client_survives_the_network():
                 assert await asyncio.wait_for(reader.readline(), 1.0) == b"ping\\n"
             finally:
                 writer.close()
+                await writer.wait_closed()
     finally:
         server.close()
+        await server.wait_closed()
 """
 
 
