@@ -126,12 +126,10 @@ class _Pipe:
             # when this segment would arrive too (on an ideal link every timer is due "now").
             batch[0] = sent
             return
-        loop = self.loop
-        now = _compat.now_ns(loop=loop)
-        self.last_arrival_ns = now
+        # (last_arrival_ns and batch_ns only order delayed segments, which an ideal link
+        # never has.)
         batch = self.batch = [sent]
-        self.batch_ns = now
-        _compat.call_at_ns(now, self._arrive, batch, loop=loop)
+        _compat.call_later_ns(0, self._arrive, batch, loop=self.loop)
 
     def send(self, data: bytes) -> None:
         """Queue ``data`` (already within the window) toward ``dst``."""
