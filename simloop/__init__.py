@@ -96,3 +96,14 @@ for _name in __all__:
     if isinstance(_obj, type) and _obj.__module__.startswith("simloop._"):
         _obj.__module__ = "simloop"
 del _name, _obj
+
+
+def __getattr__(name: str) -> object:
+    # ``simloop.net`` is imported on first use, so that importing simloop (and running a loop)
+    # never imports the network.
+    if name == "net":
+        import importlib
+
+        return importlib.import_module("simloop.net")
+    msg = f"module 'simloop' has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -8,8 +8,10 @@ sources of nondeterminism deterministic *for that thread*:
   :class:`random.SystemRandom` and unseeded ``random.Random()`` draw from generators seeded by
   the run's seed;
 
-and it turns calls that would reach the real world (threads, sockets, DNS, subprocesses,
-signal handlers) into :class:`~simloop.EscapedSimulationError` at the call site.
+and it turns calls that would reach the real world (threads, real socket connections and
+bindings, blocking DNS lookups, subprocesses, signal handlers) into
+:class:`~simloop.EscapedSimulationError` at the call site. (The loop's own network methods run
+on the simulated network, :mod:`simloop.net`.)
 
 The patches are installed when the first loop starts running and removed when the last one
 stops, also after an exception or ``KeyboardInterrupt``. Each patched function checks which
@@ -381,8 +383,9 @@ def _fenced(call: str, why: str, instead: str, original: Callable[..., Any]) -> 
 _ALLOW = "Pass forbid_escapes=False to allow it (the run is then not reproducible)."
 _NETWORK = (
     "a real network call depends on the world outside the simulation",
-    "simloop does not simulate the network yet: replace the network calls with an in-memory "
-    f"fake, or run this test on a real event loop. {_ALLOW}",
+    "Use the event loop's network methods (`await loop.getaddrinfo(...)`, `loop.sock_connect`, "
+    "`asyncio.open_connection`...), which simloop simulates (see simloop.net). "
+    f"{_ALLOW}",
 )
 _THREAD = (
     "a real thread runs outside simloop's control",
@@ -525,7 +528,13 @@ _PATCHES = _patch_targets()
 # cannot be removed, so it is added once, the first time a simulation runs, and does nothing
 # in threads that run no simulation.
 _AUDITED_ESCAPES: dict[str, tuple[str, str, str]] = {
-    "socket.__new__": ("socket.socket()", *_NETWORK),
+    # Creating a socket reaches nothing: aiohappyeyeballs (aiohttp) makes its own and hands
+    # them to loop.sock_connect, which adopts them into the simulated network. What would
+    # reach the real network from one is fenced instead.
+    "socket.connect": ("socket.socket.connect()", *_NETWORK),
+    "socket.bind": ("socket.socket.bind()", *_NETWORK),
+    "socket.sendto": ("socket.socket.sendto()", *_NETWORK),
+    "socket.sendmsg": ("socket.socket.sendmsg()", *_NETWORK),
     "socket.getaddrinfo": ("socket.getaddrinfo()", *_NETWORK),
     "socket.gethostbyname": ("socket.gethostbyname()", *_NETWORK),
     "socket.gethostbyaddr": ("socket.gethostbyaddr()", *_NETWORK),

@@ -73,7 +73,9 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
         patch_random: Seed ``random``, ``os.urandom``, ``uuid`` from the run's seed, while the
             loop runs.
         forbid_escapes: Raise :class:`~simloop.EscapedSimulationError` when code running in the
-            loop starts a thread or a subprocess, opens a socket, or installs a signal handler.
+            loop starts a thread or a subprocess, connects or binds a real socket, or installs
+            a signal handler. (The loop's own network methods run on the simulated network,
+            :mod:`simloop.net`, whatever this says.)
         fail_on_unhandled: Raise :class:`~simloop.UnhandledExceptionsError` at the end of
             ``run_until_complete`` for exceptions nobody retrieved (crashed background tasks,
             failing callbacks), instead of only logging them.

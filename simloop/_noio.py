@@ -1,7 +1,13 @@
-"""A simulation has no real I/O: the loop methods that would touch the OS raise instead.
+"""A simulation has no real I/O: the loop methods that would touch the OS are simulated, or raise.
 
-Each raises :class:`~simloop.EscapedSimulationError` naming the call, why it would make the
-run unreproducible, and what to do instead.
+The network methods (connections, servers, datagrams, name lookups, ``sock_*``) run on the
+loop's simulated network, :mod:`simloop.net`. This is the loop's one hook into it: the
+network is imported when a program first uses it, never by the loop itself, and each loop gets
+its own (made on first use, or installed with :func:`simloop.net.install`).
+
+The others (file descriptors, pipes, subprocesses, signal handlers) raise
+:class:`~simloop.EscapedSimulationError` naming the call, why it would make the run
+unreproducible, and what to do instead.
 """
 
 from __future__ import annotations
@@ -11,11 +17,14 @@ from typing import Any, NoReturn
 from simloop._errors import EscapedSimulationError
 from simloop._guards import escape_message
 
-_NETWORK_WHY = "a real network call depends on the world outside the simulation"
-_NETWORK_INSTEAD = (
-    "simloop does not simulate the network yet: replace the network calls with an in-memory "
-    "fake, or run this test on a real event loop."
-)
+
+def _network_io() -> Any:
+    """The module of the loop's network methods, imported on first use."""
+    from simloop.net import _loopio
+
+    return _loopio
+
+
 _FD_WHY = "watching a real file descriptor depends on the world outside the simulation"
 _PROCESS_WHY = "a subprocess runs outside simloop's control"
 _PROCESS_INSTEAD = "Fake the subprocess in the test, or run this test on a real event loop."
@@ -51,61 +60,61 @@ class NoRealIO:
         return False
 
     async def getaddrinfo(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("getaddrinfo", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().getaddrinfo(self, *args, **kwargs)
 
     async def getnameinfo(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("getnameinfo", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().getnameinfo(self, *args, **kwargs)
 
     async def create_connection(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("create_connection", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().create_connection(self, *args, **kwargs)
 
     async def create_server(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("create_server", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().create_server(self, *args, **kwargs)
 
     async def create_datagram_endpoint(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("create_datagram_endpoint", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().create_datagram_endpoint(self, *args, **kwargs)
 
     async def create_unix_connection(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("create_unix_connection", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().create_unix_connection(self, *args, **kwargs)
 
     async def create_unix_server(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("create_unix_server", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().create_unix_server(self, *args, **kwargs)
 
     async def connect_accepted_socket(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("connect_accepted_socket", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().connect_accepted_socket(self, *args, **kwargs)
 
     async def start_tls(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("start_tls", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().start_tls(self, *args, **kwargs)
 
     async def sendfile(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("sendfile", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().sendfile(self, *args, **kwargs)
 
     async def sock_sendfile(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("sock_sendfile", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().sock_sendfile(self, *args, **kwargs)
 
     async def sock_recv(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("sock_recv", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().sock_recv(self, *args, **kwargs)
 
     async def sock_recv_into(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("sock_recv_into", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().sock_recv_into(self, *args, **kwargs)
 
     async def sock_recvfrom(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("sock_recvfrom", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().sock_recvfrom(self, *args, **kwargs)
 
     async def sock_recvfrom_into(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("sock_recvfrom_into", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().sock_recvfrom_into(self, *args, **kwargs)
 
     async def sock_sendall(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("sock_sendall", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().sock_sendall(self, *args, **kwargs)
 
     async def sock_sendto(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("sock_sendto", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().sock_sendto(self, *args, **kwargs)
 
     async def sock_connect(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("sock_connect", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().sock_connect(self, *args, **kwargs)
 
     async def sock_accept(self, *args: Any, **kwargs: Any) -> Any:
-        _escape("sock_accept", _NETWORK_WHY, _NETWORK_INSTEAD)
+        return await _network_io().sock_accept(self, *args, **kwargs)
 
     async def connect_read_pipe(self, *args: Any, **kwargs: Any) -> Any:
         _escape("connect_read_pipe", "a real pipe is outside the simulation", "Fake the pipe.")

@@ -268,7 +268,7 @@ class LoopOptions:
     forbid_escapes: bool = _option(
         True,
         "Raise EscapedSimulationError when code running in the loop starts a thread or a "
-        "subprocess, opens a socket, or installs a signal handler.",
+        "subprocess, connects or binds a real socket, or installs a signal handler.",
         check=_check_bool,
         recorded=True,
         parse=parse_bool,

@@ -20,8 +20,13 @@ from simloop import EscapedSimulationError
 ALLOW = " Pass forbid_escapes=False to allow it (the run is then not reproducible)."
 NETWORK = (
     "a real network call depends on the world outside the simulation, so the run could not be "
-    "replayed. simloop does not simulate the network yet: replace the network calls with an "
-    "in-memory fake, or run this test on a real event loop."
+    "replayed. Use the event loop's network methods (`await loop.getaddrinfo(...)`, "
+    "`loop.sock_connect`, `asyncio.open_connection`...), which simloop simulates (see "
+    "simloop.net)."
+)
+OUTSIDE = (
+    " is outside the simulated network: reaching it would leave the simulation, so the run could "
+    "not be replayed. Declare it in the simulated network, e.g. "
 )
 PROCESS = (
     "a subprocess runs outside simloop's control, so the run could not be replayed. Fake the "
@@ -46,6 +51,12 @@ def _loop() -> asyncio.AbstractEventLoop:
     return asyncio.get_running_loop()
 
 
+def _real_connect(address: tuple[str, int]) -> None:
+    # Making a real socket is allowed (the loop adopts unconnected ones); connecting it is not.
+    with socket.socket() as sock:
+        sock.connect(address)
+
+
 # Each escape is tried from inside a task; the error must come out of the call itself, where
 # the program can see (and catch) it.
 ESCAPES: list[tuple[str, Callable[[], Any], str]] = [
@@ -55,9 +66,9 @@ ESCAPES: list[tuple[str, Callable[[], Any], str]] = [
         "threading.Thread.start() was called inside a simulated run: " + THREAD + ALLOW,
     ),
     (
-        "socket",
-        lambda: socket.socket(),
-        "socket.socket() was called inside a simulated run: " + NETWORK + ALLOW,
+        "socket.connect",
+        lambda: _real_connect(("127.0.0.1", 80)),
+        "socket.socket.connect() was called inside a simulated run: " + NETWORK + ALLOW,
     ),
     (
         "getaddrinfo",
@@ -90,19 +101,20 @@ ESCAPES: list[tuple[str, Callable[[], Any], str]] = [
         "loop.add_signal_handler() was called inside a simulated run: " + SIGNAL,
     ),
     (
-        "open_connection",
-        lambda: asyncio.open_connection("localhost", 80),
-        "loop.create_connection() was called inside a simulated run: " + NETWORK,
+        "open_connection to a public name",
+        lambda: asyncio.open_connection("example.com", 80),
+        "The host name 'example.com'"
+        + OUTSIDE
+        + "`simloop.net.current().add_host('example.com', '10.0.0.9')`, or use a host that the "
+        "test declared.",
     ),
     (
-        "create_connection",
-        lambda: _loop().create_connection(asyncio.Protocol, "localhost", 80),
-        "loop.create_connection() was called inside a simulated run: " + NETWORK,
-    ),
-    (
-        "loop.getaddrinfo",
-        lambda: _loop().getaddrinfo("localhost", 80),
-        "loop.getaddrinfo() was called inside a simulated run: " + NETWORK,
+        "create_connection to a public address",
+        lambda: _loop().create_connection(asyncio.Protocol, "93.184.216.34", 80),
+        "The address 93.184.216.34"
+        + OUTSIDE
+        + "`simloop.net.current().add_host('server', '93.184.216.34')`, or use a host that the "
+        "test declared.",
     ),
     (
         "subprocess_exec",

@@ -11,6 +11,8 @@ import hypothesis_simloop  # noqa: F401
 import pytest
 from plugin_support import BASE_INI
 
+import simloop.net._loopio  # noqa: F401  (the simulated network, imported on first use)
+
 
 @pytest.fixture
 def tester(pytester: pytest.Pytester) -> pytest.Pytester:
