@@ -137,6 +137,7 @@ class Kernel(asyncio.BaseEventLoop):
             keep = None if options.record_events is True else int(options.record_events)
             self._recorder = TraceRecorder(keep=keep)
             self._instruments.append(self._recorder)
+        self._extensions: dict[str, Any] = {}  # lowlevel.loop_local()
         self._main_future: asyncio.Future[Any] | None = None
         # Errors raised outside a step (another thread, a deadline timer, lowlevel.fail) that
         # must end the run: raised at the next batch boundary.
@@ -890,6 +891,27 @@ def record_mark(label: str, reached: bool, *, loop: SimLoop | None = None) -> No
     held)."""
     marks = _the(loop)._marks
     marks[label] = marks.get(label, False) or bool(reached)
+
+
+def loop_local(key: str, factory: Callable[[], Any], *, loop: SimLoop | None = None) -> Any:
+    """Per-loop state of an extension: ``factory()`` the first time ``key`` is asked for on
+    this loop, the same object after. It lives exactly as long as the loop (a dictionary of
+    loops kept by the extension would keep every loop alive, if its state holds the loop), and
+    an extension imported twice still finds the loop's one copy."""
+    if not isinstance(key, str):
+        msg = f"`key` must be a str, not {type(key).__name__} {key!r}"
+        raise InvalidArgumentError(msg)
+    extensions = _the(loop)._extensions
+    found = extensions.get(key)
+    if found is None:
+        found = extensions[key] = factory()
+    return found
+
+
+def runs_stock_order(*, loop: SimLoop | None = None) -> bool:
+    """Whether the loop runs asyncio's own single ready queue (its scheduler declares
+    ``always_stock``, as :class:`~simloop.Fifo` does): then it makes no ``"ready"`` choice."""
+    return bool(_the(loop)._fifo)
 
 
 def ready_handles(*, loop: SimLoop | None = None) -> list[events.Handle]:

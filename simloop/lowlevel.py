@@ -49,10 +49,12 @@ from simloop._kernel import (
     describe_tasks,
     fail,
     idle_now,
+    loop_local,
     main_task,
     now_ns,
     ready_handles,
     record_mark,
+    runs_stock_order,
     set_scheduler,
 )
 from simloop._labels import (
@@ -125,6 +127,7 @@ __all__ = [
     "handle_label",
     "idle_now",
     "is_library_frame",
+    "loop_local",
     "main_task",
     "make_failure",
     "make_search",
@@ -136,6 +139,7 @@ __all__ = [
     "register_search",
     "replay_program",
     "run_coroutine",
+    "runs_stock_order",
     "search_names",
     "seconds_to_ns",
     "set_scheduler",

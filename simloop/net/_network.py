@@ -541,11 +541,11 @@ class Network:
         if self.loop is not None:
             msg = "this Network already belongs to another loop: make one Network per run"
             raise InvalidArgumentError(msg)
-        if _compat.loop_local(loop, "network", lambda: self) is not self:
+        if _compat.loop_local("network", lambda: self, loop=loop) is not self:
             msg = "this loop already has a network: install yours before the first network call"
             raise InvalidArgumentError(msg)
         self.loop = loop
-        self.stock_order = _compat.runs_stock_order(loop)
+        self.stock_order = _compat.runs_stock_order(loop=loop)
 
     def now_ns(self) -> int:
         return _compat.now_ns(loop=self._require_loop())
@@ -566,7 +566,7 @@ class Network:
 
 def network_of(loop: SimLoop) -> Network:
     """The loop's network, made on first use."""
-    network: Network = _compat.loop_local(loop, "network", Network)
+    network: Network = _compat.loop_local("network", Network, loop=loop)
     if network.loop is None:
         network.bind(loop)
     return network
