@@ -1,7 +1,8 @@
 """Exploring schedules: run a program under many schedules, shrink a failure, replay it.
 
 ``explore(main)`` runs ``main()`` on a fresh :class:`~simloop.SimLoop` once per schedule, each
-schedule coming from a *search* (by default, random walks with successive seeds). When a run
+schedule coming from a *search* (by default the :class:`~simloop.Portfolio`: random walks and
+PCT of several depths, in turn, each run with a seed of its own). When a run
 fails, the failing schedule is *shrunk* towards stock asyncio's order, then replayed with full
 event recording, which also checks that the failure reproduces. ``replay(main, recording)``
 re-runs one recorded schedule.
@@ -52,6 +53,14 @@ Main = Callable[[], Coroutine[Any, Any, Any]]
 _perf_counter = time.perf_counter
 
 DEFAULT_SHRINK_BUDGET = 300
+
+#: The search every entry point uses unless told otherwise (explore, the pytest marker and
+#: options): random walks and PCT of several depths, in turn.
+DEFAULT_SEARCH = "portfolio"
+
+#: What a failure found by a schedule given to try first (a failure database's) names as
+#: its scheduler: the search did not choose it.
+SAVED_SCHEDULE = "a schedule saved by an earlier failure"
 
 #: The full replay of a failure records (at most) this many of its last steps' events.
 REPORTED_STEPS = 20_000
@@ -138,6 +147,8 @@ class ExplorationResult:
     proof: str | None = None
     #: What the runs covered, when ``explore(coverage=True)``.
     coverage: Coverage | None = None
+    #: The search that chose the schedules, as its repr: ``"Portfolio(seed=0)"``.
+    search: str = ""
 
     def raise_failure(self) -> None:
         """Raise the failure's exception (with notes on how to replay it), if there was one."""
@@ -368,7 +379,8 @@ def explore(
     program anew). ``search`` chooses the schedules: a :class:`~simloop.Search` object
     (:class:`~simloop.Portfolio`, :class:`~simloop.PCT`, :class:`~simloop.Exhaustive`...), a
     registered search's name (``"pct:2"``), or a callable taking a seed and returning a
-    scheduler (``simloop.RandomWalk``); by default, random walks. ``seed`` seeds the search
+    scheduler (``simloop.RandomWalk``); by default the :class:`~simloop.Portfolio`, as in the
+    pytest plugin. ``result.search`` names the search that ran. ``seed`` seeds the search
     (a search made with a seed of its own refuses another). ``loop_options`` go to every
     :class:`SimLoop`. (``scheduler=`` is the old name of ``search=``.)
     """
@@ -397,7 +409,7 @@ def explore(
     return explore_program(
         AsyncProgram(main, options),
         runs=runs,
-        search=make_search("random" if search is None else search, seed=seed),
+        search=make_search(DEFAULT_SEARCH if search is None else search, seed=seed),
         shrink=shrink,
         shrink_budget=shrink_budget,
         pairs=pairs,
@@ -446,7 +458,7 @@ def explore_program(
         note_marks(result.trace)
         if result.failure is not None:
             first = result
-            failing_scheduler = "a schedule saved by an earlier failure"
+            failing_scheduler = SAVED_SCHEDULE
             break
         passing_first_runs.append(schedule)
     if first is None:
@@ -485,6 +497,7 @@ def explore_program(
             passing_first_runs=tuple(passing_first_runs),
             proof=search.proof(),
             coverage=coverage,
+            search=repr(search),
         )
     assert first.failure is not None
     recording = first.trace
@@ -514,6 +527,7 @@ def explore_program(
         total_virtual_ns=total_virtual_ns,
         passing_first_runs=tuple(passing_first_runs),
         coverage=coverage,
+        search=repr(search),
     )
 
 
