@@ -42,7 +42,7 @@ from simloop._options import LoopOptions, check_recorded
 from simloop._runner import check_not_in_loop, run_on
 from simloop._scheduling import Scheduler
 from simloop._searches import Search, make_search
-from simloop._shrinking import ShrinkReport, shrink_schedule
+from simloop._shrinking import DEFAULT_MINIMALITY_BUDGET, ShrinkReport, shrink_schedule
 from simloop._text import plural
 from simloop._token import as_recording
 from simloop._trace import Trace
@@ -369,6 +369,7 @@ def explore(
     search: Any = None,
     shrink: bool = True,
     shrink_budget: int = DEFAULT_SHRINK_BUDGET,
+    minimality_budget: int = DEFAULT_MINIMALITY_BUDGET,
     coverage: bool = False,
     scheduler: Any = None,
     **loop_options: Any,
@@ -383,6 +384,11 @@ def explore(
     pytest plugin. ``result.search`` names the search that ran. ``seed`` seeds the search
     (a search made with a seed of its own refuses another). ``loop_options`` go to every
     :class:`SimLoop`. (``scheduler=`` is the old name of ``search=``.)
+
+    A failure is shrunk within ``shrink_budget`` replays, then checked: no single deviation
+    can be dropped (1-minimal), and up to ``minimality_budget`` schedules with fewer
+    deviations are run to show that none fails the same way (``result.shrink`` says what was
+    shown; 0 skips the check).
     """
     check_not_in_loop("simloop.explore")
     _check_main(main, "simloop.explore")
@@ -412,6 +418,7 @@ def explore(
         search=make_search(DEFAULT_SEARCH if search is None else search, seed=seed),
         shrink=shrink,
         shrink_budget=shrink_budget,
+        minimality_budget=minimality_budget,
         pairs=pairs,
     )
 
@@ -425,6 +432,7 @@ def explore_program(
     shrink_budget: int,
     first_runs: tuple[Trace, ...] = (),
     pairs: PairsSeen | None = None,
+    minimality_budget: int = DEFAULT_MINIMALITY_BUDGET,
 ) -> ExplorationResult:
     """:func:`explore` for any :class:`Program`. ``first_runs``: schedules to try first
     (a failure database's), each replayed leniently before the search begins."""
@@ -433,6 +441,13 @@ def explore_program(
         raise InvalidArgumentError(msg)
     if isinstance(shrink_budget, bool) or not isinstance(shrink_budget, int) or shrink_budget < 0:
         msg = f"`shrink_budget` must be a non-negative int, not {shrink_budget!r}"
+        raise InvalidArgumentError(msg)
+    if (
+        isinstance(minimality_budget, bool)
+        or not isinstance(minimality_budget, int)
+        or minimality_budget < 0
+    ):
+        msg = f"`minimality_budget` must be a non-negative int, not {minimality_budget!r}"
         raise InvalidArgumentError(msg)
     if not isinstance(search, Search):
         msg = f"`search` must be a simloop.Search, not {search!r} (see lowlevel.make_search)"
@@ -505,7 +520,9 @@ def explore_program(
     # A step limit is a livelock, or a long run: each replay would take as long again, and
     # the schedule of a livelock rarely matters. Shrink the others.
     if shrink and first.failure.kind != "step limit":
-        recording, shrink_report = shrink_schedule(program, first, budget=shrink_budget)
+        recording, shrink_report = shrink_schedule(
+            program, first, budget=shrink_budget, minimality_budget=minimality_budget
+        )
     final = replay_program(program, recording, record_events=REPORTED_STEPS)
     nondeterminism = None
     failure = final.failure

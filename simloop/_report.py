@@ -84,13 +84,19 @@ def headline(result: ExplorationResult, planned_runs: int | None, *, replayed: b
     if result.shrink is None:
         # A replay is not shrunk by design; an exploration only when shrinking was turned off.
         return f"simloop: {where}, with {needs}" + ("" if replayed else " (not shrunk)")
-    text = f"simloop: {where}; needs {needs}"
-    if result.shrink.deviations_before != deviations:
-        text += (
-            f" (shrunk from {result.shrink.deviations_before} in "
-            f"{plural(result.shrink.replays, 'replay')})"
+    shrink = result.shrink
+    notes = []
+    if shrink.deviations_before != deviations:
+        notes.append(
+            f"shrunk from {shrink.deviations_before} in {plural(shrink.replays, 'replay')}"
         )
-    return text
+    checked = shrink.minimality()
+    if checked:
+        notes.append(checked)
+    # "needs" only for what was checked: every schedule with fewer deviations was tried.
+    verb = "needs" if shrink.minimal else "fails with"
+    text = f"simloop: {where}; {verb} {needs}"
+    return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def interleaving_table(events: Sequence[Step], failure_step: int) -> list[str]:

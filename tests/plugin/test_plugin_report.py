@@ -32,7 +32,8 @@ def test_failure_report_pins_the_race(tester: pytest.Pytester) -> None:
             f"test_race.py:{RACE_ASSERT_LINE}: AssertionError",
             # pytest's report section, then simloop's.
             "*- simloop -*",
-            "simloop: failed on schedule * of 50 (*); needs 1 deviation from asyncio's order",
+            "simloop: failed on schedule * of 50 (*); needs 1 deviation from asyncio's order "
+            "(*asyncio's own order passes)",
             f"  AssertionError: lost update: 1 (test_race.py:{RACE_ASSERT_LINE} in test_race)",
             "  after * steps at virtual time 0s",
             "",
@@ -146,7 +147,8 @@ def test_shrinking_and_shrink_false(tester: pytest.Pytester) -> None:
     shrunk = re.fullmatch(
         r"simloop: failed on schedule (\d+) of 50 \(RandomWalk\(seed=(\d+)\), from "
         r"RandomSearch\(seed=400\)\); needs 1 "
-        r"deviation from asyncio's order \(shrunk from (\d+) in \d+ replays\)",
+        r"deviation from asyncio's order \(shrunk from (\d+) in \d+ replays; asyncio's own "
+        r"order passes\)",
         headlines[0],
     )
     assert shrunk is not None, headlines[0]
@@ -307,7 +309,7 @@ def test_failure_database_reruns_the_saved_schedule_first(tester: pytest.Pyteste
     second.stdout.fnmatch_lines(
         [
             "simloop: failed on schedule 1 of 50 (a schedule saved by an earlier failure); "
-            "needs 1 deviation from asyncio's order",
+            "needs 1 deviation from asyncio's order (asyncio's own order passes)",
             f"  replay: pytest 'test_race.py::test_race' --simloop-replay={token}",
         ]
     )

@@ -156,6 +156,21 @@ def test_shrinking_beside_bystanders_reaches_the_bug_depth() -> None:
     assert result.recording.deviations <= race.depth + 1
 
 
+def test_what_the_shrink_budget_leaves_the_minimality_check_finishes() -> None:
+    """With one shrink replay, the 13-deviation noisy schedule is left far from its depth;
+    the minimality check (single drops, then every schedule with fewer deviations) still
+    brings it down to one deviation, and proves that it needs it."""
+    race = noisy_lost_update()
+    result = simloop.explore(
+        race.buggy, runs=1, search=lambda _seed: simloop.Replay(NOISY_RUN), shrink_budget=1
+    )
+    check_failure_kind(race, result)
+    assert result.recording is not None
+    assert result.recording.deviations == 1
+    assert result.shrink is not None
+    assert result.shrink.minimal
+
+
 @pytest.mark.parametrize("name", ["condition_notify", "occ_fallback"])
 def test_deep_races_beside_bystanders_shrink_to_their_depth(name: str) -> None:
     """Random walks reorder the bystanders too (9 and 7 deviations were left after dropping
