@@ -34,6 +34,7 @@ from simloop._errors import (
     TimeLimitError,
     UnhandledExceptionsError,
 )
+from simloop._guards import patches_held
 from simloop._instrument import Instrument
 from simloop._kernel import now_ns
 from simloop._labels import task_label, task_of
@@ -452,6 +453,22 @@ def explore_program(
     if not isinstance(search, Search):
         msg = f"`search` must be a simloop.Search, not {search!r} (see lowlevel.make_search)"
         raise InvalidArgumentError(msg)
+    with patches_held():
+        return _explore(
+            program, runs, search, shrink, shrink_budget, first_runs, pairs, minimality_budget
+        )
+
+
+def _explore(
+    program: Program,
+    runs: int,
+    search: Search,
+    shrink: bool,
+    shrink_budget: int,
+    first_runs: tuple[Trace, ...],
+    pairs: PairsSeen | None,
+    minimality_budget: int,
+) -> ExplorationResult:
     started = _perf_counter()
     total_steps = 0
     count = 0

@@ -379,6 +379,9 @@ class LoopOptions:
     ) -> LoopOptions:
         """These options with another seed, scheduler and ``record_events`` (exploration makes
         one of these per run)."""
+        # Computed once on these options, the derived values are copied into every run's.
+        self.times_ns()
+        self.recorded()
         return LoopOptions.build(self, seed=seed, scheduler=scheduler, record_events=record_events)
 
     def recorded(self) -> dict[str, Any]:
