@@ -59,6 +59,9 @@ DEFAULT_SHRINK_BUDGET = 300
 #: options): random walks and PCT of several depths, in turn.
 DEFAULT_SEARCH = "portfolio"
 
+#: A progress callback is called at most this often (real seconds).
+PROGRESS_EVERY = 0.5
+
 #: What a failure found by a schedule given to try first (a failure database's) names as
 #: its scheduler: the search did not choose it.
 SAVED_SCHEDULE = "a schedule saved by an earlier failure"
@@ -434,9 +437,13 @@ def explore_program(
     first_runs: tuple[Trace, ...] = (),
     pairs: PairsSeen | None = None,
     minimality_budget: int = DEFAULT_MINIMALITY_BUDGET,
+    progress: Callable[[int, float], None] | None = None,
 ) -> ExplorationResult:
     """:func:`explore` for any :class:`Program`. ``first_runs``: schedules to try first
-    (a failure database's), each replayed leniently before the search begins."""
+    (a failure database's), each replayed leniently before the search begins. ``progress``,
+    if given, is called with the schedules run so far and the real seconds spent, at most
+    every :data:`PROGRESS_EVERY` seconds (a progress line), and once at the end of the
+    search."""
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         msg = f"`runs` must be a positive int, not {runs!r}"
         raise InvalidArgumentError(msg)
@@ -455,7 +462,15 @@ def explore_program(
         raise InvalidArgumentError(msg)
     with patches_held():
         return _explore(
-            program, runs, search, shrink, shrink_budget, first_runs, pairs, minimality_budget
+            program,
+            runs,
+            search,
+            shrink,
+            shrink_budget,
+            first_runs,
+            pairs,
+            minimality_budget,
+            progress,
         )
 
 
@@ -468,8 +483,10 @@ def _explore(
     first_runs: tuple[Trace, ...],
     pairs: PairsSeen | None,
     minimality_budget: int,
+    progress: Callable[[int, float], None] | None,
 ) -> ExplorationResult:
     started = _perf_counter()
+    next_report = started + PROGRESS_EVERY
     total_steps = 0
     count = 0
     first: RunResult | None = None
@@ -509,6 +526,13 @@ def _explore(
                 break
             if count >= runs:
                 break
+            if progress is not None and not count % 16:
+                now = _perf_counter()  # a clock read per 16 runs, not per run
+                if now >= next_report:
+                    progress(count, now - started)
+                    next_report = now + PROGRESS_EVERY
+    if progress is not None:
+        progress(count, _perf_counter() - started)
     coverage = None
     if pairs is not None:
         coverage = Coverage(interleavings=len(pairs.pairs), marks=marks)

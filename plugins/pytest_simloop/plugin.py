@@ -276,15 +276,21 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         program = TestProgram(pyfuncitem, state.harness, loop_options)
         search, runs = _settings.make_search(settings, _shard_of(pyfuncitem))
         saved = tuple(database.load(nodeid))
-        result = lowlevel.explore_program(
-            program,
-            runs=runs,
-            search=search,
-            shrink=settings.shrink,
-            shrink_budget=200,
-            first_runs=saved,
-            pairs=pairs,
-        )
+        progress = _ProgressLine.for_item(pyfuncitem, runs)
+        try:
+            result = lowlevel.explore_program(
+                program,
+                runs=runs,
+                search=search,
+                shrink=settings.shrink,
+                shrink_budget=200,
+                first_runs=saved,
+                pairs=pairs,
+                progress=progress,
+            )
+        finally:
+            if progress is not None:
+                progress.clear()
         for schedule in result.passing_first_runs:
             database.forget(nodeid, schedule)
         if result.found and not result.nondeterminism:
@@ -295,6 +301,41 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         return True
     _fail(pyfuncitem, state, result, database)
     return True  # not reached: _fail raises
+
+
+class _ProgressLine:
+    """A line that shows a long exploration's progress on an interactive terminal (schedules
+    done, none failing yet, schedules/s), rewritten in place and cleared at the end."""
+
+    def __init__(self, writer: Any, runs: int) -> None:
+        self.writer = writer
+        self.runs = runs
+        self.shown = 0
+
+    @classmethod
+    def for_item(cls, item: pytest.Item, runs: int) -> _ProgressLine | None:
+        reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+        writer = getattr(reporter, "_tw", None)
+        if runs < 2 or writer is None or not getattr(reporter, "isatty", False):
+            return None
+        return cls(writer, runs)
+
+    def __call__(self, done: int, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        text = (
+            f"  simloop: {done:,} of {self.runs:,} schedules, no failure yet, "
+            f"{done / seconds:,.0f} schedules/s"
+        )
+        self.writer.write("\r" + text.ljust(self.shown))
+        self.writer.flush()
+        self.shown = len(text)
+
+    def clear(self) -> None:
+        if self.shown:
+            self.writer.write("\r" + " " * self.shown + "\r")
+            self.writer.flush()
+            self.shown = 0
 
 
 def _run_hypothesis_test(item: pytest.Function, state: _TestState) -> None:

@@ -565,3 +565,23 @@ def test_searches_by_name_are_the_searches() -> None:
     # asyncio's own order passes (it is a race): with no deviation allowed, that is the proof.
     proof = simloop.explore(bank_race, search="exhaustive:0").proof
     assert proof == "the one schedule with at most 0 deviations from asyncio's order passes"
+
+
+def test_progress_is_reported_while_exploring(monkeypatch: pytest.MonkeyPatch) -> None:
+    from simloop import _explore
+
+    monkeypatch.setattr(_explore, "PROGRESS_EVERY", 0.0)
+    calls: list[tuple[int, float]] = []
+    result = simloop.lowlevel.explore_program(
+        simloop.lowlevel.AsyncProgram(bank_fixed, simloop.lowlevel.LoopOptions()),
+        runs=50,
+        search=simloop.lowlevel.make_search("random"),
+        shrink=True,
+        shrink_budget=10,
+        progress=lambda done, seconds: calls.append((done, seconds)),
+    )
+    assert not result.found
+    # Every 16 runs (the clock is read that often), then once at the end.
+    assert [done for done, _ in calls] == [16, 32, 48, 50]
+    assert all(seconds > 0 for _, seconds in calls)
+    assert [s for _, s in calls] == sorted(s for _, s in calls)

@@ -467,3 +467,28 @@ def test_nondeterministic_failure_gets_no_replay_command(tester: pytest.Pytester
     )
     assert replay_tokens(result) == set()
     result.stdout.no_fnmatch_line("*replay this exact run*")
+
+
+def test_the_progress_line_is_rewritten_in_place_and_cleared() -> None:
+    from pytest_simloop.plugin import _ProgressLine
+
+    class Writer:
+        def __init__(self) -> None:
+            self.text = ""
+
+        def write(self, text: str) -> None:
+            self.text += text
+
+        def flush(self) -> None:
+            pass
+
+    writer = Writer()
+    line = _ProgressLine(writer, 10_000)
+    line(1200, 0.5)
+    line(2400, 1.0)
+    assert writer.text.split("\r")[1:] == [
+        "  simloop: 1,200 of 10,000 schedules, no failure yet, 2,400 schedules/s",
+        "  simloop: 2,400 of 10,000 schedules, no failure yet, 2,400 schedules/s",
+    ]
+    line.clear()
+    assert writer.text.endswith("\r" + " " * 71 + "\r")
