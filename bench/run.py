@@ -7,6 +7,9 @@ Every workload runs on stock asyncio (the default selector loop), on SimLoop wit
 scheduler, and on SimLoop with RandomWalk, in this process, one after the other, so the ratios
 compare like with like on whatever machine runs them. A ratio below 1 means SimLoop is faster.
 Each figure is the best of ``--repeat`` runs.
+
+The "exploration" rows compare ``simloop.explore`` of a small program (random walks, and the
+default Portfolio) with ``asyncio.run`` of the same program, run as many times, in runs/s.
 """
 
 from __future__ import annotations
@@ -219,6 +222,70 @@ def fresh_runs(factory: LoopFactory, scale: float) -> float:
     return perf_counter() - t0
 
 
+async def ten_task_scenario() -> int:
+    """Ten workers sharing a lock and a queue: about 100 steps."""
+    lock = asyncio.Lock()
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    total = 0
+
+    async def worker(i: int) -> None:
+        nonlocal total
+        for _ in range(3):
+            async with lock:
+                value = total
+                await asyncio.sleep(0)
+                total = value + 1
+            await queue.put(i)
+
+    await asyncio.gather(*(worker(i) for i in range(10)))
+    return total + queue.qsize()
+
+
+#: Programs explored by the "exploration" rows: (name, main).
+EXPLORED: list[tuple[str, Callable[[], Coroutine[Any, Any, Any]]]] = [
+    ("2 tasks, ~10 steps", two_task_scenario),
+    ("10 tasks, ~100 steps", ten_task_scenario),
+]
+
+#: The searches the "exploration" rows measure, by registered name.
+EXPLORE_SEARCHES = ("random", "portfolio")
+
+
+def stock_runs(main: Callable[[], Coroutine[Any, Any, Any]], n: int) -> float:
+    """Seconds for ``n`` runs of ``main`` with ``asyncio.run``: a fresh stock loop each."""
+    t0 = perf_counter()
+    for _ in range(n):
+        asyncio.run(main())
+    return perf_counter() - t0
+
+
+def explored_runs(main: Callable[[], Coroutine[Any, Any, Any]], n: int, search: str) -> float:
+    """Seconds for ``simloop.explore`` of ``main`` under ``n`` schedules of ``search``."""
+    t0 = perf_counter()
+    result = simloop.explore(main, runs=n, search=search, seed=1)
+    elapsed = perf_counter() - t0
+    assert not result.found, result
+    assert result.runs == n, result
+    return elapsed
+
+
+def exploration_rows(scale: float, repeat: int) -> None:
+    """runs/s of simloop.explore against asyncio.run of the same program, in this process."""
+    n = max(10, int(3000 * scale))
+    print(
+        f"{'exploration (runs/s)':34} {'asyncio.run':>11} "
+        + " ".join(f"{name:>10} {'ratio':>6}" for name in EXPLORE_SEARCHES)
+    )
+    for name, main in EXPLORED:
+        stock = best_of(repeat, lambda m=main: stock_runs(m, n))
+        cells = [f"{n / stock:9.0f}/s"]
+        for search in EXPLORE_SEARCHES:
+            seconds = best_of(repeat, lambda m=main, s=search: explored_runs(m, n, s))
+            cells.append(f"{n / seconds:8.0f}/s {stock / seconds:5.2f}x")
+        print(f"{'explore ' + name:34} {cells[0]:>11} " + " ".join(cells[1:]))
+        sys.stdout.flush()
+
+
 WORKLOADS: list[tuple[str, Callable[[LoopFactory, float], float], str]] = [
     ("callbacks: 1M call_soon", callbacks, "time"),
     ("yields: 1k tasks x 1k sleep(0)", yields, "time"),
@@ -315,6 +382,8 @@ def main() -> None:
                 f"{seconds['RandomWalk']:10.3f}s {ratios[1]:5.2f}x"
             )
         sys.stdout.flush()
+    if not args.only or "explor" in args.only:
+        exploration_rows(args.scale, args.repeat)
     if not args.only or "sleep(3600)" in args.only:
         print(
             f"{'one sleep(3600) (simloop.run)':34} {one_long_sleep(args.repeat) * 1000:9.3f} ms real"
@@ -327,7 +396,8 @@ def main() -> None:
             f"{sim_mem / stock_mem:5.2f}x"
         )
     print(
-        "ratios: SimLoop time / stock time (lower is better); fresh loops and runs: SimLoop runs/s / stock runs/s (higher is better)"
+        "ratios: SimLoop time / stock time (lower is better); fresh loops and runs, "
+        "exploration: SimLoop runs/s / stock runs/s (higher is better)"
     )
 
 

@@ -4,7 +4,8 @@ A *choice point* is a choice among ``n >= 2`` options, where option ``0`` is wha
 asyncio (or an ideal world: no lost write, no late packet) would do. What a point is about is
 its *kind*, a name: the loop makes ``"ready"`` (which ready callback runs next),
 ``"timer.tie"`` (which of several timers due together fires first), ``"timer.jitter"`` (how
-late a timer fires) and ``"cancel"`` (:func:`simloop.cancel_somewhere`) choices; anything
+late the loop wakes up for its next timer), ``"sleep.jitter"`` (how much longer a sleep
+lasts) and ``"cancel"`` (:func:`simloop.cancel_somewhere`) choices; anything
 built on :mod:`simloop.lowlevel` may make choices of kinds of its own (``"net.delay"``,
 ``"disk.write"``...). Schedulers answer every kind alike: what differs between kinds (how a
 random scheduler weighs the options, how a report describes one) is a field of the point.
@@ -25,7 +26,13 @@ from simloop._errors import InvalidArgumentError
 READY = "ready"
 TIMER_TIE = "timer.tie"
 TIMER_JITTER = "timer.jitter"
+SLEEP_JITTER = "sleep.jitter"
 CANCEL = "cancel"
+
+#: The kinds whose non-zero options change *when* things happen rather than in which order:
+#: :class:`~simloop.Exhaustive` can bound them apart, and its proofs say whether it held
+#: them at option 0 (timers on time).
+TIMING_KINDS = frozenset({TIMER_JITTER, SLEEP_JITTER})
 
 
 def _check_kind(point: ChoicePoint, attribute: Any, kind: Any) -> None:

@@ -50,7 +50,7 @@ def run_demo(*, runs: int, seed: int, replay: str | None, artifacts: Path) -> in
     run(_PROGRAM())
     print("   simloop.run(test())  ->  ok\n")
 
-    print(f"2. Exploring other interleavings: up to {runs} random-walk schedules...")
+    print(f"2. Exploring other interleavings: up to {runs} schedules of the default search...")
     result = explore(_PROGRAM, runs=runs, seed=seed)
     if not result.found:
         print(f"   no failure in {result.runs} schedules; try more with --runs")

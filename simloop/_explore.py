@@ -1,7 +1,8 @@
 """Exploring schedules: run a program under many schedules, shrink a failure, replay it.
 
 ``explore(main)`` runs ``main()`` on a fresh :class:`~simloop.SimLoop` once per schedule, each
-schedule coming from a *search* (by default, random walks with successive seeds). When a run
+schedule coming from a *search* (by default the :class:`~simloop.Portfolio`: random walks and
+PCT of several depths, in turn, each run with a seed of its own). When a run
 fails, the failing schedule is *shrunk* towards stock asyncio's order, then replayed with full
 event recording, which also checks that the failure reproduces. ``replay(main, recording)``
 re-runs one recorded schedule.
@@ -33,6 +34,7 @@ from simloop._errors import (
     TimeLimitError,
     UnhandledExceptionsError,
 )
+from simloop._guards import patches_held
 from simloop._instrument import Instrument
 from simloop._kernel import now_ns
 from simloop._labels import task_label, task_of
@@ -41,7 +43,7 @@ from simloop._options import LoopOptions, check_recorded
 from simloop._runner import check_not_in_loop, run_on
 from simloop._scheduling import Scheduler
 from simloop._searches import Search, make_search
-from simloop._shrinking import ShrinkReport, shrink_schedule
+from simloop._shrinking import DEFAULT_MINIMALITY_BUDGET, ShrinkReport, shrink_schedule
 from simloop._text import plural
 from simloop._token import as_recording
 from simloop._trace import Trace
@@ -52,6 +54,17 @@ Main = Callable[[], Coroutine[Any, Any, Any]]
 _perf_counter = time.perf_counter
 
 DEFAULT_SHRINK_BUDGET = 300
+
+#: The search every entry point uses unless told otherwise (explore, the pytest marker and
+#: options): random walks and PCT of several depths, in turn.
+DEFAULT_SEARCH = "portfolio"
+
+#: A progress callback is called at most this often (real seconds).
+PROGRESS_EVERY = 0.5
+
+#: What a failure found by a schedule given to try first (a failure database's) names as
+#: its scheduler: the search did not choose it.
+SAVED_SCHEDULE = "a schedule saved by an earlier failure"
 
 #: The full replay of a failure records (at most) this many of its last steps' events.
 REPORTED_STEPS = 20_000
@@ -138,6 +151,8 @@ class ExplorationResult:
     proof: str | None = None
     #: What the runs covered, when ``explore(coverage=True)``.
     coverage: Coverage | None = None
+    #: The search that chose the schedules, as its repr: ``"Portfolio(seed=0)"``.
+    search: str = ""
 
     def raise_failure(self) -> None:
         """Raise the failure's exception (with notes on how to replay it), if there was one."""
@@ -358,6 +373,7 @@ def explore(
     search: Any = None,
     shrink: bool = True,
     shrink_budget: int = DEFAULT_SHRINK_BUDGET,
+    minimality_budget: int = DEFAULT_MINIMALITY_BUDGET,
     coverage: bool = False,
     scheduler: Any = None,
     **loop_options: Any,
@@ -368,9 +384,15 @@ def explore(
     program anew). ``search`` chooses the schedules: a :class:`~simloop.Search` object
     (:class:`~simloop.Portfolio`, :class:`~simloop.PCT`, :class:`~simloop.Exhaustive`...), a
     registered search's name (``"pct:2"``), or a callable taking a seed and returning a
-    scheduler (``simloop.RandomWalk``); by default, random walks. ``seed`` seeds the search
+    scheduler (``simloop.RandomWalk``); by default the :class:`~simloop.Portfolio`, as in the
+    pytest plugin. ``result.search`` names the search that ran. ``seed`` seeds the search
     (a search made with a seed of its own refuses another). ``loop_options`` go to every
     :class:`SimLoop`. (``scheduler=`` is the old name of ``search=``.)
+
+    A failure is shrunk within ``shrink_budget`` replays, then checked: no single deviation
+    can be dropped (1-minimal), and up to ``minimality_budget`` schedules with fewer
+    deviations are run to show that none fails the same way (``result.shrink`` says what was
+    shown; 0 skips the check).
     """
     check_not_in_loop("simloop.explore")
     _check_main(main, "simloop.explore")
@@ -397,9 +419,10 @@ def explore(
     return explore_program(
         AsyncProgram(main, options),
         runs=runs,
-        search=make_search("random" if search is None else search, seed=seed),
+        search=make_search(DEFAULT_SEARCH if search is None else search, seed=seed),
         shrink=shrink,
         shrink_budget=shrink_budget,
+        minimality_budget=minimality_budget,
         pairs=pairs,
     )
 
@@ -413,19 +436,57 @@ def explore_program(
     shrink_budget: int,
     first_runs: tuple[Trace, ...] = (),
     pairs: PairsSeen | None = None,
+    minimality_budget: int = DEFAULT_MINIMALITY_BUDGET,
+    progress: Callable[[int, float], None] | None = None,
 ) -> ExplorationResult:
     """:func:`explore` for any :class:`Program`. ``first_runs``: schedules to try first
-    (a failure database's), each replayed leniently before the search begins."""
+    (a failure database's), each replayed leniently before the search begins. ``progress``,
+    if given, is called with the schedules run so far and the real seconds spent, at most
+    every :data:`PROGRESS_EVERY` seconds (a progress line), and once at the end of the
+    search."""
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         msg = f"`runs` must be a positive int, not {runs!r}"
         raise InvalidArgumentError(msg)
     if isinstance(shrink_budget, bool) or not isinstance(shrink_budget, int) or shrink_budget < 0:
         msg = f"`shrink_budget` must be a non-negative int, not {shrink_budget!r}"
         raise InvalidArgumentError(msg)
+    if (
+        isinstance(minimality_budget, bool)
+        or not isinstance(minimality_budget, int)
+        or minimality_budget < 0
+    ):
+        msg = f"`minimality_budget` must be a non-negative int, not {minimality_budget!r}"
+        raise InvalidArgumentError(msg)
     if not isinstance(search, Search):
         msg = f"`search` must be a simloop.Search, not {search!r} (see lowlevel.make_search)"
         raise InvalidArgumentError(msg)
+    with patches_held():
+        return _explore(
+            program,
+            runs,
+            search,
+            shrink,
+            shrink_budget,
+            first_runs,
+            pairs,
+            minimality_budget,
+            progress,
+        )
+
+
+def _explore(
+    program: Program,
+    runs: int,
+    search: Search,
+    shrink: bool,
+    shrink_budget: int,
+    first_runs: tuple[Trace, ...],
+    pairs: PairsSeen | None,
+    minimality_budget: int,
+    progress: Callable[[int, float], None] | None,
+) -> ExplorationResult:
     started = _perf_counter()
+    next_report = started + PROGRESS_EVERY
     total_steps = 0
     count = 0
     first: RunResult | None = None
@@ -446,7 +507,7 @@ def explore_program(
         note_marks(result.trace)
         if result.failure is not None:
             first = result
-            failing_scheduler = "a schedule saved by an earlier failure"
+            failing_scheduler = SAVED_SCHEDULE
             break
         passing_first_runs.append(schedule)
     if first is None:
@@ -465,6 +526,13 @@ def explore_program(
                 break
             if count >= runs:
                 break
+            if progress is not None and not count % 16:
+                now = _perf_counter()  # a clock read per 16 runs, not per run
+                if now >= next_report:
+                    progress(count, now - started)
+                    next_report = now + PROGRESS_EVERY
+    if progress is not None:
+        progress(count, _perf_counter() - started)
     coverage = None
     if pairs is not None:
         coverage = Coverage(interleavings=len(pairs.pairs), marks=marks)
@@ -485,6 +553,7 @@ def explore_program(
             passing_first_runs=tuple(passing_first_runs),
             proof=search.proof(),
             coverage=coverage,
+            search=repr(search),
         )
     assert first.failure is not None
     recording = first.trace
@@ -492,7 +561,9 @@ def explore_program(
     # A step limit is a livelock, or a long run: each replay would take as long again, and
     # the schedule of a livelock rarely matters. Shrink the others.
     if shrink and first.failure.kind != "step limit":
-        recording, shrink_report = shrink_schedule(program, first, budget=shrink_budget)
+        recording, shrink_report = shrink_schedule(
+            program, first, budget=shrink_budget, minimality_budget=minimality_budget
+        )
     final = replay_program(program, recording, record_events=REPORTED_STEPS)
     nondeterminism = None
     failure = final.failure
@@ -514,6 +585,7 @@ def explore_program(
         total_virtual_ns=total_virtual_ns,
         passing_first_runs=tuple(passing_first_runs),
         coverage=coverage,
+        search=repr(search),
     )
 
 

@@ -21,6 +21,7 @@ thread calls it, so other threads (a pytest timeout thread, say) keep the real b
 from __future__ import annotations
 
 import _random
+import contextlib
 import datetime
 import gc
 import os
@@ -31,7 +32,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from simloop import _stdlib
@@ -586,6 +587,25 @@ def _uninstall() -> None:
 
 
 _MISSING = object()
+
+
+@contextlib.contextmanager
+def patches_held() -> Iterator[None]:
+    """Keep the patches in place for a while (an exploration's many runs): each run's guards
+    then only register for their thread, rather than patch and restore some thirty functions
+    per run. Unregistered, every patched function behaves as the original."""
+    global _installed
+    with _lock:
+        if _installed == 0:
+            _install()
+        _installed += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _installed -= 1
+            if _installed == 0:
+                _uninstall()
 
 
 def is_installed() -> bool:

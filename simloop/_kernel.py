@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 from simloop import _stdlib
 from simloop._choices import (
     READY,
+    SLEEP_JITTER,
     TIMER_JITTER,
     TIMER_TIE,
     ChoicePoint,
@@ -71,8 +72,8 @@ if TYPE_CHECKING:
     from simloop._instrument import Instrument
     from simloop._loop import SimLoop
 
-#: ``timer_jitter`` makes each timer's lateness a choice among this many evenly spaced values,
-#: from 0 (on time, option 0) to the full jitter.
+#: ``timer_jitter`` and ``sleep_jitter`` make a delay a choice among this many evenly spaced
+#: values, from 0 (on time, option 0) to the full jitter.
 JITTER_LEVELS = 8
 
 _new_object = object.__new__
@@ -110,14 +111,13 @@ class Kernel(asyncio.BaseEventLoop):
         self._timer_class = events.TimerHandle if self._fifo else LaneTimerHandle
 
         # Virtual clock (integer nanoseconds).
-        start_ns, self._max_time_ns, jitter_ns, self._epoch_ns = options.times_ns()
+        start_ns, self._max_time_ns, jitter_ns, self._epoch_ns, sleep_jitter_ns = options.times_ns()
         self._start_ns = self._now_ns = start_ns
         self._time_limit_ns = NEVER_NS
+        # The timing model (see "Timing" in docs/explanation/virtual-time-and-choices.md).
         # Fifo never deviates, so it makes no jitter choices: every timer is on time.
-        self._jitter_ns = jitter_ns
-        self._jitter_step_ns = (
-            0 if self._fifo or not jitter_ns else max(1, jitter_ns // (JITTER_LEVELS - 1))
-        )
+        self._jitter_step_ns = _jitter_step(0 if self._fifo else jitter_ns)
+        self._sleep_jitter_step_ns = _jitter_step(0 if self._fifo else sleep_jitter_ns)
 
         # Lanes mode; Fifo uses BaseEventLoop's _ready deque and never puts a handle in lanes
         # (nor can it switch to lanes mode), so all Fifo loops share one empty ReadyLanes.
@@ -256,15 +256,18 @@ class Kernel(asyncio.BaseEventLoop):
             timer._repr = None
             timer._context = _copy_context() if context is None else context
             timer._when = when
-        step_ns = self._jitter_step_ns
-        if jitter and step_ns and when_ns < NEVER_NS:
+        step_ns = self._sleep_jitter_step_ns
+        if jitter and step_ns and when_ns < NEVER_NS and _stdlib.is_sleep_wakeup(timer):
+            # An operation modelled by a sleep takes longer: this one timer ends later, maybe
+            # after timers due later (the only way a timer overtakes an earlier deadline).
             point = ChoicePoint(
-                TIMER_JITTER,
+                SLEEP_JITTER,
                 JITTER_LEVELS,
                 subject=timer,
-                labels=lambda k: f"fired {format_seconds(k * step_ns)} late (timer jitter)",
+                labels=lambda k: f"slept {format_seconds(k * step_ns)} longer (sleep jitter)",
             )
             when_ns += step_ns * self._make_choice(point)
+            timer._when = when_ns / NS_PER_SECOND
         # TimerQueue.push, inlined (a timer per sleep).
         timers = self._timers
         timers.sequence = sequence = timers.sequence + 1
@@ -348,6 +351,7 @@ class Kernel(asyncio.BaseEventLoop):
             or self._stopping
             or self._pending_errors
             or self._instruments
+            or self._jitter_step_ns
             or timers.cancelled > MIN_CANCELLED_TO_COMPACT
         ):
             return None
@@ -718,6 +722,13 @@ class Kernel(asyncio.BaseEventLoop):
             raise self._deadlock_error()
         if when > self._time_limit_ns:
             raise self._limit_error(TimeLimitError, next_timer_ns=when)
+        step_ns = self._jitter_step_ns
+        if step_ns and when < NEVER_NS:
+            # The loop wakes up late (timer_jitter): a real loop checks its timers only
+            # between callbacks, and a busy one checks late. Every timer due by then fires,
+            # in deadline order, as stock asyncio's _run_once moves them all at once.
+            late = step_ns * self._make_choice(_lateness_point(step_ns))
+            when = min(when + late, max(when, self._time_limit_ns))
         if when > self._now_ns:
             old = self._now_ns
             self._now_ns = when
@@ -750,6 +761,22 @@ class Kernel(asyncio.BaseEventLoop):
 def _as_simloop(kernel: Kernel) -> SimLoop:
     """The SimLoop a kernel is part of (itself: the class only splits the loop by idea)."""
     return kernel  # type: ignore[return-value]
+
+
+def _jitter_step(jitter_ns: int) -> int:
+    """The difference between two successive options of a jitter choice (0: no jitter)."""
+    return max(1, jitter_ns // (JITTER_LEVELS - 1)) if jitter_ns else 0
+
+
+def _lateness_point(step_ns: int) -> ChoicePoint:
+    """How late the loop wakes up for its next timer (``timer_jitter``)."""
+    return ChoicePoint(
+        TIMER_JITTER,
+        JITTER_LEVELS,
+        labels=lambda k: (
+            "timers on time" if k == 0 else f"the loop woke up {format_seconds(k * step_ns)} late"
+        ),
+    )
 
 
 def _tie_point(group: list[Any]) -> ChoicePoint:

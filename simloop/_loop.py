@@ -61,8 +61,12 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
             ``None`` for no limit.
         max_time: Each call may advance virtual time by at most this many seconds, then
             raises :class:`~simloop.TimeLimitError`. ``None`` (the default) for no limit.
-        timer_jitter: If positive, every timer fires up to this many seconds late, the
-            lateness being a choice point (option 0: on time), to model a busy real loop.
+        timer_jitter: If positive, the loop may wake up late for its timers, by up to this
+            many seconds (a choice each time the clock moves; option 0: on time), to model a
+            busy real loop. Timers due by then fire in deadline order.
+        sleep_jitter: If positive, every ``asyncio.sleep`` may last up to this many seconds
+            longer (a choice per sleep; option 0: as asked), to model an operation that takes
+            longer; such a sleep may end after a timer due later.
         shuffle: If true, every ready callback can run before any other, even callbacks
             scheduled by the same step in an order asyncio guarantees.
         record_events: Record a full event per step (what ran, where it resumed and

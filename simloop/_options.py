@@ -88,8 +88,9 @@ def _check_max_time(options: Any, attribute: Any, value: object) -> None:
 
 
 def _check_jitter(options: Any, attribute: Any, value: object) -> None:
-    if not 0 <= _seconds_ns("timer_jitter", value) < NEVER_NS:
-        msg = f"`timer_jitter` must be a non-negative number of seconds, not {value!r}"
+    name = attribute.name
+    if not 0 <= _seconds_ns(name, value) < NEVER_NS:
+        msg = f"`{name}` must be a non-negative number of seconds, not {value!r}"
         raise InvalidArgumentError(msg)
 
 
@@ -230,8 +231,18 @@ class LoopOptions:
     )
     timer_jitter: float = _option(
         0.0,
-        "If positive, every timer fires up to this many seconds late, the lateness being a "
-        "choice point (option 0: on time), to model a busy real loop.",
+        "If positive, the loop may wake up late for its timers, by up to this many seconds: "
+        "a busy real loop. Each time the clock moves to the next timer, how late is a choice "
+        "(option 0: on time); every timer then due fires, in deadline order.",
+        check=_check_jitter,
+        recorded=True,
+        parse=parse_seconds,
+    )
+    sleep_jitter: float = _option(
+        0.0,
+        "If positive, every asyncio.sleep may last up to this many seconds longer than asked, "
+        "a choice per sleep (option 0: as asked): an operation that a fake models with a sleep "
+        "taking longer. Unlike timer_jitter, this can make a sleep end after a timer due later.",
         check=_check_jitter,
         recorded=True,
         parse=parse_seconds,
@@ -303,10 +314,10 @@ class LoopOptions:
 
     # --- derived values ----------------------------------------------------------------------
 
-    def times_ns(self) -> tuple[int, int | None, int, int]:
-        """``start_time``, ``max_time``, ``timer_jitter`` and ``epoch`` in nanoseconds,
-        computed once per options object (they are immutable)."""
-        found: tuple[int, int | None, int, int] | None = self.__dict__.get("_ns")
+    def times_ns(self) -> tuple[int, int | None, int, int, int]:
+        """``start_time``, ``max_time``, ``timer_jitter``, ``epoch`` and ``sleep_jitter`` in
+        nanoseconds, computed once per options object (they are immutable)."""
+        found: tuple[int, int | None, int, int, int] | None = self.__dict__.get("_ns")
         if found is None:
             found = (
                 seconds_to_ns(float(self.start_time), name="start_time"),
@@ -315,6 +326,7 @@ class LoopOptions:
                 else seconds_to_ns(float(self.max_time), name="max_time"),
                 seconds_to_ns(float(self.timer_jitter), name="timer_jitter"),
                 seconds_to_ns(float(self.epoch), name="epoch"),
+                seconds_to_ns(float(self.sleep_jitter), name="sleep_jitter"),
             )
             object.__setattr__(self, "_ns", found)
         return found
@@ -367,6 +379,9 @@ class LoopOptions:
     ) -> LoopOptions:
         """These options with another seed, scheduler and ``record_events`` (exploration makes
         one of these per run)."""
+        # Computed once on these options, the derived values are copied into every run's.
+        self.times_ns()
+        self.recorded()
         return LoopOptions.build(self, seed=seed, scheduler=scheduler, record_events=record_events)
 
     def recorded(self) -> dict[str, Any]:
@@ -393,7 +408,7 @@ RECORDED: tuple[str, ...] = tuple(
 )
 _RECORDED_SET = frozenset(RECORDED) - {"seed"}
 #: The options the derived nanosecond values come from.
-_TIMES = frozenset({"start_time", "max_time", "timer_jitter", "epoch"})
+_TIMES = frozenset({"start_time", "max_time", "timer_jitter", "epoch", "sleep_jitter"})
 #: The options the pytest plugin offers, with the function that parses each from text.
 PLUGIN_OPTIONS: Mapping[str, Callable[[str], Any]] = {
     f.name: f.metadata["parse"] for f in attrs.fields(LoopOptions) if f.metadata["plugin"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from simloop._clock import format_seconds
-from simloop._explore import ExplorationResult
+from simloop._explore import SAVED_SCHEDULE, ExplorationResult
 from simloop._text import plural
 from simloop._trace import Step
 
@@ -68,7 +68,11 @@ def headline(result: ExplorationResult, planned_runs: int | None, *, replayed: b
     assert result.recording is not None
     deviations = result.recording.deviations
     of = f" of {planned_runs}" if planned_runs else ""
-    where = f"failed on schedule {result.failing_run}{of} ({result.failing_scheduler})"
+    scheduler = result.failing_scheduler
+    if result.search and scheduler not in (result.search, SAVED_SCHEDULE) and not replayed:
+        # Which search ran, and which of its schedulers failed (a Portfolio's PCT run, say).
+        scheduler = f"{scheduler}, from {result.search}"
+    where = f"failed on schedule {result.failing_run}{of} ({scheduler})"
     if result.nondeterminism:
         return f"simloop: {where}, but its replay did not fail the same way: nondeterministic"
     if deviations == 0:
@@ -80,13 +84,19 @@ def headline(result: ExplorationResult, planned_runs: int | None, *, replayed: b
     if result.shrink is None:
         # A replay is not shrunk by design; an exploration only when shrinking was turned off.
         return f"simloop: {where}, with {needs}" + ("" if replayed else " (not shrunk)")
-    text = f"simloop: {where}; needs {needs}"
-    if result.shrink.deviations_before != deviations:
-        text += (
-            f" (shrunk from {result.shrink.deviations_before} in "
-            f"{plural(result.shrink.replays, 'replay')})"
+    shrink = result.shrink
+    notes = []
+    if shrink.deviations_before != deviations:
+        notes.append(
+            f"shrunk from {shrink.deviations_before} in {plural(shrink.replays, 'replay')}"
         )
-    return text
+    checked = shrink.minimality()
+    if checked:
+        notes.append(checked)
+    # "needs" only for what was checked: every schedule with fewer deviations was tried.
+    verb = "needs" if shrink.minimal else "fails with"
+    text = f"simloop: {where}; {verb} {needs}"
+    return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def interleaving_table(events: Sequence[Step], failure_step: int) -> list[str]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from simloop._choices import ChoicePoint
+from simloop._choices import TIMING_KINDS, ChoicePoint
 from simloop._errors import InvalidArgumentError
 from simloop._labels import task_of, task_woken_by
 from simloop._scheduling import Fifo, RandomWalk, Replay, Scheduler, weighted_option
@@ -110,7 +110,7 @@ class SeedSearch(Search):
 
     def __repr__(self) -> str:
         name = getattr(self.factory, "__name__", repr(self.factory))
-        return f"{name} seeds from {self.seed or 0}"
+        return f"{name} with seeds from {self.seed or 0}"
 
 
 class RandomSearch(SeedSearch):
@@ -228,7 +228,7 @@ class PCT(Search):
             self.tasks_estimate = max(self.tasks_estimate, self._last.tasks_seen)
 
     def __repr__(self) -> str:
-        return f"PCT(depth={self.depth})"
+        return f"PCT(depth={self.depth}, seed={self.seed or 0})"
 
 
 # --- Portfolio ------------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ class Portfolio(Search):
             pct.run_finished(trace)
 
     def __repr__(self) -> str:
-        return "Portfolio(random walks, PCT depths 1-3)"
+        return f"Portfolio(seed={self.seed or 0})"
 
 
 # --- Exhaustive -----------------------------------------------------------------------------------
@@ -305,8 +305,12 @@ class Exhaustive(Search):
     asyncio's order, recording how many options each later choice had; each of those options
     (within the deviation bound) becomes a new prefix to run. Every distinct schedule runs
     once. When the tree is exhausted without a failure, that is a bounded proof:
-    "all N schedules with <= k deviations pass". ``seed`` seeds the runs' ``random``,
-    ``os.urandom`` and ``uuid`` (the same in every run).
+    "all N schedules with <= k deviations pass", which says what it held fixed ("timers
+    firing on time" unless ``timer_jitter`` or ``sleep_jitter`` made timing a choice).
+    ``timing`` bounds timing deviations (a late timer, a longer sleep) apart from the others:
+    ``Exhaustive(2, timing=1)`` runs every schedule with at most two deviations from asyncio's
+    order and at most one timer late; None (the default) counts them like any deviation.
+    ``seed`` seeds the runs' ``random``, ``os.urandom`` and ``uuid`` (the same in every run).
 
     Independence (partial-order reduction) that simloop can prove, and uses: the order of
     timers that fire at the same instant is not branched on when all of them are
@@ -323,6 +327,7 @@ class Exhaustive(Search):
         self,
         max_deviations: int = 2,
         *,
+        timing: int | None = None,
         shard: tuple[int, int] = (0, 1),
         seed: int | None = None,
     ) -> None:
@@ -351,12 +356,25 @@ class Exhaustive(Search):
             msg = f"`max_deviations` must be at least 0, not {max_deviations!r}"
             raise InvalidArgumentError(msg)
         self.max_deviations = max_deviations
+        if timing is not None and (
+            isinstance(timing, bool) or not isinstance(timing, int) or timing < 0
+        ):
+            msg = f"`timing` must be a non-negative int or None, not {timing!r}"
+            raise InvalidArgumentError(msg)
+        #: The bound on timing deviations (late timers, longer sleeps: the kinds in
+        #: ``lowlevel.TIMING_KINDS``), counted apart from ``max_deviations``; None counts them
+        #: with the others.
+        self.timing = timing
         self.seed = _seed(seed)
         self._stack: list[list[int]] = [[]]
         self._current: _PrefixScheduler | None = None
         #: Schedules run so far; and whether the whole bounded tree was covered.
         self.runs = 0
         self.complete = False
+        #: What the runs showed about timing, for the proof: whether the clock ever moved (a
+        #: timer fired), and whether any run could make a timing choice.
+        self._timers_fired = False
+        self._timing_choices = False
 
     def schedulers(self) -> Iterator[Scheduler]:
         # Each exploration searches the tree anew: a search used twice (for another program,
@@ -365,6 +383,7 @@ class Exhaustive(Search):
         self._current = None
         self.runs = 0
         self.complete = False
+        self._timers_fired = self._timing_choices = False
         while self._stack:
             prefix = self._stack.pop()
             self._current = _PrefixScheduler(prefix, self.seed)
@@ -381,14 +400,29 @@ class Exhaustive(Search):
         if not current.probe:
             self.runs += 1
         prefix = current.choices
-        used = sum(1 for c in prefix if c)
+        kinds = trace.kinds or [""] * len(trace.choices)
+        self._timers_fired = self._timers_fired or trace.end_time_ns > trace.start_time_ns
+        self._timing_choices = self._timing_choices or not TIMING_KINDS.isdisjoint(kinds)
+        timing_bound = self.timing
+        if timing_bound is None:
+            ordering = sum(1 for c in prefix if c)
+            timing = 0
+        else:
+            ordering = sum(
+                1 for c, k in zip(prefix, kinds, strict=False) if c and k not in TIMING_KINDS
+            )
+            timing = sum(1 for c, k in zip(prefix, kinds, strict=False) if c and k in TIMING_KINDS)
         children = []
-        if used < self.max_deviations:
-            for index in range(len(prefix), len(trace.options)):
-                if index in current.no_branch:
+        for index in range(len(prefix), len(trace.options)):
+            if index in current.no_branch:
+                continue
+            if timing_bound is not None and kinds[index] in TIMING_KINDS:
+                if timing >= timing_bound:
                     continue
-                for option in range(1, trace.options[index]):
-                    children.append([*trace.choices[:index], option])
+            elif ordering >= self.max_deviations:
+                continue
+            for option in range(1, trace.options[index]):
+                children.append([*trace.choices[:index], option])
         if not prefix:
             # The root's subtrees are dealt out to the shards.
             shard, count = self.shard
@@ -407,17 +441,35 @@ class Exhaustive(Search):
             return None
         share = "" if self.shard[1] == 1 else f" (shard {self.shard[0] + 1} of {self.shard[1]})"
         bound = f"with at most {plural(self.max_deviations, 'deviation')} from asyncio's order"
+        if self.timing is not None and self.timing > 0 and self._timing_choices:
+            bound += f" and at most {plural(self.timing, 'timing deviation')}"
+        held = self._held_fixed()
         if self.runs == 1:
-            return f"the one schedule {bound} passes{share}"
-        return f"all {self.runs} schedules {bound} pass{share}"
+            return f"the one schedule {bound} passes{held}{share}"
+        return f"all {self.runs} schedules {bound} pass{held}{share}"
+
+    def _held_fixed(self) -> str:
+        """What the proof held fixed about timing (empty if it covered what there was)."""
+        if not self._timers_fired:
+            return ""  # no timer fired: there was no timing to hold fixed
+        if not self._timing_choices:
+            return ", timers firing on time (timer_jitter and sleep_jitter are off)"
+        if self.timing == 0:
+            return ", timers firing on time"
+        if self.timing is None:
+            return " (late timers and longer sleeps counted as deviations)"
+        return ""
 
     def for_shard(self, index: int, count: int) -> Search:
-        return Exhaustive(self.max_deviations, shard=(index, count), seed=self.seed)
+        return Exhaustive(
+            self.max_deviations, timing=self.timing, shard=(index, count), seed=self.seed
+        )
 
     def __repr__(self) -> str:
+        timing = "" if self.timing is None else f", timing={self.timing}"
         if self.shard[1] == 1:
-            return f"Exhaustive(max_deviations={self.max_deviations})"
-        return f"Exhaustive(max_deviations={self.max_deviations}, shard={self.shard})"
+            return f"Exhaustive(max_deviations={self.max_deviations}{timing})"
+        return f"Exhaustive(max_deviations={self.max_deviations}{timing}, shard={self.shard})"
 
 
 # --- the registry ---------------------------------------------------------------------------------

@@ -15,6 +15,16 @@ around). The shrinker therefore tries two kinds of candidates:
 
 Every candidate is a whole run, accepted only if it fails the same way (same kind, exception
 type and place) and is simpler: fewer deviations, then fewer steps, then smaller values.
+
+Then what was reached is checked, so that the report claims only what holds:
+
+- *1-minimal*: no single deviation can be dropped (by option number or by intent) with the
+  run still failing the same way;
+- *minimal*, within a budget of its own: every schedule with fewer deviations (an
+  :class:`~simloop.Exhaustive` search one below, sleep-tie reduction included) passes or fails
+  otherwise. A schedule found there that fails the same way becomes the new result (and is
+  checked in turn). The report then says "needs 2 deviations: none of the 37 schedules with
+  fewer fails this way".
 """
 
 from __future__ import annotations
@@ -38,20 +48,46 @@ if TYPE_CHECKING:
 
 @attrs.frozen
 class ShrinkReport:
-    """What shrinking achieved."""
+    """What shrinking achieved, and what was checked about the result."""
 
     deviations_before: int
     deviations_after: int
     steps_before: int
     steps_after: int
     replays: int
+    #: Whether no single deviation of the result can be dropped (None: not checked).
+    one_minimal: bool | None = None
+    #: Schedules with fewer deviations than the result that were run to check it is minimal.
+    fewer_checked: int = 0
+    #: Whether those were all the schedules with fewer deviations (so none fails this way).
+    minimal: bool = False
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"shrunk from {self.deviations_before} to "
             f"{plural(self.deviations_after, 'deviation')} from asyncio's order in "
             f"{plural(self.replays, 'replay')}"
         )
+        checked = self.minimality()
+        return f"{text}; {checked}" if checked else text
+
+    def minimality(self) -> str:
+        """What is known of the result's minimality, in a few words ("" if nothing)."""
+        if self.deviations_after == 0:
+            return ""
+        if self.minimal:
+            if self.deviations_after == 1:
+                return "asyncio's own order passes"
+            return (
+                f"none of the {plural(self.fewer_checked, 'schedule')} with fewer deviations "
+                "fails this way"
+            )
+        if self.one_minimal:
+            return (
+                "each deviation is needed (1-minimal), but not every schedule with fewer was "
+                f"tried (only {self.fewer_checked})"
+            )
+        return ""
 
 
 def simplicity(trace: Trace) -> tuple[int, int, int]:
@@ -187,19 +223,50 @@ class _IntentScheduler:
         return 0
 
 
+#: Schedules with fewer deviations run, by default, to show that a shrunk one is minimal.
+DEFAULT_MINIMALITY_BUDGET = 500
+
+
 def shrink_schedule(
-    program: Program, failing: RunResult, *, budget: int
+    program: Program,
+    failing: RunResult,
+    *,
+    budget: int,
+    minimality_budget: int = DEFAULT_MINIMALITY_BUDGET,
 ) -> tuple[Trace, ShrinkReport]:
-    """Shrink a failing schedule towards stock asyncio's order, within ``budget`` replays."""
+    """Shrink a failing schedule towards stock asyncio's order, within ``budget`` replays;
+    then check that it is 1-minimal, and run up to ``minimality_budget`` schedules with fewer
+    deviations to show that it is minimal (see the module docstring). A ``budget`` of 0 keeps
+    the schedule as it is, unchecked."""
     assert failing.failure is not None
     shrinker = _Shrinker(program, failing.trace, failing.failure.signature, budget)
     shrinker.shrink()
+    one_minimal: bool | None = None
+    fewer_checked = 0
+    minimal = False
+    if shrinker.best.deviations and minimality_budget and budget:
+        while True:
+            one_minimal = shrinker.one_minimal()
+            if not one_minimal:
+                shrinker.budget = shrinker.replays + budget  # it dropped one: shrink again
+                shrinker.shrink()
+                continue
+            fewer_checked, minimal, smaller = _fewer_deviations(
+                program, shrinker.best, shrinker.signature, minimality_budget
+            )
+            if smaller is None:
+                break
+            # A schedule with fewer deviations fails the same way: it is the result now.
+            shrinker.best, shrinker.intents = smaller, None
     report = ShrinkReport(
         deviations_before=failing.trace.deviations,
         deviations_after=shrinker.best.deviations,
         steps_before=failing.trace.steps,
         steps_after=shrinker.best.steps,
         replays=shrinker.replays,
+        one_minimal=one_minimal,
+        fewer_checked=fewer_checked,
+        minimal=minimal,
     )
     best = shrinker.best
     if best is not failing.trace:
@@ -313,6 +380,26 @@ class _Shrinker:
                             break
         return improved
 
+    def one_minimal(self) -> bool:
+        """Whether no single deviation of ``best`` can be dropped, by option number or by
+        intent (each tried, whatever the budget left: the claim is made only if checked).
+        False once one could: ``best`` is then the smaller schedule."""
+        self.budget = max(self.budget, self.replays + 2 * self.best.deviations + 1)
+        choices = self.best.choices
+        for i, c in enumerate(choices):
+            if c and self.attempt(_trim([0 if j == i else v for j, v in enumerate(choices)])):
+                return False
+        if self.intents is None:
+            recorder = _IntentRecorder(self.best.replay_scheduler(strict=False))
+            if self.run(recorder) is None:
+                return False
+            self.intents = recorder.deviations
+        intents = self.intents
+        for i in range(len(intents)):
+            if self.attempt_intents(intents[:i] + intents[i + 1 :]):
+                return False
+        return True
+
     def drop_by_intent(self) -> bool:
         """Drop deviations by intent, in chunks, halving the chunk size; True once one
         candidate is kept (the caller starts over from the new best)."""
@@ -329,6 +416,28 @@ class _Shrinker:
                     return True
             size //= 2
         return False
+
+
+def _fewer_deviations(
+    program: Program, best: Trace, signature: object, budget: int
+) -> tuple[int, bool, Trace | None]:
+    """Run every schedule with fewer deviations than ``best`` (an exhaustive search one
+    below, up to ``budget`` runs): (schedules run, whether that was all of them, a schedule
+    among them that fails the same way, if one does)."""
+    from simloop._searches import Exhaustive  # the searches build on what this module offers
+
+    search = Exhaustive(best.deviations - 1, seed=best.seed)
+    runs = 0
+    for scheduler in search.schedulers():
+        if runs >= budget:
+            return runs, False, None
+        result = program.run(scheduler, best.seed, record_events=False)
+        search.run_finished(result.trace)
+        runs += 1
+        failure = result.failure
+        if failure is not None and failure.signature == signature:
+            return runs, False, attrs.evolve(result.trace, scheduler=best.scheduler)
+    return runs, search.complete, None
 
 
 def _single_deviations(

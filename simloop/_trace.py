@@ -309,10 +309,20 @@ class Trace:
 
 def hash_seed_description() -> str:
     """The process's ``PYTHONHASHSEED``: a number, ``"random"``, or ``"disabled"``."""
+    return _HASH_SEED
+
+
+def _hash_seed() -> str:
+    # Read once, at import: the interpreter fixed its hash seed when it started, so the
+    # environment variable can only have changed since, not the seed (and every trace of an
+    # exploration asks).
     if not sys.flags.hash_randomization:
         return "disabled"
     value = os.environ.get("PYTHONHASHSEED", "random")
     return value if value.isdigit() else "random"
+
+
+_HASH_SEED = _hash_seed()
 
 
 _ENVIRONMENT: dict[str, str] | None = None

@@ -28,7 +28,15 @@ Programs and runs
 
 from __future__ import annotations
 
-from simloop._choices import CANCEL, READY, TIMER_JITTER, TIMER_TIE, ChoicePoint
+from simloop._choices import (
+    CANCEL,
+    READY,
+    SLEEP_JITTER,
+    TIMER_JITTER,
+    TIMER_TIE,
+    TIMING_KINDS,
+    ChoicePoint,
+)
 from simloop._clock import format_seconds, seconds_to_ns
 from simloop._diagnosis import TaskReport
 from simloop._explore import (
@@ -97,8 +105,10 @@ __all__ = [
     "READY",
     "RECORDED",
     "SEARCHES",
+    "SLEEP_JITTER",
     "TIMER_JITTER",
     "TIMER_TIE",
+    "TIMING_KINDS",
     "AsyncProgram",
     "ChoicePoint",
     "Instrument",

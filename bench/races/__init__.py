@@ -12,20 +12,28 @@ from __future__ import annotations
 
 from bench.races import (
     at_most_once,
+    batch_flush,
+    busy_service,
     cache_fill,
     cancel_lock,
+    cancel_shield,
     condition_if,
     condition_notify,
+    double_release,
     event_clear,
     lease_expiry,
     lock_order,
     lost_update,
     occ_fallback,
     queue_task_done,
+    saga_refund,
     semaphore_release,
     sentinel_shutdown,
+    shutdown_drain,
     timeout_retry,
+    timer_chain,
     timer_tie,
+    token_bucket,
     ttl_refresh,
 )
 from bench.races._corpus import Race
@@ -47,6 +55,14 @@ RACES: tuple[Race, ...] = (
     occ_fallback.RACE,
     timer_tie.RACE,
     lease_expiry.RACE,
+    batch_flush.RACE,
+    token_bucket.RACE,
+    shutdown_drain.RACE,
+    double_release.RACE,
+    cancel_shield.RACE,
+    saga_refund.RACE,
+    timer_chain.RACE,
+    busy_service.RACE,
 )
 
 __all__ = ["RACES", "Race"]

@@ -30,3 +30,8 @@ class Race:
     fixed: Main
     #: One line: what goes wrong.
     summary: str
+    #: Whether every schedule of the fixed twin can be enumerated in the tests (a few
+    #: thousand at most). A race among many unrelated tasks has too many: its twin is proven
+    #: clean up to ``twin_bound`` deviations instead.
+    enumerable: bool = True
+    twin_bound: int = 2

@@ -91,6 +91,9 @@ class Hunt:
     error: str | None = None
     expected: bool = True  # the failure is the one the race declares
     seconds: float = 0.0
+    one_minimal: bool | None = None  # no single deviation of the result can go
+    minimal: bool = False  # every schedule with fewer deviations was run: none fails so
+    fewer_checked: int = 0  # schedules with fewer deviations run to check it
 
 
 @dataclass
@@ -128,6 +131,9 @@ def hunt(race: Race, scheduler: Any, runs: int, seed: int) -> Hunt:
         error=error.__name__,
         expected=result.failure.kind == race.kind and issubclass(error, race.error),
         seconds=result.seconds,
+        one_minimal=result.shrink.one_minimal,
+        minimal=result.shrink.minimal,
+        fewer_checked=result.shrink.fewer_checked,
     )
 
 
@@ -157,6 +163,10 @@ def cell(h: Hunt, race: Race) -> str:
     if not h.found:
         return "-"
     text = f"{h.runs}/{h.deviations}/{h.replays}"
+    if h.minimal:
+        text += f"={h.fewer_checked}"
+    elif h.one_minimal:
+        text += "~"
     if not h.expected:
         text += "!"
     elif h.deviations is not None and h.deviations > race.depth + 1:
@@ -241,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             t.seconds += h.seconds + c.seconds
 
     legend = (
-        "cell: runs to the first failure / deviations after shrinking / shrink replays; "
+        "cell: runs to the first failure / deviations after shrinking / shrink replays, "
+        "then '=N' proven minimal (all N schedules with fewer deviations run, none fails this "
+        "way) or '~' 1-minimal only; "
         f"'-' not found in {runs} runs; '*' shrunk to more than depth+1 deviations; "
         "'!' failed, but not the way the race declares"
     )
@@ -290,6 +302,11 @@ def main(argv: list[str] | None = None) -> int:
             counts = [h.runs for h in found]
             text += f" (runs: median {statistics.median(counts):g}, max {max(counts)})"
         text += f"; shrunk to <= depth+1: {len(found) - len(over)}/{len(found)}"
+        proven = [h for h in found if h.minimal]
+        text += f"; proven minimal: {len(proven)}/{len(found)}"
+        if proven:
+            text += f" (fewer checked: max {max(h.fewer_checked for h in proven)})"
+        text += f", 1-minimal: {sum(1 for h in found if h.one_minimal)}/{len(found)}"
         text += f"; false positives {false} in {fixed_runs} runs"
         if name.startswith("Exhaustive"):
             proofs = sum(1 for race in races if t.checks[race.name].proof)
@@ -334,6 +351,21 @@ def main(argv: list[str] | None = None) -> int:
         if t.hunts[r.name].found and t.hunts[r.name].deviations > r.depth + 1  # type: ignore[operator]
     ]
     target(not misses, "shrunk schedules have at most depth+1 deviations", misses)
+    misses = [
+        f"{r.name} (depth {r.depth}) under {name}: {t.hunts[r.name].deviations} deviations, "
+        + ("1-minimal only" if t.hunts[r.name].one_minimal else "not checked")
+        for name, t in totals.items()
+        for r in races
+        if t.hunts[r.name].found and not t.hunts[r.name].minimal
+    ]
+    target(not misses, "every shrunk schedule is proven minimal", misses)
+    misses = [
+        f"{r.name} (depth {r.depth}) under {name}: {t.hunts[r.name].deviations} deviations"
+        for name, t in totals.items()
+        for r in races
+        if t.hunts[r.name].found and t.hunts[r.name].deviations != r.depth
+    ]
+    target(not misses, "every shrunk schedule has exactly the bug's depth", misses)
     misses = [
         f"{r.name} under {name}: {t.hunts[r.name].kind} {t.hunts[r.name].error}, "
         f"declared {r.kind} {r.error.__name__}"

@@ -417,10 +417,22 @@ def check_session_options(config: pytest.Config) -> None:
     ):
         if token:
             try:
-                simloop.Trace.from_token(str(token))
+                recorded = simloop.Trace.from_token(str(token)).recorded_options()
             except simloop.TraceFormatError as error:
                 msg = f"{where}: {error}"
                 raise pytest.UsageError(msg) from None
+            # Loop options of the command line or the ini file that contradict the recording
+            # are refused now (a marker's, per test, when the test runs).
+            given = {}
+            for name in lowlevel.PLUGIN_OPTIONS:
+                found = _session_loop_option(config, name)
+                if found is not None:
+                    given[name] = found[0]
+            try:
+                lowlevel.check_recorded(recorded, given, where)
+            except simloop.InvalidArgumentError as error:
+                raise pytest.UsageError(str(error)) from None
+            break
 
 
 def shards_of(definition: pytest.Item) -> int:

@@ -276,15 +276,21 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         program = TestProgram(pyfuncitem, state.harness, loop_options)
         search, runs = _settings.make_search(settings, _shard_of(pyfuncitem))
         saved = tuple(database.load(nodeid))
-        result = lowlevel.explore_program(
-            program,
-            runs=runs,
-            search=search,
-            shrink=settings.shrink,
-            shrink_budget=200,
-            first_runs=saved,
-            pairs=pairs,
-        )
+        progress = _ProgressLine.for_item(pyfuncitem, runs)
+        try:
+            result = lowlevel.explore_program(
+                program,
+                runs=runs,
+                search=search,
+                shrink=settings.shrink,
+                shrink_budget=200,
+                first_runs=saved,
+                pairs=pairs,
+                progress=progress,
+            )
+        finally:
+            if progress is not None:
+                progress.clear()
         for schedule in result.passing_first_runs:
             database.forget(nodeid, schedule)
         if result.found and not result.nondeterminism:
@@ -295,6 +301,41 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         return True
     _fail(pyfuncitem, state, result, database)
     return True  # not reached: _fail raises
+
+
+class _ProgressLine:
+    """A line that shows a long exploration's progress on an interactive terminal (schedules
+    done, none failing yet, schedules/s), rewritten in place and cleared at the end."""
+
+    def __init__(self, writer: Any, runs: int) -> None:
+        self.writer = writer
+        self.runs = runs
+        self.shown = 0
+
+    @classmethod
+    def for_item(cls, item: pytest.Item, runs: int) -> _ProgressLine | None:
+        reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+        writer = getattr(reporter, "_tw", None)
+        if runs < 2 or writer is None or not getattr(reporter, "isatty", False):
+            return None
+        return cls(writer, runs)
+
+    def __call__(self, done: int, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        text = (
+            f"  simloop: {done:,} of {self.runs:,} schedules, no failure yet, "
+            f"{done / seconds:,.0f} schedules/s"
+        )
+        self.writer.write("\r" + text.ljust(self.shown))
+        self.writer.flush()
+        self.shown = len(text)
+
+    def clear(self) -> None:
+        if self.shown:
+            self.writer.write("\r" + " " * self.shown + "\r")
+            self.writer.flush()
+            self.shown = 0
 
 
 def _run_hypothesis_test(item: pytest.Function, state: _TestState) -> None:
@@ -421,6 +462,7 @@ def _replay(item: pytest.Function, state: _TestState, token: str) -> Exploration
         seconds=0.0,
         total_steps=result.trace.steps,
         total_virtual_ns=result.trace.end_time_ns - result.trace.start_time_ns,
+        search="replay of the given token",
     )
 
 
@@ -504,6 +546,11 @@ def pytest_runtest_makereport(
                 "seconds": result.seconds,
                 "found": result.found,
                 "proof": result.proof,
+                "search": result.search,
+                # The test waited on timers, and every one fired on time in every schedule.
+                "timing_fixed": result.total_virtual_ns > 0
+                and not state.settings.loop_options.timer_jitter
+                and not state.settings.loop_options.sleep_jitter,
                 "coverage": None if result.coverage is None else str(result.coverage),
             },
         )
@@ -525,14 +572,33 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.section("simloop")
     if config.getoption("verbose") > 0:
         for nodeid, stats in sorted(explored):
+            search = f"{stats['search']}: " if stats.get("search") else ""
             terminalreporter.write_line(
-                f"{nodeid}: {plural(stats['runs'], 'schedule')}, {plural(stats['steps'], 'step')}, "
+                f"{nodeid}: {search}{plural(stats['runs'], 'schedule')}, "
+                f"{plural(stats['steps'], 'step')}, "
                 f"{stats['virtual_seconds']:g}s virtual in {stats['seconds']:.2f}s"
+                + _rate(stats)
                 + (" - FAILED" if stats["found"] else "")
                 + (f" - {stats['proof']}" if stats.get("proof") else "")
                 + (f"\n    covered {stats['coverage']}" if stats.get("coverage") else "")
+                + (_TIMING_HINT if stats.get("timing_fixed") and not stats["found"] else "")
             )
+    seconds = sum(stats["seconds"] for _, stats in explored)
+    rate = f", {runs / seconds:,.0f} schedules/s" if seconds > 0 and runs > 1 else ""
     terminalreporter.write_line(
         f"{plural(len(explored), 'test')} explored: {plural(runs, 'schedule')}, "
-        f"{plural(steps, 'step')}" + (f", {found} failing" if found else "")
+        f"{plural(steps, 'step')}" + (f", {found} failing" if found else "") + rate
     )
+
+
+_TIMING_HINT = (
+    "\n    every timer fired on time: explore timing too with --simloop-timer-jitter=SECONDS "
+    "(a late loop) or --simloop-sleep-jitter=SECONDS (longer operations)"
+)
+
+
+def _rate(stats: dict[str, Any]) -> str:
+    """``", 1,234 schedules/s"``, when there is a rate worth showing."""
+    if stats["runs"] < 2 or stats["seconds"] <= 0:
+        return ""
+    return f", {stats['runs'] / stats['seconds']:,.0f} schedules/s"

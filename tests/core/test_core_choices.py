@@ -184,26 +184,93 @@ async def sleeper_times(n: int) -> list[tuple[float, float]]:
 def test_timer_jitter_never_fires_early_and_sometimes_late() -> None:
     late = 0
     for seed in range(15):
-        for asked, at in simloop.run(sleeper_times(5), seed=seed, timer_jitter=0.5):
+        fired = simloop.run(sleeper_times(5), seed=seed, timer_jitter=0.5)
+        for asked, at in fired:
             assert asked <= at <= asked + 0.5, (seed, asked, at)
             late += at > asked
+        # A late loop fires what is due in deadline order: it never reorders timers.
+        assert [asked for asked, _ in fired] == sorted(asked for asked, _ in fired), fired
     assert late > 0
 
 
-def test_timer_jitter_is_a_recorded_choice() -> None:
-    log = ChoiceLog()
-    loop = simloop.SimLoop(seed=4, timer_jitter=0.5)
-    loop.add_instrument(log)
+def test_timer_jitter_is_the_loops_lateness_a_recorded_choice() -> None:
+    """One "timer.jitter" choice each time the clock moves to the next timer: the loop wakes
+    up k sevenths of the jitter late, and every timer due by then fires."""
+    for seed in range(10):
+        log = ChoiceLog()
+        loop = simloop.SimLoop(seed=seed, timer_jitter=0.5)
+        loop.add_instrument(log)
+        try:
+            fired = loop.run_until_complete(sleeper_times(3))
+        finally:
+            loop.close()
+        jitters = [(n, c) for kind, n, c in log.choices if kind == "timer.jitter"]
+        assert all(n == 8 for n, _ in jitters)
+        # Each wake-up fires the timers due by then, all at the time the loop woke up.
+        wake_ups = sorted({at for _, at in fired})
+        assert len(jitters) == len(wake_ups)
+        deadlines = sorted(asked for asked, _ in fired)
+        pending = list(deadlines)
+        for (_, c), woke in zip(jitters, wake_ups, strict=True):
+            assert woke == pytest.approx(pending[0] + c * (0.5 / 7), abs=1e-6)
+            due = [d for d in pending if d <= woke + 1e-9]
+            assert {asked for asked, at in fired if at == woke} == set(due)
+            pending = pending[len(due) :]
+        assert not pending
+
+
+async def sleeps_of(delays: list[float]) -> list[tuple[float, float]]:
+    """(delay asked for, time the sleep ended) for one sleeping task per delay."""
+    loop = asyncio.get_running_loop()
+    ended: list[tuple[float, float]] = []
+
+    async def sleeper(delay: float) -> None:
+        await asyncio.sleep(delay)
+        ended.append((delay, loop.time()))
+
+    await asyncio.gather(*(sleeper(d) for d in delays))
+    return ended
+
+
+def test_sleep_jitter_lengthens_sleeps_only_and_may_reorder_them() -> None:
+    reordered = late = 0
+    for seed in range(30):
+        loop = simloop.SimLoop(seed=seed, sleep_jitter=0.7)
+        log = ChoiceLog()
+        loop.add_instrument(log)
+        try:
+            timer_fired: list[float] = []
+            loop.call_later(1.2, timer_fired.append, 1.2)
+            ended = loop.run_until_complete(sleeps_of([1.0, 1.5]))
+        finally:
+            loop.close()
+        assert timer_fired == [1.2]  # a call_later timer is never stretched
+        assert loop.trace.kinds is not None
+        for delay, at in ended:
+            assert delay <= at <= delay + 0.7 + 1e-9
+            late += at > delay
+        reordered += [d for d, _ in ended] == [1.5, 1.0]
+        kinds = [kind for kind, _, _ in log.choices]
+        assert kinds.count("sleep.jitter") == 2, kinds  # one per sleep, none for the timer
+    assert late > 0
+    assert reordered > 0  # the 1.0 s sleep ran longer than the 1.5 s one
+
+
+def test_sleep_jitter_is_replayed_from_its_token() -> None:
+    async def main() -> list[tuple[float, float]]:
+        return await sleeps_of([1.0, 1.5])
+
+    loop = simloop.SimLoop(seed=3, sleep_jitter=0.7, timer_jitter=0.1)
     try:
-        fired = loop.run_until_complete(sleeper_times(3))
+        expected = loop.run_until_complete(main())
+        token = loop.trace.token
     finally:
         loop.close()
-    jitters = [(n, c) for kind, n, c in log.choices if kind == "timer.jitter"]
-    assert len(jitters) == 3
-    # Option k is k jitter steps of 0.5 / 7 late (up to nanosecond rounding).
-    for (n, c), (asked, at) in zip(jitters, sorted(fired), strict=True):
-        assert n == 8
-        assert at - asked == pytest.approx(c * (0.5 / 7), abs=1e-6)
+    replayed = simloop.replay(main, token)
+    assert replayed.value == expected
+    recorded = replayed.trace.settings
+    assert recorded["sleep_jitter"] == 0.7
+    assert recorded["timer_jitter"] == 0.1
 
 
 def test_fifo_ignores_timer_jitter() -> None:

@@ -273,3 +273,62 @@ def test_note_has_no_hash_seed_advice_when_the_hash_seed_is_pinned() -> None:
         "simloop: failed in stock asyncio's order (Fifo scheduler) after 4 steps at virtual "
         "time 1s. No other interleaving was involved: it fails the same way on every run.\n"
     )
+
+
+# --- every entry point replays with the loop options the recording fixes ----------------------
+
+
+async def busy_with_timers() -> list[tuple[str, float]]:
+    """Callbacks, sleeps of different lengths and a timeout: something for every recorded
+    option to change."""
+    loop = asyncio.get_running_loop()
+    log: list[tuple[str, float]] = []
+
+    async def worker(name: str, seconds: float) -> None:
+        for _ in range(2):
+            loop.call_soon(log.append, (f"{name}-callback", loop.time()))
+            await asyncio.sleep(seconds)
+            log.append((name, loop.time()))
+
+    await asyncio.gather(worker("a", 0.1), worker("b", 0.15), worker("c", 0.2))
+    return log
+
+
+RECORDED_OPTIONS = [
+    {"shuffle": True},
+    {"timer_jitter": 0.3},
+    {"sleep_jitter": 0.3},
+    {"start_time": 7.0},
+    {"max_steps": 10_000},
+    {"max_time": 100.0},
+    {"epoch": 1e9},
+    {"fail_on_unhandled": False},
+    {"shuffle": True, "timer_jitter": 0.05, "sleep_jitter": 0.05},
+]
+
+
+@pytest.mark.parametrize("options", RECORDED_OPTIONS, ids=lambda o: ",".join(o))
+def test_every_entry_point_replays_with_the_recorded_options(options: dict[str, object]) -> None:
+    loop = simloop.SimLoop(seed=11, **options)  # type: ignore[arg-type]
+    try:
+        expected = loop.run_until_complete(busy_with_timers())
+    finally:
+        loop.close()
+    trace = loop.trace
+    assert {k: trace.settings[k] for k in options} == options
+    token = trace.token
+    # No option given: the token brings its own.
+    assert simloop.run(busy_with_timers(), replay=token) == expected
+    replayed = simloop.replay(busy_with_timers, token)
+    assert replayed.failure is None
+    assert replayed.value == expected
+    assert replayed.trace.fingerprint() == trace.fingerprint()
+    # The same value given beside it is accepted; another is refused, naming both.
+    assert simloop.run(busy_with_timers(), replay=token, **options) == expected
+    for name, value in options.items():
+        other = (not value) if isinstance(value, bool) else value * 2  # type: ignore[operator]
+        pattern = re.escape(f"`{name}`={other!r} (recorded: {value!r}) contradicts the recording")
+        with pytest.raises(simloop.InvalidArgumentError, match=pattern):
+            simloop.run(busy_with_timers(), replay=token, **{name: other})
+        with pytest.raises(simloop.InvalidArgumentError, match=pattern):
+            simloop.replay(busy_with_timers, token, **{name: other})

@@ -47,8 +47,12 @@ class LoopSpy(simloop.Instrument):
 
 
 def fails_with_seed(main: Any, seed: int) -> bool:
+    return fails_with(main, simloop.RandomWalk(seed))
+
+
+def fails_with(main: Any, scheduler: simloop.Scheduler) -> bool:
     try:
-        simloop.run(main(), seed=seed)
+        simloop.run(main(), scheduler=scheduler)
     except AssertionError:
         return True
     return False
@@ -61,11 +65,13 @@ def test_a_found_failure_is_counted_shrunk_and_recorded() -> None:
     result = simloop.explore(bank_race, runs=100, seed=10)
 
     assert result.found
-    # The default search is random walks seeded 10, 11, ...: the first seed that fails,
+    # The default search is the Portfolio seeded 10: the first of its schedulers that fails,
     # checked run by run without explore.
-    first = next(s for s in itertools.count(10) if fails_with_seed(bank_race, s))
-    assert result.runs == result.failing_run == first - 10 + 1
-    assert result.failing_scheduler == f"RandomWalk(seed={first})"
+    assert result.search == "Portfolio(seed=10)"
+    schedulers = enumerate(simloop.Portfolio(seed=10).schedulers(), start=1)
+    first, scheduler = next((i, s) for i, s in schedulers if fails_with(bank_race, s))
+    assert result.runs == result.failing_run == first
+    assert result.failing_scheduler == repr(scheduler)
 
     failure = result.failure
     assert failure is not None
@@ -175,8 +181,9 @@ def test_raise_failure() -> None:
 
 def test_nothing_found_runs_every_schedule_and_counts_them() -> None:
     spy = LoopSpy()
-    result = simloop.explore(bank_fixed, runs=25, seed=7, instruments=[spy])
+    result = simloop.explore(bank_fixed, runs=25, seed=7, search="random", instruments=[spy])
     assert not result.found
+    assert result.search == "RandomSearch(seed=7)"
     assert result.runs == 25
     assert result.failure is None
     assert result.recording is None
@@ -558,3 +565,23 @@ def test_searches_by_name_are_the_searches() -> None:
     # asyncio's own order passes (it is a race): with no deviation allowed, that is the proof.
     proof = simloop.explore(bank_race, search="exhaustive:0").proof
     assert proof == "the one schedule with at most 0 deviations from asyncio's order passes"
+
+
+def test_progress_is_reported_while_exploring(monkeypatch: pytest.MonkeyPatch) -> None:
+    from simloop import _explore
+
+    monkeypatch.setattr(_explore, "PROGRESS_EVERY", 0.0)
+    calls: list[tuple[int, float]] = []
+    result = simloop.lowlevel.explore_program(
+        simloop.lowlevel.AsyncProgram(bank_fixed, simloop.lowlevel.LoopOptions()),
+        runs=50,
+        search=simloop.lowlevel.make_search("random"),
+        shrink=True,
+        shrink_budget=10,
+        progress=lambda done, seconds: calls.append((done, seconds)),
+    )
+    assert not result.found
+    # Every 16 runs (the clock is read that often), then once at the end.
+    assert [done for done, _ in calls] == [16, 32, 48, 50]
+    assert all(seconds > 0 for _, seconds in calls)
+    assert [s for _, s in calls] == sorted(s for _, s in calls)

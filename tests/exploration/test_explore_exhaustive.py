@@ -31,6 +31,7 @@ from simprog import all_ops
 from simprog_strategies import fast, programs
 
 import simloop
+from simloop import lowlevel
 
 #: Small programs whose sleeps often end at the same instant (ties to reduce).
 small_programs = programs(max_tasks=2, max_ops=2, sleep_ms=(1, 2))
@@ -259,3 +260,156 @@ def test_each_shard_proves_its_share() -> None:
     ]
     assert any(result.found for result in found)
     assert all(result.found or result.proof for result in found)
+
+
+# --- timing: what a proof held fixed, and a bound of its own -----------------------------------
+
+
+def racing_timeout(timeout: float) -> Any:
+    """Two queries that take 1 s each, under a timeout: a query is cancelled only if its
+    result is not in when the timeout fires. 1.001 s is enough unless something is late."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        async def query() -> str:
+            await asyncio.sleep(1)
+            return "rows"
+
+        tasks = [asyncio.ensure_future(query()) for _ in range(2)]
+        handles = [loop.call_later(timeout, task.cancel) for task in tasks]
+        try:
+            assert await asyncio.gather(*tasks) == ["rows", "rows"]
+        finally:
+            for handle in handles:
+                handle.cancel()
+
+    return main
+
+
+def test_a_proof_says_timers_fired_on_time_when_jitter_is_off() -> None:
+    result = simloop.explore(racing_timeout(1.001), runs=1000, search=simloop.Exhaustive(3))
+    assert not result.found
+    assert result.runs > 1
+    assert result.proof == (
+        f"all {result.runs} schedules with at most 3 deviations from asyncio's order pass, "
+        "timers firing on time (timer_jitter and sleep_jitter are off)"
+    )
+
+
+def test_a_proof_without_timers_holds_nothing_fixed() -> None:
+    result = simloop.explore(bank_fixed, runs=1000, search=simloop.Exhaustive(1))
+    assert result.proof == proof(result.runs, 1)
+
+
+def deviating_kinds(result: simloop.ExplorationResult) -> list[str]:
+    assert result.recording is not None
+    assert result.recording.kinds is not None
+    return [k for k, c in zip(result.recording.kinds, result.recording.choices, strict=True) if c]
+
+
+def test_a_late_loop_fires_the_timeout_with_the_result() -> None:
+    """A late loop fires a query's wake-up and its timeout (1 ms apart) in one batch, in
+    deadline order: the timeout cancels a task whose result is in but not yet taken, as a late
+    real loop would. One timing deviation, no reordering."""
+    main = racing_timeout(1.001)
+    result = simloop.explore(main, runs=10_000, search=simloop.Exhaustive(1), timer_jitter=0.5)
+    assert result.found
+    assert result.failure is not None
+    assert isinstance(result.failure.exception, asyncio.CancelledError)
+    assert deviating_kinds(result) == ["timer.jitter"]
+    # The loop is at most 0.5 s late: a timeout 0.6 s after the result cannot race it.
+    safe = simloop.explore(
+        racing_timeout(1.6), runs=10_000, search=simloop.Exhaustive(1), timer_jitter=0.5
+    )
+    assert not safe.found
+    assert safe.proof == (
+        f"all {safe.runs} schedules with at most 1 deviation from asyncio's order pass "
+        "(late timers and longer sleeps counted as deviations)"
+    )
+
+
+def test_a_longer_operation_is_found_within_a_timing_bound() -> None:
+    main = racing_timeout(1.3)
+    # Timing held fixed: the bug cannot show, and the proof says what was held fixed.
+    fixed = simloop.explore(
+        main, runs=10_000, search=simloop.Exhaustive(2, timing=0), sleep_jitter=0.5
+    )
+    assert not fixed.found
+    assert fixed.proof == (
+        f"all {fixed.runs} schedules with at most 2 deviations from asyncio's order pass, "
+        "timers firing on time"
+    )
+    # One timing deviation is enough, with no reordering at all.
+    found = simloop.explore(
+        main, runs=10_000, search=simloop.Exhaustive(0, timing=1), sleep_jitter=0.5
+    )
+    assert found.found
+    assert deviating_kinds(found) == ["sleep.jitter"]
+    # A timing bound appears in the proof.
+    bounded = simloop.explore(
+        racing_timeout(1.6), runs=10_000, search=simloop.Exhaustive(1, timing=1), sleep_jitter=0.5
+    )
+    assert bounded.proof == (
+        f"all {bounded.runs} schedules with at most 1 deviation from asyncio's order and at "
+        "most 1 timing deviation pass"
+    )
+
+
+async def staggered_sleeps() -> tuple[str, ...]:
+    """Two sleepers and a callback, never due at the same instant unless timing moves them:
+    no tie for Exhaustive to reduce, so it must run exactly the brute-force set."""
+    loop = asyncio.get_running_loop()
+    log: list[str] = []
+
+    async def sleeper(name: str, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        log.append(name)
+
+    loop.call_later(0.0015, log.append, "callback")
+    await asyncio.gather(sleeper("a", 0.001), sleeper("b", 0.002))
+    return tuple(log)
+
+
+def test_the_timing_bound_counts_timing_choices_apart() -> None:
+    """Exhaustive(k, timing=t) runs exactly the schedules with at most k ordering deviations
+    and at most t timing deviations: checked against a brute-force enumeration."""
+    options = {"sleep_jitter": 0.001, "timer_jitter": 0.0005}
+
+    def run(scheduler: simloop.Scheduler) -> tuple[simloop.Trace, Any]:
+        loop = simloop.SimLoop(scheduler=scheduler, **options)
+        try:
+            value = loop.run_until_complete(staggered_sleeps())
+        finally:
+            loop.close()
+        return loop.trace, value
+
+    everything = enumerate_schedules(run, max_deviations=3, cap=50_000)
+    assert everything is not None
+    traces = {}
+    for schedule, _ in everything:
+        trace, _ = run(simloop.Replay(list(schedule)))
+        traces[schedule] = trace.kinds
+
+    def split(schedule: tuple[int, ...]) -> tuple[int, int]:
+        kinds = traces[schedule]
+        assert kinds is not None
+        timing = sum(
+            1 for c, k in zip(schedule, kinds, strict=False) if c and k in lowlevel.TIMING_KINDS
+        )
+        return sum(1 for c in schedule if c) - timing, timing
+
+    assert any(split(s)[1] for s in traces), "no timing choice to bound"
+    for k, t in [(0, 1), (1, 0), (1, 1), (2, 1)]:
+        ran = drive(simloop.Exhaustive(k, timing=t), run)
+        assert ran is not None
+        schedules = [trimmed(trace.choices) for _, trace, _ in ran]
+        assert len(schedules) == len(set(schedules))
+        expected = {s for s in traces if split(s)[0] <= k and split(s)[1] <= t}
+        assert set(schedules) == expected, (k, t)
+
+
+def test_timing_must_be_a_non_negative_int() -> None:
+    for bad in (-1, 1.5, True, "1"):
+        with pytest.raises(simloop.InvalidArgumentError, match="`timing` must be a non-negative"):
+            simloop.Exhaustive(1, timing=bad)  # type: ignore[arg-type]

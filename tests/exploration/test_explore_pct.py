@@ -65,12 +65,14 @@ def test_the_portfolio_takes_turns() -> None:
 
 
 def test_reprs() -> None:
-    assert repr(simloop.PCT()) == "PCT(depth=3)"
-    assert repr(simloop.PCT(1, seed=9)) == "PCT(depth=1)"
+    assert repr(simloop.PCT()) == "PCT(depth=3, seed=0)"
+    assert repr(simloop.PCT(1, seed=9)) == "PCT(depth=1, seed=9)"
     assert repr(next(simloop.PCT(2, seed=9).schedulers())) == "PCT(depth=2, seed=9)"
-    assert repr(simloop.Portfolio()) == "Portfolio(random walks, PCT depths 1-3)"
+    assert repr(simloop.Portfolio()) == "Portfolio(seed=0)"
+    assert repr(simloop.Portfolio(seed=4)) == "Portfolio(seed=4)"
     assert repr(simloop.Exhaustive()) == "Exhaustive(max_deviations=2)"
     assert repr(simloop.Exhaustive(1, shard=(1, 4))) == "Exhaustive(max_deviations=1, shard=(1, 4))"
+    assert repr(simloop.Exhaustive(1, timing=0)) == "Exhaustive(max_deviations=1, timing=0)"
     (root,) = itertools.islice(simloop.Exhaustive(1).schedulers(), 1)
     assert repr(root) == "the exhaustive search's schedule []"
 

@@ -10,6 +10,8 @@ schedules. And when a single deviation is enough to fail that way, shrinking fin
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -118,8 +120,10 @@ def test_a_two_deviation_walk_on_a_one_deviation_race_shrinks_to_one() -> None:
     assert result.recording.deviations == 1
     assert str(result.shrink) == (
         f"shrunk from {result.shrink.deviations_before} to 1 deviation from asyncio's order "
-        f"in {result.shrink.replays} replays"
+        f"in {result.shrink.replays} replays; asyncio's own order passes"
     )
+    assert result.shrink.minimal
+    assert result.shrink.one_minimal
 
 
 def test_a_failure_of_asyncios_own_order_shrinks_to_no_deviation() -> None:
@@ -203,3 +207,54 @@ def test_a_depth_two_race_among_bystanders_shrinks_to_two_deviations(seed: int) 
     replayed = simloop.replay(notify_before_wait_among_bystanders, result.recording)
     assert replayed.failure is not None
     assert replayed.failure.signature == result.failure.signature
+
+
+# --- provably minimal: 1-minimal, and every schedule with fewer deviations tried ------------
+
+
+def condition_notify() -> Any:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from bench.races import condition_notify as race
+
+    return race.RACE
+
+
+def test_a_depth_two_race_needs_two_deviations_and_says_why() -> None:
+    race = condition_notify()
+    below = simloop.explore(race.buggy, runs=10_000, search=simloop.Exhaustive(1))
+    assert below.proof is not None  # every schedule with at most 1 deviation passes
+    result = simloop.explore(race.buggy, runs=1000, seed=0)
+    assert result.shrink is not None
+    assert result.recording is not None
+    assert result.recording.deviations == 2
+    assert result.shrink.one_minimal
+    assert result.shrink.minimal
+    # The schedules with fewer deviations are exactly Exhaustive(1)'s.
+    assert result.shrink.fewer_checked == below.runs
+    headline = simloop.lowlevel.format_failure(result).splitlines()[0]
+    assert headline.endswith(
+        f"; needs 2 deviations from asyncio's order (none of the {below.runs} schedules with "
+        "fewer deviations fails this way)"
+    ), headline
+
+
+def test_without_the_budget_to_prove_it_the_report_says_less() -> None:
+    race = condition_notify()
+    result = simloop.explore(race.buggy, runs=1000, seed=0, minimality_budget=1)
+    assert result.shrink is not None
+    assert result.shrink.one_minimal
+    assert not result.shrink.minimal
+    assert result.shrink.fewer_checked == 1
+    headline = simloop.lowlevel.format_failure(result).splitlines()[0]
+    assert "; fails with 2 deviations from asyncio's order (" in headline
+    assert headline.endswith(
+        "each deviation is needed (1-minimal), but not every schedule with fewer was tried "
+        "(only 1))"
+    ), headline
+    assert "needs" not in headline
+
+
+@pytest.mark.parametrize("budget", [-1, 1.5, True])
+def test_minimality_budget_is_checked(budget: Any) -> None:
+    with pytest.raises(simloop.InvalidArgumentError, match="`minimality_budget` must be"):
+        simloop.explore(bank_race, runs=1, minimality_budget=budget)

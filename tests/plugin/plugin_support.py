@@ -120,7 +120,7 @@ def summary_lines(result: pytest.RunResult) -> list[str]:
     return [line for line in lines[start + 1 : end] if line.strip()]
 
 
-_EXPLORED = re.compile(r"^(\S+): (\d+) schedules?, (\d+) steps?, ")
+_EXPLORED = re.compile(r"^(\S+): (?:.*?: )?(\d+) schedules?, (\d+) steps?, ")
 
 
 def schedules_run(result: pytest.RunResult) -> dict[str, int]:

@@ -80,7 +80,10 @@ def test_pytest_asyncio_tests_stay_on_its_loop(tester: pytest.Pytester, mode: st
         "test_mixed.py::test_simloop_with_asyncio_fixture": 3,
     }
     result.stdout.fnmatch_lines(
-        ["test_mixed.py::test_simloop: 3 schedules, * steps, 10800s virtual in *s"]
+        [
+            "test_mixed.py::test_simloop: Portfolio(seed=*): 3 schedules, * steps, "
+            "10800s virtual in *s*"
+        ]
     )
 
 
@@ -161,7 +164,7 @@ def test_simloop_auto_mode_from_pyproject(pytester: pytest.Pytester) -> None:
     # An unmarked test runs once, in asyncio's order (simloop_runs is for marked tests).
     assert schedules_run(result) == {"test_auto.py::test_plain": 1, "test_auto.py::test_marked": 7}
     result.stdout.fnmatch_lines(
-        ["test_auto.py::test_plain: 1 schedule, * steps, 100s virtual in *s"]
+        ["test_auto.py::test_plain: Fifo(): 1 schedule, * steps, 100s virtual in *s*"]
     )
 
     result = pytester.runpytest("-v", "--simloop-runs=4")
@@ -327,6 +330,6 @@ def test_plugin_loads_explicitly_without_autoload(
     result.stdout.fnmatch_lines(
         [
             "simloop: mode=strict, seed=per test (from its id), artifacts=*",
-            "test_explicit.py::test_marked: 4 schedules, * steps, 4s virtual in *s",
+            "test_explicit.py::test_marked: *: 4 schedules, * steps, 4s virtual in *s*",
         ]
     )

@@ -248,9 +248,10 @@ def test_exhaustive_search_proves_a_bound(tester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
-            "test_object.py::test_search_object: * schedules, * steps, 0s virtual in *s - "
+            "test_object.py::test_search_object: Exhaustive(max_deviations=1): * schedules, "
+            "* steps, 0s virtual in *s - "
             "all * schedules with at most 1 deviation from asyncio's order pass",
-            "test_sched.py::test_marked: * schedules, * steps, 0s virtual in *s - "
+            "test_sched.py::test_marked: *: * schedules, * steps, 0s virtual in *s - "
             "all * schedules with at most 2 deviations from asyncio's order pass",
         ]
     )
@@ -262,7 +263,7 @@ def test_exhaustive_search_proves_a_bound(tester: pytest.Pytester) -> None:
     result = tester.runpytest("-v", "--simloop-search=exhaustive:0")
     assert schedules_run(result)["test_sched.py::test_marked"] == 1
     result.stdout.fnmatch_lines(
-        ["test_sched.py::test_marked: 1 schedule, * with at most 0 deviations from asyncio's *"]
+        ["test_sched.py::test_marked: *: 1 schedule, * with at most 0 deviations from asyncio's *"]
     )
     tester.makeini(ini(simloop_search="exhaustive:1"))
     result = tester.runpytest("-v")
@@ -467,8 +468,8 @@ def test_bad_runs_ini_value(tester: pytest.Pytester) -> None:
             "runz=3",
             "ERROR: test_bad.py::test_marked: unknown @pytest.mark.simloop argument(s) runz; "
             "it takes runs, seed, search, shrink, shards, start_time, max_steps, max_time, "
-            "timer_jitter, shuffle, patch_time, patch_random, forbid_escapes, fail_on_unhandled, "
-            "track_locks, epoch",
+            "timer_jitter, sleep_jitter, shuffle, patch_time, patch_random, forbid_escapes, "
+            "fail_on_unhandled, track_locks, epoch",
         ),
         (
             "3",
@@ -671,3 +672,75 @@ def test_bad_loop_option_values_are_usage_errors(
     result = tester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+# --- timing: --simloop-timer-jitter, --simloop-sleep-jitter and their ini keys ----------------
+
+#: A query under a timeout that only a late loop or a longer query can break (1 ms apart).
+TIMEOUT_RACE = """
+import asyncio
+
+import pytest
+
+
+@pytest.mark.simloop(runs=200)
+async def test_timeout():
+    loop = asyncio.get_running_loop()
+
+    async def query():
+        await asyncio.sleep(1)
+        return "rows"
+
+    task = asyncio.ensure_future(query())
+    handle = loop.call_later(1.001, task.cancel)
+    try:
+        assert await task == "rows"
+    finally:
+        handle.cancel()
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "ini_keys"),
+    [
+        (["--simloop-timer-jitter=0.5"], {}),
+        (["--simloop-sleep-jitter=0.5"], {}),
+        ([], {"simloop_timer_jitter": 0.5}),
+        ([], {"simloop_sleep_jitter": 0.5}),
+    ],
+    ids=["timer option", "sleep option", "timer ini", "sleep ini"],
+)
+def test_timing_options_reach_every_test_and_its_replay(
+    tester: pytest.Pytester, args: list[str], ini_keys: dict[str, float]
+) -> None:
+    tester.makepyfile(test_timeout=TIMEOUT_RACE)
+    # On time, every schedule passes, and -v says how to explore timing.
+    passing = tester.runpytest("-v")
+    passing.assert_outcomes(passed=1)
+    passing.stdout.fnmatch_lines(
+        [
+            "test_timeout.py::test_timeout: Portfolio(seed=*): 200 schedules, *",
+            "    every timer fired on time: explore timing too with "
+            "--simloop-timer-jitter=SECONDS (a late loop) or --simloop-sleep-jitter=SECONDS "
+            "(longer operations)",
+        ]
+    )
+    if ini_keys:
+        tester.makeini(ini(**ini_keys))
+    failing = tester.runpytest(*args)
+    failing.assert_outcomes(failed=1)
+    token = replay_token(failing)
+    # The token records the jitter: replaying it needs no option, and fails the same way.
+    tester.makeini(ini())
+    replayed = tester.runpytest(f"--simloop-replay={token}")
+    replayed.assert_outcomes(failed=1)
+    assert replay_token(replayed) == token
+    # An option that contradicts the recording is refused, naming both values.
+    name = "timer_jitter" if "timer" in (args + list(ini_keys))[0] else "sleep_jitter"
+    clash = tester.runpytest(
+        f"--simloop-replay={token}", f"--simloop-{name.replace('_', '-')}=0.25"
+    )
+    assert clash.ret == pytest.ExitCode.USAGE_ERROR
+    clash.stderr.fnmatch_lines(
+        [f"*--simloop-replay: `{name}`=0.25 (recorded: 0.5) contradicts the recording*"]
+    )

@@ -32,7 +32,8 @@ def test_failure_report_pins_the_race(tester: pytest.Pytester) -> None:
             f"test_race.py:{RACE_ASSERT_LINE}: AssertionError",
             # pytest's report section, then simloop's.
             "*- simloop -*",
-            "simloop: failed on schedule * of 50 (*); needs 1 deviation from asyncio's order",
+            "simloop: failed on schedule * of 50 (*); needs 1 deviation from asyncio's order "
+            "(*asyncio's own order passes)",
             f"  AssertionError: lost update: 1 (test_race.py:{RACE_ASSERT_LINE} in test_race)",
             "  after * steps at virtual time 0s",
             "",
@@ -44,7 +45,7 @@ def test_failure_report_pins_the_race(tester: pytest.Pytester) -> None:
             f"  replay: pytest 'test_race.py::test_race' --simloop-replay={token}",
             "  trace:  .simloop/traces/test_race-*.json",
             "*= simloop =*",
-            "1 test explored: * schedules, * steps, 1 failing",
+            "1 test explored: * schedules, * steps, 1 failing*",
             "FAILED test_race.py::test_race - AssertionError: lost update: 1",
         ]
     )
@@ -144,8 +145,10 @@ def test_shrinking_and_shrink_false(tester: pytest.Pytester) -> None:
     headlines = [line for line in result.outlines if line.startswith("simloop: failed on")]
     assert len(headlines) == 2, headlines
     shrunk = re.fullmatch(
-        r"simloop: failed on schedule (\d+) of 50 \(RandomWalk\(seed=(\d+)\)\); needs 1 "
-        r"deviation from asyncio's order \(shrunk from (\d+) in \d+ replays\)",
+        r"simloop: failed on schedule (\d+) of 50 \(RandomWalk\(seed=(\d+)\), from "
+        r"RandomSearch\(seed=400\)\); needs 1 "
+        r"deviation from asyncio's order \(shrunk from (\d+) in \d+ replays; asyncio's own "
+        r"order passes\)",
         headlines[0],
     )
     assert shrunk is not None, headlines[0]
@@ -154,8 +157,8 @@ def test_shrinking_and_shrink_false(tester: pytest.Pytester) -> None:
     assert seed == 400 + run - 1
     # The same first failing schedule, kept as it was.
     assert headlines[1] == (
-        f"simloop: failed on schedule {run} of 50 (RandomWalk(seed={seed})), "
-        f"with {before} deviations from asyncio's order (not shrunk)"
+        f"simloop: failed on schedule {run} of 50 (RandomWalk(seed={seed}), from "
+        f"RandomSearch(seed=400)), with {before} deviations from asyncio's order (not shrunk)"
     )
     tokens = [line.rsplit("=", 1)[1] for line in result.outlines if line.startswith("  replay: ")]
     assert [simloop.Trace.from_token(token).deviations for token in tokens] == [1, before]
@@ -182,7 +185,7 @@ def test_replay_command_fails_the_same_way(tester: pytest.Pytester) -> None:
             "  after * steps at virtual time 0s",
             f"  replay: pytest 'test_race.py::test_race' --simloop-replay={token}",
             "  trace:  elsewhere/traces/test_race-*.json",
-            "1 test explored: 1 schedule, * steps, 1 failing",
+            "1 test explored: 1 schedule, * steps, 1 failing*",
         ]
     )
     # Step for step the same run: the same interleaving table.
@@ -222,7 +225,9 @@ def test_replay_of_a_fixed_test_passes(tester: pytest.Pytester) -> None:
     (tester.path / "fixed").touch()
     result = tester.runpytest("-v", f"--simloop-replay={token}")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["test_race.py::test_race: 1 schedule, * steps, 0s virtual in *s"])
+    result.stdout.fnmatch_lines(
+        ["test_race.py::test_race: *: 1 schedule, * steps, 0s virtual in *s*"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -304,7 +309,7 @@ def test_failure_database_reruns_the_saved_schedule_first(tester: pytest.Pyteste
     second.stdout.fnmatch_lines(
         [
             "simloop: failed on schedule 1 of 50 (a schedule saved by an earlier failure); "
-            "needs 1 deviation from asyncio's order",
+            "needs 1 deviation from asyncio's order (asyncio's own order passes)",
             f"  replay: pytest 'test_race.py::test_race' --simloop-replay={token}",
         ]
     )
@@ -314,7 +319,7 @@ def test_failure_database_reruns_the_saved_schedule_first(tester: pytest.Pyteste
     (tester.path / "fixed").touch()
     third = tester.runpytest("-v")
     third.assert_outcomes(passed=1)
-    third.stdout.fnmatch_lines(["test_race.py::test_race: 50 schedules, * steps, *"])
+    third.stdout.fnmatch_lines(["test_race.py::test_race: *: 50 schedules, * steps, *"])
     assert not saved.exists()
     assert list((tester.path / ".simloop" / "traces").iterdir())  # traces are kept
 
@@ -341,7 +346,7 @@ def test_failure_database_is_per_test(tester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
     # asyncio's order, once (running it again would only repeat it), and not test_race's
     # saved schedule first.
-    result.stdout.fnmatch_lines(["test_other.py::test_other: 1 schedule, *"])
+    result.stdout.fnmatch_lines(["test_other.py::test_other: *: 1 schedule, *"])
 
 
 def test_corrupt_database_file_is_ignored(tester: pytest.Pytester) -> None:
@@ -462,3 +467,28 @@ def test_nondeterministic_failure_gets_no_replay_command(tester: pytest.Pytester
     )
     assert replay_tokens(result) == set()
     result.stdout.no_fnmatch_line("*replay this exact run*")
+
+
+def test_the_progress_line_is_rewritten_in_place_and_cleared() -> None:
+    from pytest_simloop.plugin import _ProgressLine
+
+    class Writer:
+        def __init__(self) -> None:
+            self.text = ""
+
+        def write(self, text: str) -> None:
+            self.text += text
+
+        def flush(self) -> None:
+            pass
+
+    writer = Writer()
+    line = _ProgressLine(writer, 10_000)
+    line(1200, 0.5)
+    line(2400, 1.0)
+    assert writer.text.split("\r")[1:] == [
+        "  simloop: 1,200 of 10,000 schedules, no failure yet, 2,400 schedules/s",
+        "  simloop: 2,400 of 10,000 schedules, no failure yet, 2,400 schedules/s",
+    ]
+    line.clear()
+    assert writer.text.endswith("\r" + " " * 71 + "\r")

@@ -21,7 +21,7 @@ each_race = pytest.mark.parametrize("race", RACES, ids=[race.name for race in RA
 
 def test_the_corpus_is_complete() -> None:
     names = [race.name for race in RACES]
-    assert len(names) >= 15
+    assert len(names) >= 24
     assert len(set(names)) == len(names)
     # None of these bugs shows in asyncio's own order (see test_bug_passes_below_its_depth).
     assert all(race.depth >= 1 for race in RACES)
@@ -51,9 +51,18 @@ def test_fixed_twin_passes_a_portfolio_search(race: Race) -> None:
 
 @each_race
 def test_fixed_twin_passes_every_schedule(race: Race) -> None:
-    result = simloop.explore(race.fixed, runs=5000, search=simloop.Exhaustive(1_000_000))
+    # Every schedule there is, or (a race among many tasks) every one up to its bound.
+    bound = 1_000_000 if race.enumerable else race.twin_bound
+    result = simloop.explore(race.fixed, runs=5000, search=simloop.Exhaustive(bound))
     assert result.failure is None, result.failure.summary()
     assert result.proof is not None, f"not enumerated in {result.runs} schedules"
+
+
+def test_the_corpus_has_deep_sagas_tie_chains_and_crowds() -> None:
+    by_name = {race.name: race for race in RACES}
+    assert by_name["saga_refund"].depth == 2  # a deep saga
+    assert by_name["timer_chain"].depth == 2  # a chain of timer ties
+    assert not by_name["busy_service"].enumerable  # among many unrelated tasks
 
 
 # --- the bugs ------------------------------------------------------------------------------------
@@ -154,6 +163,21 @@ def test_shrinking_beside_bystanders_reaches_the_bug_depth() -> None:
     result = simloop.explore(race.buggy, runs=1, search=lambda _seed: simloop.Replay(NOISY_RUN))
     assert result.recording is not None
     assert result.recording.deviations <= race.depth + 1
+
+
+def test_what_the_shrink_budget_leaves_the_minimality_check_finishes() -> None:
+    """With one shrink replay, the 13-deviation noisy schedule is left far from its depth;
+    the minimality check (single drops, then every schedule with fewer deviations) still
+    brings it down to one deviation, and proves that it needs it."""
+    race = noisy_lost_update()
+    result = simloop.explore(
+        race.buggy, runs=1, search=lambda _seed: simloop.Replay(NOISY_RUN), shrink_budget=1
+    )
+    check_failure_kind(race, result)
+    assert result.recording is not None
+    assert result.recording.deviations == 1
+    assert result.shrink is not None
+    assert result.shrink.minimal
 
 
 @pytest.mark.parametrize("name", ["condition_notify", "occ_fallback"])
