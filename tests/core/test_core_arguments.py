@@ -228,8 +228,7 @@ def test_rejected_loop_is_collected_quietly(options: dict[str, Any]) -> None:
         (
             simloop.Portfolio(),
             "`scheduler` must be a scheduler (it decides one run), not the search "
-            "Portfolio(random walks, PCT depths 1-3): pass the search to "
-            "simloop.explore(main, search=...)",
+            "Portfolio(seed=0): pass the search to simloop.explore(main, search=...)",
         ),
     ],
 )
