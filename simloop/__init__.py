@@ -37,10 +37,12 @@ from simloop._scheduling import Fifo, RandomWalk, Replay, Scheduler
 from simloop._searches import PCT, Exhaustive, Portfolio, RandomSearch, Search
 from simloop._shrinking import ShrinkReport
 from simloop._trace import Step, Trace
+from simloop._watching import watch
 
 # The checks are built on the names above, as any extension would be: imported last.
 # isort: off
 from simloop._checks import cancel_somewhere, eventually, invariant, sometimes
+from simloop._debug import debug
 # isort: on
 
 __version__ = "0.1.0.dev0"
@@ -79,6 +81,7 @@ __all__ = [
     "UnhandledExceptionsError",
     "__version__",
     "cancel_somewhere",
+    "debug",
     "eventually",
     "explore",
     "invariant",
@@ -88,6 +91,7 @@ __all__ = [
     "run",
     "simulated",
     "sometimes",
+    "watch",
 ]
 
 # Public classes say "simloop.X" in reprs and tracebacks, not the private module they live in.

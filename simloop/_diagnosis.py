@@ -56,6 +56,46 @@ class TaskReport:
         return "\n".join(lines)
 
 
+@attrs.frozen
+class ChainLink:
+    """One coroutine (or async generator) frame of a task's await chain."""
+
+    #: ``"pool.py:36 in _open"``.
+    location: str
+    #: The source line it is at, stripped.
+    source_line: str | None
+    #: Whether the frame is library plumbing (asyncio, a test framework) rather than the
+    #: user's program.
+    library: bool
+    #: The live frame: its ``f_locals`` are the coroutine's variables.
+    frame: FrameType = attrs.field(eq=False, repr=False)
+
+
+def await_chain(task: asyncio.Task[Any]) -> list[ChainLink]:
+    """Every frame of a suspended task's await chain, outermost first: each coroutine down
+    to the innermost, through async generators (what the innermost waits on is
+    :func:`describe_task`'s ``waiting_on``)."""
+    links = []
+    for frame in _stdlib.coroutine_frames(task):
+        code = frame.f_code
+        lineno = frame.f_lineno
+        links.append(
+            ChainLink(
+                location=f"{_short_path(code.co_filename)}:{lineno} in {code.co_name}",
+                source_line=linecache.getline(code.co_filename, lineno).strip() or None,
+                library=_stdlib.is_library_frame(frame),
+                frame=frame,
+            )
+        )
+    return links
+
+
+def describe_task(task: asyncio.Task[Any], loop: SimLoop) -> TaskReport:
+    """The :class:`TaskReport` of one unfinished task (as :func:`describe_tasks` gives)."""
+    report, _ = _describe(task, task in _ready_tasks(loop), loop)
+    return report
+
+
 def describe_tasks(loop: SimLoop) -> list[TaskReport]:
     """A report on every unfinished task of ``loop``, in creation order."""
     reports, _ = _analyse(loop)

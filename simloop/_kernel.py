@@ -900,6 +900,18 @@ def describe_tasks(*, loop: SimLoop | None = None) -> list[TaskReport]:
     return describe(_the(loop))
 
 
+def live_tasks(*, loop: SimLoop | None = None) -> list[asyncio.Task[Any]]:
+    """The loop's unfinished tasks, in the order they were created."""
+    return [task for task in _stdlib.tasks_of_loop(_the(loop)) if not task.done()]
+
+
+def describe_task(task: asyncio.Task[Any], *, loop: SimLoop | None = None) -> TaskReport:
+    """The report on one unfinished task: where it waits, on what, for whom."""
+    from simloop._diagnosis import describe_task as describe
+
+    return describe(task, _the(loop))
+
+
 def has_leftover_callbacks(loop: SimLoop) -> bool:
     """Whether callbacks are ready or async generators alive: work for a cleanup run."""
     return _stdlib.has_async_generators(loop) or bool(loop._ready_count())

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from simloop._choices import CANCEL, READY, TIMER_JITTER, TIMER_TIE, ChoicePoint
 from simloop._clock import format_seconds, seconds_to_ns
-from simloop._diagnosis import TaskReport
+from simloop._diagnosis import ChainLink, TaskReport, await_chain
 from simloop._explore import (
     AsyncProgram,
     PairsSeen,
@@ -46,9 +46,11 @@ from simloop._kernel import (
     call_later_ns,
     choose,
     current_loop,
+    describe_task,
     describe_tasks,
     fail,
     idle_now,
+    live_tasks,
     main_task,
     now_ns,
     ready_handles,
@@ -86,7 +88,13 @@ from simloop._searches import (
     register_search,
     search_names,
 )
-from simloop._stdlib import add_library_dir, get_running_loop_or_none, is_library_frame
+from simloop._stdlib import (
+    add_library_dir,
+    exception_of,
+    get_running_loop_or_none,
+    is_library_frame,
+)
+from simloop._watching import watched_values
 
 __all__ = [
     "CANCEL",
@@ -98,6 +106,7 @@ __all__ = [
     "TIMER_JITTER",
     "TIMER_TIE",
     "AsyncProgram",
+    "ChainLink",
     "ChoicePoint",
     "Instrument",
     "LoopOptions",
@@ -109,6 +118,7 @@ __all__ = [
     "TaskReport",
     "abandon",
     "add_library_dir",
+    "await_chain",
     "call_at_ns",
     "call_later_ns",
     "callback_label",
@@ -116,7 +126,9 @@ __all__ = [
     "check_scheduler",
     "choose",
     "current_loop",
+    "describe_task",
     "describe_tasks",
+    "exception_of",
     "explore_program",
     "fail",
     "format_failure",
@@ -125,6 +137,7 @@ __all__ = [
     "handle_label",
     "idle_now",
     "is_library_frame",
+    "live_tasks",
     "main_task",
     "make_failure",
     "make_search",
@@ -145,9 +158,10 @@ __all__ = [
     "task_of",
     "task_woken_by",
     "timer_label",
+    "watched_values",
     "weighted_option",
 ]
 # Public names say "simloop.lowlevel.X" in reprs and tracebacks, not the private module.
-for _name in ("ChoicePoint", "LoopOptions", "SearchName"):
+for _name in ("ChainLink", "ChoicePoint", "LoopOptions", "SearchName"):
     globals()[_name].__module__ = "simloop.lowlevel"
 del _name
