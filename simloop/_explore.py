@@ -23,11 +23,13 @@ from typing import Any, Protocol
 import attrs
 
 from simloop import _stdlib
+from simloop._determinism import CheckedReplay
 from simloop._errors import (
     DeadlockError,
     InvalidArgumentError,
     InvariantError,
     LivenessError,
+    NondeterminismError,
     ReplayDivergenceError,
     StepLimitError,
     TimeLimitError,
@@ -289,6 +291,7 @@ _KINDS: list[tuple[str, type[BaseException] | tuple[type[BaseException], ...]]] 
     ("step limit", StepLimitError),
     ("time limit", TimeLimitError),
     ("unhandled", UnhandledExceptionsError),
+    ("nondeterminism", NondeterminismError),
     ("divergence", ReplayDivergenceError),
 ]
 
@@ -345,8 +348,12 @@ def replay(
 def replay_program(
     program: Program, schedule: Trace, *, record_events: bool | int, strict: bool = True
 ) -> RunResult:
-    """Run ``program`` under ``schedule``'s choices and seed."""
-    scheduler = schedule.replay_scheduler(strict=strict)
+    """Run ``program`` under ``schedule``'s choices and seed. A strict replay of a schedule
+    with events also compares every step with the recorded one, and fails with
+    :class:`~simloop.NondeterminismError` at the first that differs."""
+    scheduler: Scheduler = schedule.replay_scheduler(strict=strict)
+    if strict and schedule.events:
+        scheduler = CheckedReplay(scheduler, schedule)
     return program.run(scheduler, schedule.seed, record_events=record_events)
 
 
@@ -497,7 +504,10 @@ def explore_program(
     nondeterminism = None
     failure = final.failure
     if failure is None or failure.signature != first.failure.signature:
-        nondeterminism = describe_divergence(recording, final, first.failure)
+        # Replay once more, comparing every step with the replay just made: the first step
+        # that differs names the nondeterminism and its likely cause.
+        again = replay_program(program, final.trace, record_events=False)
+        nondeterminism = describe_divergence(recording, final, first.failure, again=again)
         failure = first.failure
     return ExplorationResult(
         found=True,
@@ -521,8 +531,11 @@ def _schedule_only(trace: Trace) -> Trace:
     return attrs.evolve(trace, events=None)
 
 
-def describe_divergence(recording: Trace, replayed: RunResult, expected: Failure) -> str:
-    """Where a replay left its recording: the first choice that differs, and what each did."""
+def describe_divergence(
+    recording: Trace, replayed: RunResult, expected: Failure, *, again: RunResult | None = None
+) -> str:
+    """Where a replay left its recording: the first choice that differs, and what each did.
+    ``again``, a replay checked step by step against ``replayed``, may name the very step."""
     got = (
         "passed"
         if replayed.failure is None
@@ -533,6 +546,16 @@ def describe_divergence(recording: Trace, replayed: RunResult, expected: Failure
         f"with {expected.summary()}, the replay {got}. The program is nondeterministic: "
         "something it depends on is not under simloop's control."
     )
+    if again is not None and again.failure is not None:
+        exc = again.failure.exception
+        if isinstance(exc, NondeterminismError):
+            return f"{text} Replayed twice, {exc}"
+    elif again is not None:
+        text += (
+            " Two further replays agree with each other, so the run that failed differed: "
+            "state kept between runs (a cache or module global filled by an earlier run) is "
+            "the likely cause."
+        )
     a, b = recording, replayed.trace
     for i, (pair_a, pair_b) in enumerate(
         zip(

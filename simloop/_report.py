@@ -32,6 +32,8 @@ def format_failure(
     assert result.failure is not None
     assert result.recording is not None
     failure = result.failure
+    if failure.kind == "nondeterminism":
+        return f"simloop: the replay is not the recorded run\n  {failure.summary()}"
     if failure.kind == "divergence":
         # The schedule does not fit the program: nothing about the program to report.
         return (

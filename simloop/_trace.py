@@ -164,7 +164,7 @@ class Trace:
     #: ``simloop.sometimes`` marks the run passed: label -> whether its condition held once.
     marks: dict[str, bool] | None = None
     #: Where the trace was recorded (informational: Python version, platform, simloop version).
-    recorded_with: dict[str, str] = attrs.field(factory=lambda: _environment())
+    recorded_with: dict[str, str] = attrs.field(factory=lambda: environment())
     #: The program's entry point, so ``simloop replay FILE`` can run it again:
     #: ``{"kind": "function", "target": "package.module:main"}`` or
     #: ``{"kind": "pytest", "target": "tests/test_x.py::test_y", "rootdir": "/repo"}``.
@@ -381,7 +381,7 @@ def hash_seed_description() -> str:
 _ENVIRONMENT: dict[str, str] | None = None
 
 
-def _environment() -> dict[str, str]:
+def environment() -> dict[str, str]:
     """Where traces are recorded (the same for every trace of this process: asked once)."""
     global _ENVIRONMENT
     if _ENVIRONMENT is None:

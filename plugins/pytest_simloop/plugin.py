@@ -450,7 +450,7 @@ def _fail(
         # The loop's own replay note speaks of simloop.run(..., replay=...); in pytest, the
         # command is the way to replay.
         notes[:] = [note for note in notes if not note.startswith("simloop: failed")]
-    if not result.nondeterminism and failure.kind != "divergence":
+    if not result.nondeterminism and failure.kind not in ("divergence", "nondeterminism"):
         note = f"simloop: replay this exact run with: {command}"
         if trace.hash_seed == "random":
             note += (

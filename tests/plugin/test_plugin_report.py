@@ -447,7 +447,9 @@ def test_nondeterministic_failure_gets_no_replay_command(tester: pytest.Pytester
             "  WARNING: replaying the failing schedule did not fail the same way: the original "
             "run failed with AssertionError: the third run fails (test_nd.py:12 in test_flaky), "
             "the replay passed. The program is nondeterministic: something it depends on is "
-            "not under simloop's control.",
+            "not under simloop's control. Two further replays agree with each other, so the run "
+            "that failed differed: state kept between runs (a cache or module global filled by "
+            "an earlier run) is the likely cause.",
             "  no replay command: the schedule does not reproduce the failure (see above); "
             "make the program deterministic first",
             "  trace:  .simloop/traces/test_flaky-*.json",
