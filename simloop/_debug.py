@@ -920,7 +920,7 @@ def _task_lines(
             # asyncio's own frames: where the chain goes, not code to read.
             yield f"      {_frame_location(frame)}  (library)"
             continue
-        yield f"      {link.location}"
+        yield f"      {_frame_location(frame)}"
         if link.source_line:
             yield f"          {link.source_line}"
         if locals_:
@@ -1052,29 +1052,52 @@ def timeline_lines(
     *,
     here: int | None = None,
     watches: dict[str, list[tuple[int, str, str]]] | None = None,
+    watch_columns: bool = False,
 ) -> list[str]:
-    """A table of the steps ``first`` to ``last``: where each task resumed and how its step
-    ended, deviations (``*``), cancellations and changed values."""
+    """A table of ``events[first:last + 1]``: where each task resumed and how its step
+    ended, deviations (``*``), cancellations; values of :func:`simloop.watch` as columns
+    (``watch_columns``) or notes, and the debugger's watches as notes."""
     changed: dict[int, list[str]] = {}
     for expression, changes in (watches or {}).items():
         for index, _, new in changes:
             changed.setdefault(index, []).append(f"{expression} = {new}")
-    lines = []
+    labels = sorted({k for s in events for k in (s.watched or {})}) if watch_columns else []
+    values: dict[str, str] = {}
+    rows: list[tuple[str, str, str, list[str], str]] = []
     for step in events[first : last + 1]:
-        mark = ">" if step.index == here else " "
-        mark += "*" if step.deviates else " "
-        what = _describe_step(step, inside=False)
+        mark = ("*" if step.deviates else " ") + (">" if step.index == here else " ")
         notes = []
         if step.deviation:
             notes.append(step.deviation)
-        notes.extend(f"cancel {c}" for c in step.cancellations)
+        notes.extend(f"cancellation {c}" for c in step.cancellations)
         if step.watched:
-            notes.extend(f"{k} = {v}" for k, v in step.watched.items())
+            if watch_columns:
+                values.update(step.watched)
+            else:
+                notes.extend(f"{k} = {v}" for k, v in step.watched.items())
         notes.extend(changed.get(step.index, ()))
-        line = f"{mark}{step.index:5d} {lowlevel.format_seconds(step.time_ns):>8} {what}"
+        columns = [
+            values.get(label, "") + ("*" if label in (step.watched or {}) else "")
+            for label in labels
+        ]
+        text = _describe_step(step, inside=False)
         if notes:
-            line += "  <- " + "; ".join(notes)
-        lines.append(line)
+            text += "  <- " + "; ".join(notes)
+        rows.append(
+            (mark, f"{step.index:5d}", lowlevel.format_seconds(step.time_ns), columns, text)
+        )
+    widths = [
+        max([len(label), *(len(row[3][i]) for row in rows)]) for i, label in enumerate(labels)
+    ]
+    time_width = max([5, *(len(row[2]) for row in rows)])
+    lines = []
+    if labels:
+        head = " " * 9 + "vtime".rjust(time_width)
+        head += "".join(f"  {label.ljust(w)}" for label, w in zip(labels, widths, strict=True))
+        lines.append(head + "  (changed values marked *)")
+    for mark, number, when, values_now, text in rows:
+        cells = "".join(f"  {c.ljust(w)}" for c, w in zip(values_now, widths, strict=True))
+        lines.append(f"{mark}{number} {when.rjust(time_width)}{cells} {text}")
     return lines
 
 

@@ -330,6 +330,21 @@ class Trace:
             raise TraceFormatError(msg) from None
         return cls.from_json(data, source=source)
 
+    def to_html(self, *, title: str = "simloop run") -> str:
+        """The run as a self-contained HTML page (no network needed): one lane per task over
+        the steps, deviations and the failing step highlighted, source lines on hover,
+        watched values, the outcome."""
+        from simloop._export import to_html
+
+        return to_html(self, title=title)
+
+    def to_perfetto(self) -> dict[str, Any]:
+        """The run as Chrome trace-event JSON, which Perfetto (ui.perfetto.dev) and
+        ``chrome://tracing`` open: one thread per task, one slice per step."""
+        from simloop._export import to_perfetto
+
+        return to_perfetto(self)
+
     # --- reading it -------------------------------------------------------------------------------
 
     def format_events(self, *, limit: int | None = None, around: int | None = None) -> str:
