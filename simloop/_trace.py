@@ -565,7 +565,10 @@ class _Reader:
         try:
             return check_settings(settings)
         except InvalidArgumentError as exc:
-            raise self.fail(f"the field 'settings' is invalid: {exc}") from None
+            text = str(exc)
+            if len(text) > 200:  # it echoes the bad value, which a hostile file makes huge
+                text = text[:197] + "..."
+            raise self.fail(f"the field 'settings' is invalid: {text}") from None
 
     def events(self, version: int) -> list[Step] | None:
         rows = self.field("events", list, optional=True)
