@@ -207,7 +207,8 @@ td, th { border: 1px solid #ddd; padding: 2px 6px; font-family: monospace; text-
   }
   var s = data.summary;
   document.getElementById("meta").textContent = s.scheduler + " \\u00b7 " + s.steps +
-    " steps \\u00b7 " + s.deviations + " deviations from asyncio's order \\u00b7 virtual time " +
+    " steps \\u00b7 " + s.deviations + (s.deviations === 1 ? " deviation" : " deviations") +
+    " from asyncio's order \\u00b7 virtual time " +
     s.end + " \\u00b7 fingerprint " + s.fingerprint;
   var chart = document.getElementById("chart");
   var tracks = {};
