@@ -24,6 +24,7 @@ import pdb
 import re
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 from typing import Any, TextIO
@@ -189,6 +190,8 @@ class Debugger:
         self._jump_to: _Position | None = None
         self._action: Callable[[], _Position | None] | None = None
         self._pending_reason: str | None = None
+        #: The program's module globals, seen in the main task's frames while it ran.
+        self._program_globals: dict[str, Any] | None = None
         self._quiet = False
         self.last = 0
         self._quit = False
@@ -316,16 +319,29 @@ class Debugger:
         return " · ".join(parts)
 
     def command(self, line: str) -> bool:
-        """Run one command; whether it moves on (leaves the prompt)."""
+        """Run one command; whether it moves on (leaves the prompt). A line that is no
+        command is evaluated as an expression, as pdb does."""
         if not line:
             return False
-        name, _, rest = line.partition(" ")
-        rest = rest.strip()
-        handler = _COMMANDS.get(name)
-        if handler is None:
-            self.console.write(f"*** unknown command {name!r}: type `help` for the commands")
-            return False
-        return handler(self, rest)
+        match = re.match(r"([a-z]+)(?![\w.\[])\s*(.*)$", line)
+        handler = None if match is None else _COMMANDS.get(match.group(1))
+        if handler is None or match is None:
+            try:
+                compile(line, "<command>", "eval")
+            except SyntaxError:
+                name = line.split()[0]
+                self.console.write(f"*** unknown command {name!r}: type `help` for the commands")
+                return False
+            try:
+                return _cmd_print(self, line)
+            except NameError:
+                if not line.isidentifier():
+                    raise
+                self.console.write(
+                    f"*** unknown command or name {line!r}: type `help` for the commands"
+                )
+                return False
+        return handler(self, match.group(2).strip())
 
     def move_to(self, index: int, reason: str | None = None) -> bool:
         """Go to step ``index`` (forward: go on running; back: re-execute)."""
@@ -357,8 +373,17 @@ class Debugger:
         if self.position.frame is not None:
             return self.position.frame
         task = self._task
-        if task is None or task.done():
+        if task is None:
             return None
+        if task.done():
+            # A task that failed: the frame that raised, from its traceback (post mortem).
+            exc = lowlevel.exception_of(task)
+            frames = [
+                frame
+                for frame, _ in traceback.walk_tb(exc.__traceback__ if exc else None)
+                if not lowlevel.is_library_frame(frame)
+            ]
+            return frames[-1] if frames else None
         chain = [link for link in lowlevel.await_chain(task) if not link.library]
         return chain[-1].frame if chain else None
 
@@ -375,10 +400,12 @@ class Debugger:
             frames = [link.frame for link in lowlevel.await_chain(main) if not link.library]
             for main_frame in reversed(frames):
                 scopes.append(main_frame.f_locals)
-            if frames and globals_ is None:
-                globals_ = frames[0].f_globals
             if frames:
-                scopes.append(frames[0].f_globals)
+                self._program_globals = frames[0].f_globals
+        if self._program_globals is not None:
+            scopes.append(self._program_globals)
+            if globals_ is None:
+                globals_ = self._program_globals
         if globals_ is None:
             globals_ = {"__builtins__": __builtins__}
         return globals_, collections.ChainMap(*scopes) if scopes else {}
@@ -662,6 +689,13 @@ class _Stopper(_Execution):
             return
         debugger = self.debugger
         debugger._task = self.note(handle)
+        if debugger._program_globals is None:
+            main = lowlevel.main_task(loop=loop)
+            if isinstance(main, asyncio.Task) and not main.done():
+                for link in lowlevel.await_chain(main):
+                    if not link.library:
+                        debugger._program_globals = link.frame.f_globals
+                        break
         line_target = debugger._target_line
         if line_target is not None and index <= debugger.last:
             self._start_tracing(loop, index)

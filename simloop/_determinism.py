@@ -10,7 +10,7 @@ task, the line) and from the facts both runs recorded (hash seed, Python version
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from simloop._errors import NondeterminismError
 from simloop._instrument import Instrument
@@ -160,3 +160,63 @@ def likely_cause(recorded: Trace, expected: Step, found: Step) -> str:
         "made before the run, the wall clock read through a name bound before the run, or "
         f"a thread{also}"
     )
+
+
+class DeterminismCheck:
+    """A :class:`~simloop.lowlevel.Program` that runs each schedule twice and fails with
+    :class:`~simloop.NondeterminismError` when the two runs differ (the pytest plugin's
+    ``--simloop-check-determinism``)."""
+
+    def __init__(self, program: Any) -> None:
+        self.program = program
+
+    def run(self, scheduler: Any, seed: int | None, *, record_events: bool | int) -> Any:
+        from simloop._explore import make_failure, replay_program
+
+        first = self.program.run(scheduler, seed, record_events=record_events)
+        second = replay_program(self.program, _schedule(first.trace), record_events=False)
+        if _same(first, second):
+            return first
+        # Name the step: replay with events, then again comparing step by step.
+        third = replay_program(self.program, _schedule(first.trace), record_events=True)
+        fourth = replay_program(self.program, third.trace, record_events=False)
+        exc = None if fourth.failure is None else fourth.failure.exception
+        if not isinstance(exc, NondeterminismError):
+            what = _difference(first, second)
+            exc = NondeterminismError(
+                f"the same schedule, run twice, gave two different runs ({what}); later runs "
+                "agree with each other, so the first run differed. Likely cause: state kept "
+                "between runs (a cache or module global filled by the first run)",
+                step=0,
+                expected=first.trace.fingerprint(),
+                found=second.trace.fingerprint(),
+                cause="state kept between runs",
+            )
+        failure = make_failure(exc, first.trace.steps, first.trace.end_time_ns)
+        return type(first)(value=None, failure=failure, trace=first.trace)
+
+
+def _schedule(trace: Trace) -> Trace:
+    import attrs
+
+    return attrs.evolve(trace, events=None)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a.trace.fingerprint() != b.trace.fingerprint():
+        return False
+    if (a.failure is None) != (b.failure is None):
+        return False
+    return a.failure is None or a.failure.signature == b.failure.signature
+
+
+def _difference(a: Any, b: Any) -> str:
+    def outcome(run: Any) -> str:
+        return "passed" if run.failure is None else f"failed with {run.failure.summary()}"
+
+    if a.trace.fingerprint() != b.trace.fingerprint():
+        return (
+            f"fingerprints {a.trace.fingerprint()} and {b.trace.fingerprint()}, "
+            f"{a.trace.steps} and {b.trace.steps} steps"
+        )
+    return f"the first {outcome(a)}, the second {outcome(b)}"

@@ -28,8 +28,12 @@ Programs and runs
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TextIO
+
 from simloop._choices import CANCEL, READY, TIMER_JITTER, TIMER_TIE, ChoicePoint
 from simloop._clock import format_seconds, seconds_to_ns
+from simloop._determinism import DeterminismCheck
 from simloop._diagnosis import ChainLink, TaskReport, await_chain
 from simloop._explore import (
     AsyncProgram,
@@ -96,6 +100,30 @@ from simloop._stdlib import (
 )
 from simloop._watching import watched_values
 
+if TYPE_CHECKING:
+    from simloop._trace import Trace
+
+
+def debug_program(
+    program: Program,
+    schedule: Trace,
+    *,
+    stop_at: int | str = "failure",
+    commands: Iterable[str] | Callable[[], str | None] | None = None,
+    out: TextIO | None = None,
+) -> None:
+    """:func:`simloop.debug` for any :class:`Program`: re-execute ``program`` under
+    ``schedule`` and stop it at ``stop_at`` with the loop alive, taking debugger commands
+    (from ``commands``, else the terminal) and writing to ``out`` (default ``sys.stdout``).
+    The pytest plugin's ``--simloop-debug`` runs a test's replay through it."""
+    import sys
+
+    from simloop._debug import Console, Debugger
+
+    console = Console(commands, sys.stdout if out is None else out)
+    Debugger(program, schedule, console=console).run(stop_at)
+
+
 __all__ = [
     "CANCEL",
     "LOOP_OPTION_DEFAULTS",
@@ -108,6 +136,7 @@ __all__ = [
     "AsyncProgram",
     "ChainLink",
     "ChoicePoint",
+    "DeterminismCheck",
     "Instrument",
     "LoopOptions",
     "PairsSeen",
@@ -126,6 +155,7 @@ __all__ = [
     "check_scheduler",
     "choose",
     "current_loop",
+    "debug_program",
     "describe_task",
     "describe_tasks",
     "exception_of",
@@ -162,6 +192,6 @@ __all__ = [
     "weighted_option",
 ]
 # Public names say "simloop.lowlevel.X" in reprs and tracebacks, not the private module.
-for _name in ("ChainLink", "ChoicePoint", "LoopOptions", "SearchName"):
+for _name in ("ChainLink", "ChoicePoint", "DeterminismCheck", "LoopOptions", "SearchName"):
     globals()[_name].__module__ = "simloop.lowlevel"
 del _name

@@ -249,9 +249,12 @@ def test_simloop_watch_values_are_recorded_per_step() -> None:
 def test_bad_commands_say_so_and_the_session_goes_on() -> None:
     recording = failing_schedule(lost_update)
     output = session(
-        lost_update, recording, ["frobnicate", "print no_such_name", "goto t=x", "break x", "quit"]
+        lost_update,
+        recording,
+        ["frobnicate", "frob nicate", "print no_such_name", "goto t=x", "break x", "quit"],
     )
-    assert "*** unknown command 'frobnicate': type `help` for the commands" in output
+    assert "*** unknown command or name 'frobnicate': type `help` for the commands" in output
+    assert "*** unknown command 'frob': type `help` for the commands" in output
     assert "*** NameError: name 'no_such_name' is not defined" in output
     assert "*** not a virtual time: 'x' (seconds, e.g. t=2.5)" in output
     assert "*** a breakpoint is FILE:LINE [if CONDITION], not 'x'" in output

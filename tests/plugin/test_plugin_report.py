@@ -365,8 +365,23 @@ def test_artifacts_option_and_trace_file(tester: pytest.Pytester) -> None:
     assert not (tester.path / ".simloop").exists()
     (failures,) = (tester.path / "out" / "sim" / "failures").iterdir()
     assert json.loads(failures.read_text())["tokens"] == [token]
-    (trace_file,) = (tester.path / "out" / "sim" / "traces").iterdir()
-    result.stdout.fnmatch_lines([f"  trace:  out/sim/traces/{trace_file.name}"])
+    traces = tester.path / "out" / "sim" / "traces"
+    (trace_file,) = (p for p in traces.iterdir() if p.suffixes == [".json"])
+    stem = trace_file.name[: -len(".json")]
+    # Beside the trace: the HTML report and the Perfetto JSON, all named in the report.
+    assert sorted(p.name for p in traces.iterdir()) == sorted(
+        [trace_file.name, f"{stem}.html", f"{stem}.perfetto.json"]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            f"  trace:  out/sim/traces/{trace_file.name}",
+            f"  debug:  pytest 'test_race.py::test_race' --simloop-replay={token} --simloop-debug",
+            f"  html:   out/sim/traces/{stem}.html",
+            f"  perfetto: out/sim/traces/{stem}.perfetto.json",
+        ]
+    )
+    assert "<!DOCTYPE html>" in (traces / f"{stem}.html").read_text()
+    assert json.loads((traces / f"{stem}.perfetto.json").read_text())["traceEvents"]
 
     trace = simloop.Trace.load(trace_file)
     assert trace_file.name == f"{failures.stem}-{trace.fingerprint()}.json"
@@ -387,6 +402,11 @@ def test_artifacts_option_and_trace_file(tester: pytest.Pytester) -> None:
         "kind": "exception",
         "summary": f"AssertionError: lost update: 1 (test_race.py:{RACE_ASSERT_LINE} in test_race)",
     }
+    assert trace.program == {
+        "kind": "pytest",
+        "target": "test_race.py::test_race",
+        "rootdir": str(tester.path),
+    }
 
 
 def test_artifacts_ini_key_and_absolute_path(
@@ -403,7 +423,7 @@ def test_artifacts_ini_key_and_absolute_path(
     assert not elsewhere.joinpath("failures").exists()
     result = tester.runpytest(f"--simloop-artifacts={elsewhere}")
     result.assert_outcomes(failed=1)
-    (trace_file,) = (elsewhere / "traces").iterdir()
+    (trace_file,) = (p for p in (elsewhere / "traces").iterdir() if p.suffixes == [".json"])
     result.stdout.fnmatch_lines([f"  trace:  {trace_file}"])
 
 
