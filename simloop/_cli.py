@@ -234,15 +234,15 @@ def _debug(args: argparse.Namespace) -> int:
     else:
         trace = Trace.load(args.path)
     entry = _entry(trace, args.program)
-    if entry.get("kind") == "pytest":
-        return _pytest(trace, entry, debug=args.stop_at)
-    main = _function(entry["target"])
     commands = None
     if args.commands:
         try:
             commands = Path(args.commands).read_text(encoding="utf-8").splitlines()
         except OSError as error:
             raise UsageError(f"{args.commands}: cannot read ({error.strerror})") from None
+    if entry.get("kind") == "pytest":
+        return _pytest(trace, entry, debug=args.stop_at, commands=commands)
+    main = _function(entry["target"])
     options = LoopOptions.build(**trace.recorded_options())
     console = Console(commands, sys.stdout)
     Debugger(AsyncProgram(main, options), trace, console=console).run(_stop_at(args.stop_at))
@@ -391,7 +391,9 @@ def _function(target: str) -> Callable[[], Any]:
     return found  # type: ignore[no-any-return]
 
 
-def _pytest(trace: Trace, entry: dict[str, str], *, debug: str | None) -> int:
+def _pytest(
+    trace: Trace, entry: dict[str, str], *, debug: str | None, commands: list[str] | None = None
+) -> int:
     """Replay (or debug) a pytest test's trace by running the test under pytest."""
     command = [
         sys.executable,
@@ -407,9 +409,12 @@ def _pytest(trace: Trace, entry: dict[str, str], *, debug: str | None) -> int:
     cwd = entry.get("rootdir") or None
     if cwd is not None and not Path(cwd).is_dir():
         raise UsageError(f"the test's directory {cwd} does not exist here")
-    print("$ " + " ".join(shlex.quote(part) for part in command), flush=True)
+    shown = ["pytest", *command[3:]]
+    print("$ " + " ".join(shlex.quote(part) for part in shown), flush=True)
+    # Commands from a file go to the debugger in pytest through its standard input.
+    stdin = None if commands is None else "".join(f"{c}\n" for c in commands)
     try:
-        done = subprocess.run(command, cwd=cwd, check=False)
+        done = subprocess.run(command, cwd=cwd, check=False, input=stdin, text=True)
     except OSError as error:
         raise UsageError(f"cannot run pytest: {error}") from None
     # pytest's status 1 is a failing test: reproduced, if the trace recorded a failure.

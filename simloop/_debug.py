@@ -127,9 +127,12 @@ class Console:
 
     def _terminal(self) -> str | None:
         try:
-            return input("(simloop) ")
+            line = input("(simloop) ")
         except EOFError:
             return None
+        if not sys.stdin.isatty():
+            self.write(line)  # commands piped in: show them, as a transcript
+        return line
 
     def read(self) -> str | None:
         """The next command, or None when there are no more (quit)."""

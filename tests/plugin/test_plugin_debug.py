@@ -53,8 +53,10 @@ def test_simloop_debug_stops_the_replay_of_a_failing_test(tester: pytest.Pyteste
             "simloop debug: * steps*; fails at step *: AssertionError: lost update: 1 "
             f"(test_race.py:{RACE_ASSERT_LINE} in test_race)*",
             "step * raised AssertionError*",
-            "(simloop) {'balance': 1}",
-            "(simloop) 2",
+            "(simloop) print(state)",
+            "{'balance': 1}",
+            "(simloop) state['balance'] + 1",
+            "2",
         ]
     )
     result.stdout.fnmatch_lines(["*1 skipped*"])
@@ -86,5 +88,5 @@ def test_simloop_replay_runs_a_tests_trace_under_pytest(tester: pytest.Pytester)
     (trace,) = (p for p in traces.iterdir() if p.suffixes == [".json"])
     result = python(tester, "-m", "simloop", "replay", str(trace))
     assert result.ret == 0, result.stdout.str() + result.stderr.str()
-    result.stdout.fnmatch_lines(["$ * -m pytest test_race.py::test_race --simloop-replay=sl2-*"])
+    result.stdout.fnmatch_lines(["$ pytest test_race.py::test_race --simloop-replay=sl2-*"])
     result.stdout.fnmatch_lines(["*1 failed*"])
