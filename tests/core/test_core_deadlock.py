@@ -337,9 +337,10 @@ async def heartbeat_while_waiting() -> None:
         while True:
             await asyncio.sleep(1)
 
-    asyncio.create_task(heartbeat(), name="heartbeat")
+    beating = asyncio.create_task(heartbeat(), name="heartbeat")
     ready = asyncio.Event()
     await ready.wait()
+    beating.cancel()
 
 
 @pytest.mark.parametrize(
