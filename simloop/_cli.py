@@ -215,11 +215,16 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"{args.path}: the schedule does not fit this program any more")
         print(f"  {result.failure.summary()}")
         return 1
-    same = recorded == now if trace.outcome is not None else True
+    known = trace.outcome is not None
+    same = recorded == now if known else True
     if now is None:
         print(f"{args.path}: the run passes" + ("" if same else f" (recorded: {recorded})"))
     else:
-        what = "fails the same way" if same else f"fails differently (recorded: {recorded})"
+        what = (
+            ("fails the same way" if same else f"fails differently (recorded: {recorded})")
+            if known
+            else "fails"
+        )
         print(f"{args.path}: {what}: {now}")
         if result.trace.events:
             print()

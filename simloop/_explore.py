@@ -215,6 +215,8 @@ class AsyncProgram:
     def __init__(self, main: Main, options: LoopOptions) -> None:
         self.main = main
         self.options = options
+        #: Where ``main`` can be found again (a trace records it: ``simloop replay FILE``).
+        self.entry_point = entry_point(main)
 
     def run(
         self, scheduler: Scheduler, seed: int | None, *, record_events: bool | int
@@ -229,7 +231,30 @@ class AsyncProgram:
             loop.close()
             msg = f"`main()` must return a coroutine, not {type(coro).__name__} {coro!r}"
             raise InvalidArgumentError(msg)
-        return run_coroutine(loop, coro)
+        result = run_coroutine(loop, coro)
+        if record_events and self.entry_point is not None:
+            # Only runs with events: they are the ones saved to files, and exploration runs
+            # (which record none) pay nothing for it.
+            result = attrs.evolve(
+                result, trace=attrs.evolve(result.trace, program=self.entry_point)
+            )
+        return result
+
+
+def entry_point(main: Any) -> dict[str, str] | None:
+    """``{"kind": "function", "target": "package.module:main"}`` for a function defined at
+    the top level of a module (a script run as ``__main__`` is named by its path), else None."""
+    module = getattr(main, "__module__", None)
+    qualname = getattr(main, "__qualname__", None)
+    if not module or not qualname or "<" in qualname:
+        return None
+    if module == "__main__":
+        code = getattr(main, "__code__", None)
+        filename = getattr(code, "co_filename", "")
+        if not filename.endswith(".py") or not os.path.isfile(filename):
+            return None
+        module = os.path.abspath(filename)
+    return {"kind": "function", "target": f"{module}:{qualname}"}
 
 
 def _check_main(main: Any, what: str) -> None:
@@ -514,7 +539,7 @@ def explore_program(
         runs=count,
         failure=failure,
         recording=_schedule_only(recording),
-        trace=final.trace,
+        trace=with_outcome(final.trace, failure),
         failing_run=count,
         failing_scheduler=failing_scheduler,
         shrink=shrink_report,
@@ -525,6 +550,14 @@ def explore_program(
         passing_first_runs=tuple(passing_first_runs),
         coverage=coverage,
     )
+
+
+def with_outcome(trace: Trace, failure: Failure | None) -> Trace:
+    """``trace`` saying how its run ended (what ``simloop replay FILE`` checks a replay
+    against)."""
+    if failure is None:
+        return attrs.evolve(trace, outcome={"kind": "passed"})
+    return attrs.evolve(trace, outcome={"kind": failure.kind, "summary": failure.summary()})
 
 
 def _schedule_only(trace: Trace) -> Trace:

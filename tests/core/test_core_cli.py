@@ -292,3 +292,33 @@ def test_a_trace_without_its_program_asks_for_one(tmp_path: Path) -> None:
     bad = simloop_cli("replay", "t.json", "--program", "no_such_module:main", cwd=tmp_path)
     assert bad.returncode == 2
     assert "cannot import 'no_such_module'" in bad.stderr
+
+
+def test_a_trace_saved_from_explore_replays_from_the_command_line(tmp_path: Path) -> None:
+    (tmp_path / "racy.py").write_text(
+        "import asyncio\n"
+        "\n"
+        "async def main():\n"
+        "    state = {'n': 0}\n"
+        "    async def bump():\n"
+        "        n = state['n']\n"
+        "        await asyncio.sleep(0)\n"
+        "        state['n'] = n + 1\n"
+        "    await asyncio.gather(bump(), bump())\n"
+        "    assert state['n'] == 2, 'lost update'\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "find.py").write_text(
+        "import simloop, racy\n"
+        "result = simloop.explore(racy.main, runs=5)\n"
+        "print(result.trace.program)\n"
+        "result.trace.save('race.json')\n",
+        encoding="utf-8",
+    )
+    found = subprocess.run(
+        [sys.executable, "find.py"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert found.stdout == "{'kind': 'function', 'target': 'racy:main'}\n", found.stderr
+    done = simloop_cli("replay", "race.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("race.json: fails the same way: AssertionError: lost update")
