@@ -1107,6 +1107,7 @@ def timeline_lines(
         if step.deviation:
             notes.append(step.deviation)
         notes.extend(f"cancellation {c}" for c in step.cancellations)
+        notes.extend(step.exceptions)
         if step.watched:
             if watch_columns:
                 values.update(step.watched)

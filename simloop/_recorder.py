@@ -18,6 +18,7 @@ from typing import Any
 from simloop import Instrument, SimLoop, Step
 from simloop.lowlevel import (
     ChoicePoint,
+    ExceptionWatch,
     await_chain,
     describe_task,
     exception_of,
@@ -49,6 +50,8 @@ class TraceRecorder(Instrument):
         # Tasks with a cancellation requested and not yet delivered (by id, with the task).
         self._undelivered: dict[int, asyncio.Task[Any]] = {}
         self._watched: dict[str, str] = {}
+        # Exceptions raised and caught inside steps (Python 3.12+; see ExceptionWatch).
+        self._exceptions = ExceptionWatch()
         self._task_ids: dict[int, tuple[asyncio.Task[Any], int]] = {}
         self._where: dict[int, tuple[str, str | None]] = {}
         self._current: dict[str, Any] | None = None
@@ -57,6 +60,12 @@ class TraceRecorder(Instrument):
         self._pending: dict[int, tuple[object, str]] = {}
         # Deviations with nothing to run: shown at the step in progress, or the next one.
         self._loose: list[str] = []
+
+    def run_started(self, loop: SimLoop) -> None:
+        self._exceptions.start()
+
+    def run_stopped(self, loop: SimLoop) -> None:
+        self._exceptions.stop()
 
     def choice_made(self, loop: SimLoop, point: ChoicePoint, choice: int) -> None:
         if not choice:
@@ -109,6 +118,7 @@ class TraceRecorder(Instrument):
         if self._loose:
             deviation = _joined("; ".join(self._loose), deviation)
             self._loose.clear()
+        self._exceptions.take()  # raised between steps: not this step's
         current: dict[str, Any] = {
             "index": index,
             "choice": choice,
@@ -184,6 +194,7 @@ class TraceRecorder(Instrument):
                 suspended_source=None if suspended is None else suspended[1],
                 ended=ended,
                 cancellations=cancellations,
+                exceptions=self._exceptions.take(),
                 chain=chain,
                 watched=changed or None,
                 **current,

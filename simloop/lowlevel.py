@@ -35,6 +35,7 @@ from simloop._choices import CANCEL, READY, TIMER_JITTER, TIMER_TIE, ChoicePoint
 from simloop._clock import format_seconds, seconds_to_ns
 from simloop._determinism import DeterminismCheck
 from simloop._diagnosis import ChainLink, TaskReport, await_chain
+from simloop._exceptions import ExceptionWatch
 from simloop._explore import (
     AsyncProgram,
     PairsSeen,
@@ -137,6 +138,7 @@ __all__ = [
     "ChainLink",
     "ChoicePoint",
     "DeterminismCheck",
+    "ExceptionWatch",
     "Instrument",
     "LoopOptions",
     "PairsSeen",
@@ -192,6 +194,13 @@ __all__ = [
     "weighted_option",
 ]
 # Public names say "simloop.lowlevel.X" in reprs and tracebacks, not the private module.
-for _name in ("ChainLink", "ChoicePoint", "DeterminismCheck", "LoopOptions", "SearchName"):
+for _name in (
+    "ChainLink",
+    "ChoicePoint",
+    "DeterminismCheck",
+    "ExceptionWatch",
+    "LoopOptions",
+    "SearchName",
+):
     globals()[_name].__module__ = "simloop.lowlevel"
 del _name

@@ -192,3 +192,57 @@ def test_fuzz_arbitrary_bytes_are_refused(
         _use(trace)
         message = ""
     assert "\n" not in message
+
+
+async def swallows() -> None:
+    async def worker() -> None:
+        for _ in range(2):
+            try:
+                raise ConnectionError("down")
+            except ConnectionError:
+                await asyncio.sleep(1)
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            pass
+
+    task = asyncio.create_task(worker(), name="worker")
+    await asyncio.sleep(3)
+    task.cancel()
+    await task
+    raise ValueError("boom")
+
+
+@pytest.mark.skipif(
+    not simloop.lowlevel.ExceptionWatch().available, reason="sys.monitoring is Python 3.12+"
+)
+def test_exceptions_raised_and_caught_in_steps_are_recorded() -> None:
+    trace = simloop.replay(swallows, Trace(
+        choices=[], options=[], steps=0, start_time_ns=0, end_time_ns=0, seed=None,
+        scheduler="Fifo()").token).trace  # fmt: skip
+    assert trace.events is not None
+    seen = [(s.label, s.exceptions, s.cancellations) for s in trace.events if s.exceptions]
+    raise_line = "test_core_trace_fuzz.py"
+    assert [
+        (label, [e.split(" at ")[0] + e.split(",")[1] for e in found]) for label, found, _ in seen
+    ] == [
+        ("worker", ["ConnectionError caught"]),
+        ("worker", ["ConnectionError caught"]),
+        ("worker", ["CancelledError caught"]),
+        ("Task-1 (swallows)", ["ValueError not caught"]),
+    ]
+    assert all(raise_line in e for _, found, _ in seen for e in found)
+    assert seen[2][2] == ("delivered", "caught")
+
+
+def test_the_exception_watch_is_off_after_a_run() -> None:
+    simloop.replay(swallows, TRACE_TOKEN_FIFO)
+    monitoring = getattr(__import__("sys"), "monitoring", None)
+    if monitoring is not None:
+        assert monitoring.get_tool(3) is None
+        assert monitoring.get_tool(4) is None
+
+
+TRACE_TOKEN_FIFO = Trace(
+    choices=[], options=[], steps=0, start_time_ns=0, end_time_ns=0, seed=None, scheduler="Fifo()"
+).token
