@@ -27,13 +27,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import attrs
+
 from simloop._cli_demo import run_demo
 from simloop._debug import Console, Debugger, timeline_lines
 from simloop._determinism import COMPARED, describe
 from simloop._errors import SimulationError
-from simloop._explore import AsyncProgram, replay
+from simloop._explore import AsyncProgram, replay, with_outcome
 from simloop._install import simulated
 from simloop._options import LoopOptions
+from simloop._recorder import TraceRecorder
 from simloop._report import interleaving_table
 from simloop._text import plural
 from simloop._trace import Trace
@@ -82,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     again = commands.add_parser("replay", help="re-run a trace's program under its schedule")
     again.add_argument("path", help="a trace file")
     again.add_argument("--program", metavar="MODULE:FUNCTION", help="the program to run")
+    again.add_argument("--save", metavar="OUT", help="write the replay's trace to OUT")
+    again.add_argument(
+        "--chains",
+        action="store_true",
+        help="record every step's whole await chain (with --save; `show` prints them)",
+    )
 
     debug = commands.add_parser("debug", help="stop a trace's run at any step")
     debug.add_argument("path", help="a trace file (or a replay token, with --program)")
@@ -112,6 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SimulationError, UsageError) as error:
         print(f"simloop: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly, as other tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -203,8 +217,21 @@ def _replay(args: argparse.Namespace) -> int:
     entry = _entry(trace, args.program)
     if entry.get("kind") == "pytest":
         return _pytest(trace, entry, debug=None)
+    if args.chains and not args.save:
+        raise UsageError("--chains records the chains in the trace --save writes: give --save")
     main = _function(entry["target"])
-    result = replay(main, trace)
+    recorder = TraceRecorder(chains=True) if args.chains else None
+    result = replay(main, trace, instruments=() if recorder is None else (recorder,))
+    if args.save:
+        saved = attrs.evolve(
+            with_outcome(result.trace, result.failure),
+            program=entry,
+            events=list(recorder.events) if recorder is not None else result.trace.events,
+        )
+        try:
+            saved.save(args.save)
+        except OSError as error:
+            raise UsageError(f"{args.save}: cannot write ({error.strerror or error})") from None
     recorded = (trace.outcome or {}).get("summary")
     now = None if result.failure is None else result.failure.summary()
     if result.failure is not None and result.failure.kind == "nondeterminism":

@@ -1108,6 +1108,8 @@ def timeline_lines(
             notes.append(step.deviation)
         notes.extend(f"cancellation {c}" for c in step.cancellations)
         notes.extend(step.exceptions)
+        if step.chain:
+            notes.append("chain: " + " > ".join(step.chain))
         if step.watched:
             if watch_columns:
                 values.update(step.watched)

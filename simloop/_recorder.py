@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import inspect
+import os
 from asyncio import events
 from typing import Any
 
@@ -177,7 +178,7 @@ class TraceRecorder(Instrument):
             if cancellations and not task.cancelled():
                 cancellations.append("caught")
             if self._chains and not task.done():
-                chain = [link.location for link in await_chain(task)]
+                chain = [_where(link.frame) for link in await_chain(task)]
                 waiting = describe_task(task, loop=loop).waiting_on
                 if waiting:
                     chain.append(waiting)
@@ -216,6 +217,13 @@ class TraceRecorder(Instrument):
             if count != before:
                 self._cancelling[key] = (task, count)
         return requested
+
+
+def _where(frame: Any) -> str:
+    """A frame as traces name it: file name (no directory, which differs between machines),
+    line, function."""
+    code = frame.f_code
+    return f"{os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}"
 
 
 def _ending(task: asyncio.Task[Any]) -> str:

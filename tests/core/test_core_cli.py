@@ -322,3 +322,21 @@ def test_a_trace_saved_from_explore_replays_from_the_command_line(tmp_path: Path
     done = simloop_cli("replay", "race.json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("race.json: fails the same way: AssertionError: lost update")
+
+
+def test_replay_saves_a_trace_with_every_steps_await_chain(demo: tuple[Path, str]) -> None:
+    directory, trace = _demo_trace(demo)
+    done = simloop_cli("replay", trace, "--save", "chains.json", "--chains", cwd=directory)
+    assert done.returncode == 0, done.stderr
+    saved = simloop.Trace.load(directory / "chains.json")
+    assert saved.events is not None
+    withdraw_start = saved.events[1]
+    assert withdraw_start.label == "withdraw"
+    assert withdraw_start.chain is not None
+    assert withdraw_start.chain[:2] == ("bank.py:23 in withdraw", "bank.py:18 in record")
+    assert withdraw_start.chain[-1] == "ready to run"
+    shown = simloop_cli("show", "chains.json", "--steps", "1:1", cwd=directory)
+    assert "chain: bank.py:23 in withdraw > bank.py:18 in record > " in shown.stdout
+    refused = simloop_cli("replay", trace, "--chains", cwd=directory)
+    assert refused.returncode == 2
+    assert "give --save" in refused.stderr
