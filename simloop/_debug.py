@@ -888,17 +888,10 @@ def _continue(d: Debugger, points: list[_Breakpoint]) -> bool:
     def hit(frame: FrameType) -> str | None:
         return d.line_hit(frame, points)
 
-    here = d.position.index
-    if d.position.frame is None:
-        d._target_line = hit
-        d._target = None
-        d._jump_to = None
-        # From the next step on; a step already begun (at a breakpoint) goes on below.
-        return True
-    # Stopped inside a step: the rest of this step may hit again.
+    # Between steps, tracing starts with the next step; stopped inside a step (at a
+    # breakpoint), the rest of that step is traced too.
     d._target_line = hit
     d._target = None
-    del here
     return True
 
 
