@@ -102,6 +102,8 @@ class _Position:
     reason: str | None = None
     #: Back where it was after a command that needed an execution: no header again.
     quiet: bool = False
+    #: Line breakpoints to run to instead (the first stop of ``stop_at="line FILE:LINE"``).
+    points: list[_Breakpoint] | None = None
 
 
 class Console:
@@ -189,7 +191,8 @@ class Debugger:
         self.watches: dict[str, list[tuple[int, str, str]]] = {}
         self.position = _Position(0)
         self._target: Callable[[int], bool] | None = None
-        self._target_line: Callable[[FrameType], str | None] | None = None
+        #: Line breakpoints to run to (a trace function watches for them), or None.
+        self._target_line: list[_Breakpoint] | None = None
         self._jump_to: _Position | None = None
         self._action: Callable[[], _Position | None] | None = None
         self._pending_reason: str | None = None
@@ -235,10 +238,13 @@ class Debugger:
             self.console.write("the run has no steps: nothing to debug")
             return
         self.console.write(self._summary())
-        position = self._parse_target(stop_at)
+        position = self._first_stop(stop_at)
         while position is not None and not self._quit:
             self._jump_to = None
-            self._go(position)
+            if position.points:
+                self._go_to_line(position.points)
+            else:
+                self._go(position)
             if self._quit:
                 break
             if self._action is not None:
@@ -246,6 +252,40 @@ class Debugger:
                 position = action()
             else:
                 position = self._jump_to
+
+    def _first_stop(self, stop_at: object) -> _Position | None:
+        """Where the session stops first: ``stop_at`` as :func:`debug` documents it."""
+        if callable(stop_at):
+            index = self.find_true(stop_at, after=-1)
+            if index is None:
+                self.console.write("the predicate never holds: stopping at the end of the run")
+                return _Position(self.last, reason="the end of the run")
+            return _Position(index, reason="the predicate holds")
+        if isinstance(stop_at, str) and stop_at.startswith("line "):
+            point = self.add_breakpoint(stop_at[5:].strip())
+            self.breakpoints.remove(point)
+            return _Position(0, points=[point])
+        if isinstance(stop_at, str) and stop_at.startswith("change "):
+            expression = stop_at[7:].strip()
+            changes = self.watch(expression)
+            if not changes:
+                self.console.write(f"{expression} never changes: stopping at the end of the run")
+                return _Position(self.last, reason="the end of the run")
+            index, old, new = changes[0]
+            return _Position(index, reason=f"{expression} changed: {old} -> {new}")
+        return self._parse_target(stop_at)
+
+    def _go_to_line(self, points: list[_Breakpoint]) -> None:
+        """Execute the run again, stopping where it first reaches one of ``points``."""
+        self._target = None
+        self._target_line = list(points)
+        self._pending_reason = None
+        self._quiet = False
+        stopper = _Stopper(self)
+        self._execute([stopper])
+        if stopper.reached_end and self._jump_to is None and self._action is None:
+            self.console.write("the run never reaches that line: stopping at its end")
+            self._jump_to = _Position(self.last, reason="the end of the run")
 
     def _go(self, position: _Position) -> None:
         """Execute the run again, stopping at ``position`` (and then wherever commands say)."""
@@ -425,8 +465,9 @@ class Debugger:
             spec = "failure"
         if isinstance(spec, bool) or not isinstance(spec, (int, str)):
             msg = (
-                "`stop_at` must be a step number or a command's target ('failure', 't=2.5', "
-                f"'task=NAME', 'line FILE:LINE'), not {type(spec).__name__} {spec!r}"
+                "`stop_at` must be a step number, a target ('failure', 't=2.5', 'task=NAME', "
+                "'line FILE:LINE [if COND]', 'change EXPR', or an expression that becomes true) "
+                f"or a function of no arguments, not {type(spec).__name__} {spec!r}"
             )
             raise InvalidArgumentError(msg)
         if isinstance(spec, int) or spec.strip().lstrip("-").isdigit():
@@ -435,6 +476,13 @@ class Debugger:
         if text == "failure":
             reason = "the failure" if self.failure is not None else "the end of the run"
             return _Position(self.last, reason=reason)
+        if not text.startswith(("t=", "task=")):
+            compile(text, "<stop_at>", "eval")  # an expression: a SyntaxError if not
+            index = self.find_true(text, after=-1)
+            if index is None:
+                self.console.write(f"{text} never holds: stopping at the end of the run")
+                return _Position(self.last, reason="the end of the run")
+            return _Position(index, reason=f"{text} holds")
         found = self._find(text, after=-1)
         if found is None:
             self.console.write(f"no step matches {text!r}; stopping at step 0")
@@ -505,7 +553,7 @@ class Debugger:
             self.watches[expression] = watcher.changes
         return self.watches[expression]
 
-    def find_true(self, expression: str, *, after: int) -> int | None:
+    def find_true(self, expression: str | Callable[[], object], *, after: int) -> int | None:
         """The first step after ``after`` where ``expression`` holds (an execution)."""
         finder = _Watcher(self, expression, truth=True, after=after)
         self._execute([finder])
@@ -634,11 +682,17 @@ class _Watcher(_Execution):
     """Evaluates an expression after every step: where it changed, or first held."""
 
     def __init__(
-        self, debugger: Debugger, expression: str, *, truth: bool = False, after: int = -1
+        self,
+        debugger: Debugger,
+        expression: str | Callable[[], object],
+        *,
+        truth: bool = False,
+        after: int = -1,
     ) -> None:
         super().__init__()
         self.debugger = debugger
-        self.code = compile(expression, "<watch>", "eval")
+        self.predicate = expression if callable(expression) else None
+        self.code = None if callable(expression) else compile(expression, "<watch>", "eval")
         self.truth = truth
         self.after = after
         self.changes: list[tuple[int, str, str]] = []
@@ -656,12 +710,15 @@ class _Watcher(_Execution):
         if index > debugger.last or self.ending:
             return
         main = lowlevel.main_task(loop=loop)
-        if not isinstance(main, asyncio.Task) or main.done():
+        if self.predicate is None and (not isinstance(main, asyncio.Task) or main.done()):
             return  # the names it reads live in the main task's frames
         debugger._main = main
         try:
-            globals_, locals_ = debugger.namespace(frame=None)
-            value = eval(self.code, globals_, locals_)
+            if self.predicate is not None:
+                value = self.predicate()
+            else:
+                globals_, locals_ = debugger.namespace(frame=None)
+                value = eval(self.code, globals_, locals_)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - not yet computable (a name not bound yet)
             text = f"<{type(exc).__name__}>"
             value = None
@@ -736,13 +793,12 @@ class _Stopper(_Execution):
         self._saved_trace = sys.gettrace()
         self._tracing = True
         debugger = self.debugger
-        points = list(debugger.breakpoints)
-        hit = debugger._target_line
-        assert hit is not None
+        points = debugger._target_line
+        assert points is not None
 
         def local(frame: FrameType, event: str, arg: Any) -> Any:
             if event == "line":
-                reason = hit(frame)
+                reason = debugger.line_hit(frame, points)
                 if reason is not None:
                     sys.settrace(None)
                     frame.f_trace = None
@@ -762,7 +818,6 @@ class _Stopper(_Execution):
                 return None
             return local
 
-        del points[len(points) :]  # the set is fixed for this step
         sys.settrace(global_trace)
 
     def _stop_tracing(self) -> None:
@@ -852,6 +907,11 @@ def _cmd_until(d: Debugger, rest: str) -> bool:
         return _continue(d, [point])
     if rest.startswith("change "):
         expression = rest[7:].strip()
+        for step in d.events[here + 1 : d.last + 1]:
+            if step.watched and expression in step.watched:
+                # A label of simloop.watch: the recorded values say where.
+                value = step.watched[expression]
+                return d.move_to(step.index, f"{expression} changed to {value}")
         compile(expression, "<until>", "eval")
 
         def to_change() -> _Position:
@@ -885,12 +945,9 @@ def _continue(d: Debugger, points: list[_Breakpoint]) -> bool:
         d.console.write("no breakpoints: set one with `break FILE:LINE`")
         return False
 
-    def hit(frame: FrameType) -> str | None:
-        return d.line_hit(frame, points)
-
     # Between steps, tracing starts with the next step; stopped inside a step (at a
     # breakpoint), the rest of that step is traced too.
-    d._target_line = hit
+    d._target_line = list(points)
     d._target = None
     return True
 
@@ -1179,7 +1236,7 @@ def debug(
     main: Callable[[], Any],
     recording: Trace | str | os.PathLike[str],
     *,
-    stop_at: int | str = "failure",
+    stop_at: int | str | Callable[[], object] = "failure",
     commands: Iterable[str] | Callable[[], str | None] | None = None,
     out: TextIO | None = None,
     **loop_options: Any,
@@ -1189,7 +1246,11 @@ def debug(
     ``recording`` is a :class:`~simloop.Trace`, a replay token or a trace file. ``stop_at``
     is where the first stop is: a step number, ``"failure"`` (the default: the failing step,
     or the last step of a run that passes), ``"t=2.5"`` (the first step at or after that
-    virtual time) or ``"task=NAME"`` (that task's first step). At each stop the debugger
+    virtual time), ``"task=NAME"`` (that task's first step), ``"line pool.py:41 if n > 5"``
+    (inside the first step that reaches that line with the condition true), ``"change EXPR"``
+    (the first step where ``EXPR``'s value changes), an expression (the first step after
+    which it holds), or a function of no arguments (the first step after which it returns
+    true; it is called inside the run). At each stop the debugger
     takes commands (``help`` lists them) from ``commands`` (a list of strings, or a function
     returning the next one, called at the stop with the loop alive; ``None`` when done) or,
     by default, from the terminal, and writes to ``out`` (default ``sys.stdout``).

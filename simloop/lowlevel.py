@@ -109,7 +109,7 @@ def debug_program(
     program: Program,
     schedule: Trace,
     *,
-    stop_at: int | str = "failure",
+    stop_at: int | str | Callable[[], object] = "failure",
     commands: Iterable[str] | Callable[[], str | None] | None = None,
     out: TextIO | None = None,
 ) -> None:

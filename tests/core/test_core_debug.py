@@ -274,3 +274,51 @@ def test_end_of_commands_quits_and_leaves_nothing_behind() -> None:
     output = session(lost_update, failing_schedule(lost_update), [])
     assert output.count("\nstep ") == 1
     assert set(os.environ) == before
+
+
+def test_stop_at_a_line_an_expression_a_change_or_a_predicate() -> None:
+    recording = failing_schedule(lost_update)
+    line = line_of(transfer, "account.balance = balance + amount")
+    at_line = session(
+        lost_update,
+        recording,
+        ["print amount", "quit"],
+        stop_at=f"line test_core_debug.py:{line} if amount == 20",
+    )
+    assert f"stopped at test_core_debug.py:{line} in transfer · breakpoint 1" in at_line
+    assert "(simloop) print amount\n20\n" in at_line
+
+    counting_trace = fifo_recording(counting)
+    holds = session(
+        counting, counting_trace, ["print counter['n']", "quit"], stop_at="counter['n'] == 3"
+    )
+    assert "counter['n'] == 3 holds" in holds
+    assert "(simloop) print counter['n']\n3\n" in holds
+
+    changed = session(counting, counting_trace, ["quit"], stop_at="change counter['n']")
+    assert "counter['n'] changed: 0 -> 1" in changed
+
+    calls: list[int] = []
+
+    def predicate() -> bool:
+        calls.append(1)
+        return len(asyncio.all_tasks()) == 3  # the main task and both bumps
+
+    predicate_stop = session(counting, counting_trace, ["quit"], stop_at=predicate)
+    assert "the predicate holds" in predicate_stop
+    assert calls
+
+
+def test_until_change_of_a_recorded_watch_label_uses_the_recording() -> None:
+    output = session(counting, fifo_recording(counting), ["until change n", "quit"], stop_at=0)
+    assert re.search(r"^step \d+ · .* · n changed to 1$", output, re.MULTILINE)
+
+
+def test_until_line_stops_inside_the_step_that_reaches_it() -> None:
+    recording = failing_schedule(lost_update)
+    line = line_of(transfer, "account.balance = balance + amount")
+    output = session(
+        lost_update, recording, ["goto 0", f"until line test_core_debug.py:{line}", "quit"]
+    )
+    assert f"stopped at test_core_debug.py:{line} in transfer · breakpoint 1" in output
+    assert "(simloop) break" not in output  # a one-shot stop, not a breakpoint left set
