@@ -58,7 +58,7 @@ def measure(steps: int) -> dict[str, float]:
         (f"goto {last - 10} (forward, to the end)", f"goto {last - 10}"),
         ("back 1 (from the end: re-runs it all)", "back 1"),
         ("goto 1 (back, all the way)", "goto 1"),
-        ("goto t=0.4 (forward, by virtual time)", "goto t=0.4"),
+        ("goto t=0.2 (forward, by virtual time)", "goto t=0.2"),
         ("until failure", "until failure"),
     ]
     times: dict[str, float] = {}
