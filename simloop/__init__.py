@@ -14,6 +14,7 @@ from simloop._errors import (
     InvalidArgumentError,
     InvariantError,
     LivenessError,
+    NondeterminismError,
     ReplayDivergenceError,
     SimulationError,
     StepLimitError,
@@ -37,10 +38,12 @@ from simloop._scheduling import Fifo, RandomWalk, Replay, Scheduler
 from simloop._searches import PCT, Exhaustive, Portfolio, RandomSearch, Search
 from simloop._shrinking import ShrinkReport
 from simloop._trace import Step, Trace
+from simloop._watching import watch
 
 # The checks are built on the names above, as any extension would be: imported last.
 # isort: off
 from simloop._checks import cancel_somewhere, eventually, invariant, sometimes
+from simloop._debug import debug
 # isort: on
 
 __version__ = "0.1.0.dev0"
@@ -59,6 +62,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvariantError",
     "LivenessError",
+    "NondeterminismError",
     "Portfolio",
     "RandomSearch",
     "RandomWalk",
@@ -79,6 +83,7 @@ __all__ = [
     "UnhandledExceptionsError",
     "__version__",
     "cancel_somewhere",
+    "debug",
     "eventually",
     "explore",
     "invariant",
@@ -88,6 +93,7 @@ __all__ = [
     "run",
     "simulated",
     "sometimes",
+    "watch",
 ]
 
 # Public classes say "simloop.X" in reprs and tracebacks, not the private module they live in.

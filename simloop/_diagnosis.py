@@ -56,6 +56,46 @@ class TaskReport:
         return "\n".join(lines)
 
 
+@attrs.frozen
+class ChainLink:
+    """One coroutine (or async generator) frame of a task's await chain."""
+
+    #: ``"pool.py:36 in _open"``.
+    location: str
+    #: The source line it is at, stripped.
+    source_line: str | None
+    #: Whether the frame is library plumbing (asyncio, a test framework) rather than the
+    #: user's program.
+    library: bool
+    #: The live frame: its ``f_locals`` are the coroutine's variables.
+    frame: FrameType = attrs.field(eq=False, repr=False)
+
+
+def await_chain(task: asyncio.Task[Any]) -> list[ChainLink]:
+    """Every frame of a suspended task's await chain, outermost first: each coroutine down
+    to the innermost, through async generators (what the innermost waits on is
+    :func:`describe_task`'s ``waiting_on``)."""
+    links = []
+    for frame in _stdlib.coroutine_frames(task):
+        code = frame.f_code
+        lineno = frame.f_lineno
+        links.append(
+            ChainLink(
+                location=f"{_short_path(code.co_filename)}:{lineno} in {code.co_name}",
+                source_line=linecache.getline(code.co_filename, lineno).strip() or None,
+                library=_stdlib.is_library_frame(frame),
+                frame=frame,
+            )
+        )
+    return links
+
+
+def describe_task(task: asyncio.Task[Any], loop: SimLoop) -> TaskReport:
+    """The :class:`TaskReport` of one unfinished task (as :func:`describe_tasks` gives)."""
+    report, _ = _describe(task, task in _ready_tasks(loop), loop)
+    return report
+
+
 def describe_tasks(loop: SimLoop) -> list[TaskReport]:
     """A report on every unfinished task of ``loop``, in creation order."""
     reports, _ = _analyse(loop)
@@ -265,26 +305,75 @@ def limit_error(
     max_steps: int | None,
     max_time_ns: int | None,
     next_timer_ns: int | None,
+    steps: int = 0,
+    clock_moved_at: int = 0,
+    main: asyncio.Future[Any] | None = None,
 ) -> StepLimitError | TimeLimitError:
-    """The error for a run that hit its step or time limit, with a report on every task."""
-    reports = describe_tasks(loop)
+    """The error for a run that hit its step or time limit, with a report on every task.
+
+    It says what the run looks like, from the evidence: the main task waiting on something
+    nothing will set while other tasks keep the run alive (a heartbeat); steps spinning at
+    one instant with the clock stuck (a livelock); or time moving on with nothing finishing
+    (an endless retry or polling loop).
+    """
+    reports, _ = _analyse(loop)
     if kind is StepLimitError:
         head = (
             f"step limit reached: {max_steps} steps ran without the run finishing "
-            f"(virtual time {format_seconds(now_ns)}). A livelock (tasks that keep "
-            "waking each other) looks like this; if the program really needs more steps, "
-            "raise max_steps."
+            f"(virtual time {format_seconds(now_ns)})."
         )
+        advice = "if the program really needs more steps, raise max_steps."
     else:
         assert max_time_ns is not None
         when = now_ns if next_timer_ns is None else next_timer_ns
         head = (
             f"time limit reached: the run would advance virtual time to "
-            f"{format_seconds(when)}, past max_time={format_seconds(max_time_ns)}. "
-            "A task that waits or retries forever looks like this; if the program really "
-            "needs more virtual time, raise max_time."
+            f"{format_seconds(when)}, past max_time={format_seconds(max_time_ns)}."
         )
-    return kind(head + format_task_reports(reports), reports)
+        advice = "if the program really needs more virtual time, raise max_time."
+    diagnosis = _limit_diagnosis(kind, reports, main, steps, clock_moved_at, now_ns)
+    return kind(f"{head} {diagnosis}; {advice}" + format_task_reports(reports), reports)
+
+
+def _limit_diagnosis(
+    kind: type[StepLimitError] | type[TimeLimitError],
+    reports: Sequence[TaskReport],
+    main: asyncio.Future[Any] | None,
+    steps: int,
+    clock_moved_at: int,
+    now_ns: int,
+) -> str:
+    """What a run that hit a limit looks like, in one clause."""
+    main_name = main.get_name() if isinstance(main, asyncio.Task) else None
+    main_report = next((r for r in reports if r.name == main_name), None)
+    others = [r for r in reports if r.name != main_name]
+    waited_for = set() if main_report is None else set(main_report.waits_for)
+    # Busy tasks the main task does not wait for: they keep the run alive on their own.
+    busy = [r for r in others if r.state in ("sleeping", "ready") and r.name not in waited_for]
+    if main_report is not None and main_report.state == "waiting" and busy:
+        keeping = ", ".join(f"'{r.name}'" for r in busy[:3])
+        waiting = main_report.waiting_on or "waits"
+        return (
+            f"The main task '{main_name}' {waiting}, while {keeping} "
+            f"{'keeps' if len(busy) == 1 else 'keep'} running: a background task (a heartbeat, "
+            "a poller) keeps the run alive, but nothing will wake the main task"
+        )
+    spinning = steps - clock_moved_at
+    if kind is StepLimitError and steps < 50:
+        return (
+            f"It stopped at the limit after only {steps} steps: too few to tell a livelock "
+            "from a run that would finish"
+        )
+    if kind is StepLimitError and spinning > max(50, steps // 2):
+        return (
+            f"The last {spinning} steps ran at virtual time {format_seconds(now_ns)} without "
+            "the clock moving: tasks keep waking each other (a livelock), or poll with "
+            "sleep(0) for something only time can bring"
+        )
+    return (
+        f"Virtual time kept moving (to {format_seconds(now_ns)}) without the run finishing: "
+        "a task that retries or polls forever looks like this"
+    )
 
 
 def format_task_reports(reports: Sequence[TaskReport]) -> str:

@@ -97,6 +97,20 @@ class ReplayDivergenceError(SimulationError):
         self.found = found
 
 
+class NondeterminismError(ReplayDivergenceError):
+    """A replay ran a step other than the recorded one: the program is nondeterministic.
+
+    Raised at the first step that differs from the recording (replays compare every step
+    when the recording has events), naming the step, what the recording ran there and what
+    ran instead, and the likely cause.
+    """
+
+    def __init__(self, message: str, *, step: int, expected: str, found: str, cause: str) -> None:
+        super().__init__(message, step=step, expected=expected, found=found)
+        #: The likely cause, in words ("hash order: PYTHONHASHSEED was 0 when recorded...").
+        self.cause = cause
+
+
 class TraceFormatError(SimulationError, ValueError):
     """A trace file or replay token is corrupt, truncated, or from an unknown format version."""
 

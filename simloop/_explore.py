@@ -24,11 +24,13 @@ from typing import Any, Protocol
 import attrs
 
 from simloop import _stdlib
+from simloop._determinism import CheckedReplay
 from simloop._errors import (
     DeadlockError,
     InvalidArgumentError,
     InvariantError,
     LivenessError,
+    NondeterminismError,
     ReplayDivergenceError,
     StepLimitError,
     TimeLimitError,
@@ -228,6 +230,8 @@ class AsyncProgram:
     def __init__(self, main: Main, options: LoopOptions) -> None:
         self.main = main
         self.options = options
+        #: Where ``main`` can be found again (a trace records it: ``simloop replay FILE``).
+        self.entry_point = entry_point(main)
 
     def run(
         self, scheduler: Scheduler, seed: int | None, *, record_events: bool | int
@@ -242,7 +246,30 @@ class AsyncProgram:
             loop.close()
             msg = f"`main()` must return a coroutine, not {type(coro).__name__} {coro!r}"
             raise InvalidArgumentError(msg)
-        return run_coroutine(loop, coro)
+        result = run_coroutine(loop, coro)
+        if record_events and self.entry_point is not None:
+            # Only runs with events: they are the ones saved to files, and exploration runs
+            # (which record none) pay nothing for it.
+            result = attrs.evolve(
+                result, trace=attrs.evolve(result.trace, program=self.entry_point)
+            )
+        return result
+
+
+def entry_point(main: Any) -> dict[str, str] | None:
+    """``{"kind": "function", "target": "package.module:main"}`` for a function defined at
+    the top level of a module (a script run as ``__main__`` is named by its path), else None."""
+    module = getattr(main, "__module__", None)
+    qualname = getattr(main, "__qualname__", None)
+    if not module or not qualname or "<" in qualname:
+        return None
+    if module == "__main__":
+        code = getattr(main, "__code__", None)
+        filename = getattr(code, "co_filename", "")
+        if not filename.endswith(".py") or not os.path.isfile(filename):
+            return None
+        module = os.path.abspath(filename)
+    return {"kind": "function", "target": f"{module}:{qualname}"}
 
 
 def _check_main(main: Any, what: str) -> None:
@@ -304,6 +331,7 @@ _KINDS: list[tuple[str, type[BaseException] | tuple[type[BaseException], ...]]] 
     ("step limit", StepLimitError),
     ("time limit", TimeLimitError),
     ("unhandled", UnhandledExceptionsError),
+    ("nondeterminism", NondeterminismError),
     ("divergence", ReplayDivergenceError),
 ]
 
@@ -360,8 +388,12 @@ def replay(
 def replay_program(
     program: Program, schedule: Trace, *, record_events: bool | int, strict: bool = True
 ) -> RunResult:
-    """Run ``program`` under ``schedule``'s choices and seed."""
-    scheduler = schedule.replay_scheduler(strict=strict)
+    """Run ``program`` under ``schedule``'s choices and seed. A strict replay of a schedule
+    with events also compares every step with the recorded one, and fails with
+    :class:`~simloop.NondeterminismError` at the first that differs."""
+    scheduler: Scheduler = schedule.replay_scheduler(strict=strict)
+    if strict and schedule.events:
+        scheduler = CheckedReplay(scheduler, schedule)
     return program.run(scheduler, schedule.seed, record_events=record_events)
 
 
@@ -568,14 +600,17 @@ def _explore(
     nondeterminism = None
     failure = final.failure
     if failure is None or failure.signature != first.failure.signature:
-        nondeterminism = describe_divergence(recording, final, first.failure)
+        # Replay once more, comparing every step with the replay just made: the first step
+        # that differs names the nondeterminism and its likely cause.
+        again = replay_program(program, final.trace, record_events=False)
+        nondeterminism = describe_divergence(recording, final, first.failure, again=again)
         failure = first.failure
     return ExplorationResult(
         found=True,
         runs=count,
         failure=failure,
         recording=_schedule_only(recording),
-        trace=final.trace,
+        trace=with_outcome(final.trace, failure),
         failing_run=count,
         failing_scheduler=failing_scheduler,
         shrink=shrink_report,
@@ -589,12 +624,23 @@ def _explore(
     )
 
 
+def with_outcome(trace: Trace, failure: Failure | None) -> Trace:
+    """``trace`` saying how its run ended (what ``simloop replay FILE`` checks a replay
+    against)."""
+    if failure is None:
+        return attrs.evolve(trace, outcome={"kind": "passed"})
+    return attrs.evolve(trace, outcome={"kind": failure.kind, "summary": failure.summary()})
+
+
 def _schedule_only(trace: Trace) -> Trace:
     return attrs.evolve(trace, events=None)
 
 
-def describe_divergence(recording: Trace, replayed: RunResult, expected: Failure) -> str:
-    """Where a replay left its recording: the first choice that differs, and what each did."""
+def describe_divergence(
+    recording: Trace, replayed: RunResult, expected: Failure, *, again: RunResult | None = None
+) -> str:
+    """Where a replay left its recording: the first choice that differs, and what each did.
+    ``again``, a replay checked step by step against ``replayed``, may name the very step."""
     got = (
         "passed"
         if replayed.failure is None
@@ -605,6 +651,16 @@ def describe_divergence(recording: Trace, replayed: RunResult, expected: Failure
         f"with {expected.summary()}, the replay {got}. The program is nondeterministic: "
         "something it depends on is not under simloop's control."
     )
+    if again is not None and again.failure is not None:
+        exc = again.failure.exception
+        if isinstance(exc, NondeterminismError):
+            return f"{text} Replayed twice, {exc}"
+    elif again is not None:
+        text += (
+            " Two further replays agree with each other, so the run that failed differed: "
+            "state kept between runs (a cache or module global filled by an earlier run) is "
+            "the likely cause."
+        )
     a, b = recording, replayed.trace
     for i, (pair_a, pair_b) in enumerate(
         zip(

@@ -128,6 +128,9 @@ class Kernel(asyncio.BaseEventLoop):
         self._steps = 0
         self._max_steps = options.max_steps
         self._step_limit = -1
+        # The step count when the clock last moved (set once per clock jump, not per step):
+        # a limit report tells a livelock (no time passing) from an endless retry with it.
+        self._clock_moved_at = 0
 
         self._instruments: list[Instrument] = list(options.instruments)
         self._recorder: Any = None
@@ -399,6 +402,7 @@ class Kernel(asyncio.BaseEventLoop):
                         return
                     if when > self._now_ns:
                         self._now_ns = when
+                        self._clock_moved_at = steps
                     # The due timers join the queue (TimerQueue.pop_due without its groups).
                     timers = self._timers
                     heap = timers.heap
@@ -433,6 +437,7 @@ class Kernel(asyncio.BaseEventLoop):
         timer._scheduled = False
         if when > self._now_ns:
             self._now_ns = when
+            self._clock_moved_at = -1  # the caller, which counts steps, fills it in
         return timer
 
     def _ready_point(self, n: int) -> ChoicePoint:
@@ -601,6 +606,8 @@ class Kernel(asyncio.BaseEventLoop):
                     timer = self._lone_next_timer()
                     if timer is None:
                         return
+                    if self._clock_moved_at < 0:
+                        self._clock_moved_at = steps
                     timer._next = timer._older = timer._younger = None
                     timer._pos = 0
                     active.append(timer)
@@ -732,6 +739,7 @@ class Kernel(asyncio.BaseEventLoop):
         if when > self._now_ns:
             old = self._now_ns
             self._now_ns = when
+            self._clock_moved_at = self._steps
             for instrument in self._instruments:
                 instrument.clock_advanced(_as_simloop(self), old, when)
         self._collect_due_timers()
@@ -755,6 +763,11 @@ class Kernel(asyncio.BaseEventLoop):
             max_steps=self._max_steps,
             max_time_ns=self._max_time_ns,
             next_timer_ns=next_timer_ns,
+            # The batch runners count steps in a local until they return: at a step limit,
+            # the limit is the count.
+            steps=self._step_limit if kind is StepLimitError else self._steps,
+            clock_moved_at=self._clock_moved_at,
+            main=self._main_future,
         )
 
 
@@ -952,6 +965,18 @@ def describe_tasks(*, loop: SimLoop | None = None) -> list[TaskReport]:
     from simloop._diagnosis import describe_tasks as describe
 
     return describe(_the(loop))
+
+
+def live_tasks(*, loop: SimLoop | None = None) -> list[asyncio.Task[Any]]:
+    """The loop's unfinished tasks, in the order they were created."""
+    return [task for task in _stdlib.tasks_of_loop(_the(loop)) if not task.done()]
+
+
+def describe_task(task: asyncio.Task[Any], *, loop: SimLoop | None = None) -> TaskReport:
+    """The report on one unfinished task: where it waits, on what, for whom."""
+    from simloop._diagnosis import describe_task as describe
+
+    return describe(task, _the(loop))
 
 
 def has_leftover_callbacks(loop: SimLoop) -> bool:

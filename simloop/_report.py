@@ -32,6 +32,8 @@ def format_failure(
     assert result.failure is not None
     assert result.recording is not None
     failure = result.failure
+    if failure.kind == "nondeterminism":
+        return f"simloop: the replay is not the recorded run\n  {failure.summary()}"
     if failure.kind == "divergence":
         # The schedule does not fit the program: nothing about the program to report.
         return (
@@ -100,65 +102,120 @@ def headline(result: ExplorationResult, planned_runs: int | None, *, replayed: b
 
 
 def interleaving_table(events: Sequence[Step], failure_step: int) -> list[str]:
-    """The steps leading to the failure: every deviation, plus the last few steps.
+    """The steps leading to the failure: every deviating step, every step of the tasks those
+    deviations touched (the task that ran ahead, the one it ran ahead of), and the last few
+    steps. Rows left out are counted, never dropped silently.
 
     Internal callbacks of asyncio (a ``gather`` collecting results, the loop stopping) are
-    left out; task steps, timers and user callbacks are shown.
+    left out; task steps, timers and user callbacks are shown. Values of
+    :func:`simloop.watch` are columns.
     """
     relevant = [
         step
         for step in events
         if step.index < failure_step and (step.kind != "callback" or _is_user_callback(step))
     ]
-    shown: list[Step] = []
+    deviating = [step for step in relevant if step.deviates]
+    touched = {step.task_id for step in deviating if step.task_id is not None}
+    touched_labels = {step.label for step in deviating}
+    for step in deviating:
+        for other in relevant:
+            if other.task_id is not None and step.deviation and other.label in step.deviation:
+                touched.add(other.task_id)
+                touched_labels.add(other.label)
     tail = {step.index for step in relevant[-CONTEXT_STEPS:]}
-    for step in relevant:
-        if step.deviates or step.index in tail:
-            shown.append(step)
-    rows = [("", "step", "vtime", "task", "resumed at", "code", "then")]
-    previous = None
-    for step in shown:
-        if previous is not None and _position(relevant, step) > _position(relevant, previous) + 1:
-            rows.append(("", "...", "", "", "", "", ""))
-        previous = step
-        rows.append(_row(step))
+    shown = [
+        step
+        for step in relevant
+        if step.deviates
+        or step.index in tail
+        or (step.task_id is not None and step.task_id in touched)
+    ]
+    labels = sorted({k for step in events for k in (step.watched or {})})
+    values: dict[str, str] = {}
+    watched_at: dict[int, dict[str, str]] = {}
+    for step in events:
+        if step.watched:
+            values.update(step.watched)
+        watched_at[step.index] = dict(values)
+    rows: list[tuple[str, ...]] = [
+        ("", "step", "vtime", "task", "resumed at", "code", *labels, "then")
+    ]
+    gaps: dict[int, str] = {}  # row index -> what was left out before it
+    shown_indices = {step.index for step in shown}
+    hidden: list[Step] = []
+    for step in events:
+        if step.index >= failure_step:
+            break
+        if step.index not in shown_indices:
+            hidden.append(step)
+            continue
+        if hidden:
+            gaps[len(rows)] = _left_out(hidden)
+            rows.append(("",) * len(rows[0]))
+            hidden = []
+        current = watched_at.get(step.index, {})
+        rows.append(_row(step, [current.get(label, "") for label in labels]))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
-    for row in rows:
+    for number, row in enumerate(rows):
+        if number in gaps:
+            lines.append(f"  {'...'.rjust(widths[1])} {gaps[number]}")
+            continue
         cells = [row[0].ljust(1)]
         cells += [row[1].rjust(widths[1])]
-        cells += [cell.ljust(widths[i]) for i, cell in enumerate(row[2:6], start=2)]
-        cells.append(row[6])
+        cells += [cell.ljust(widths[i]) for i, cell in enumerate(row[2:-1], start=2)]
+        cells.append(row[-1])
         lines.append(" ".join(cells).rstrip())
-    deviating = [s for s in shown if s.deviates]
+    if hidden:
+        lines.append(f"  {'...'.rjust(widths[1])} {_left_out(hidden)}")
     if deviating:
-        lines.append("* departs from asyncio's order (the only steps that do)")
+        lines.append(
+            f"* departs from asyncio's order ({plural(len(deviating), 'deviation')}, all shown)"
+        )
     return lines
 
 
-def _position(steps: Sequence[Step], step: Step) -> int:
-    return next(i for i, s in enumerate(steps) if s.index == step.index)
+def _left_out(steps: Sequence[Step]) -> str:
+    """What a gap in the table stands for: "9 steps of other tasks, 2 of asyncio's own"."""
+    internal = sum(1 for s in steps if s.kind == "callback" and not _is_user_callback(s))
+    other = len(steps) - internal
+    parts = []
+    if other:
+        parts.append(f"{plural(other, 'step')} of other tasks")
+    if internal:
+        count = str(internal) if other else plural(internal, "step")
+        parts.append(f"{count} of asyncio's own callbacks")
+    return ", ".join(parts)
 
 
 def _is_user_callback(step: Step) -> bool:
     return not step.label.startswith("asyncio.") and step.label != "_stop_loop_when_done"
 
 
-def _row(step: Step) -> tuple[str, str, str, str, str, str, str]:
+def _row(step: Step, watched: list[str]) -> tuple[str, ...]:
     mark = "*" if step.deviates else ""
     if step.kind == "task":
         resumed = _short(step.resumed_at)
         code = _clip(step.resumed_source or "")
-        then = (
-            "finished"
-            if step.suspended_at == "finished"
-            else f"waits at {_short(step.suspended_at)}"
-        )
+        ended = step.ended or ("finished" if step.suspended_at == "finished" else "suspended")
+        then = f"waits at {_short(step.suspended_at)}" if ended == "suspended" else ended
+        if step.cancellations:
+            then += " (cancellation " + ", ".join(step.cancellations) + ")"
     else:
         resumed = code = then = ""
     if step.deviation:
         then += f"  <- {step.deviation}"
-    return (mark, str(step.index), format_seconds(step.time_ns), step.label, resumed, code, then)
+    return (
+        mark,
+        str(step.index),
+        format_seconds(step.time_ns),
+        step.label,
+        resumed,
+        code,
+        *watched,
+        then,
+    )
 
 
 def _short(location: str | None) -> str:

@@ -187,6 +187,15 @@ def has_unretrieved_exception(task: asyncio.Task[Any]) -> bool:
     return bool(getattr(task, "_log_traceback", False))
 
 
+def exception_of(future: asyncio.Future[Any]) -> BaseException | None:
+    """The exception a done future or task holds, without marking it retrieved (asyncio
+    still logs it, and simloop still reports it, if nobody else looks): for observers."""
+    if not future.done() or future.cancelled():
+        return None
+    exc: BaseException | None = getattr(future, "_exception", None)
+    return exc
+
+
 def mark_exception_retrieved(task: asyncio.Task[Any]) -> None:
     """Stop asyncio from logging "exception was never retrieved" for this task later."""
     try:

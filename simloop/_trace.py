@@ -16,8 +16,9 @@ import hashlib
 import json
 import os
 import platform
+import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +32,12 @@ if TYPE_CHECKING:
     from simloop._scheduling import Replay
 
 FORMAT_NAME = "simloop-trace"
-FORMAT_VERSION = 2
+#: Version 3 added what each step's truth needs (how it ended, cancellations, exceptions, the
+#: await chain, watched values) and the program's entry point; 1 and 2 are still read.
+FORMAT_VERSION = 3
 
-_STEP_FIELDS = (
+#: Event fields of version 2 traces, in their order; version 3 appends _STEP_FIELDS_V3.
+_STEP_FIELDS_V2 = (
     "index",
     "time_ns",
     "kind",
@@ -47,6 +51,27 @@ _STEP_FIELDS = (
     "resumed_source",
     "suspended_source",
 )
+_STEP_FIELDS = (
+    *_STEP_FIELDS_V2,
+    "ended",
+    "cancellations",
+    "exceptions",
+    "chain",
+    "watched",
+)
+
+#: The largest int a trace holds (virtual times, steps, seeds): beyond it a file is corrupt.
+_MAX_INT = 2**63 - 1
+#: Files larger than this are refused unread (a trace of millions of recorded steps is not).
+MAX_TRACE_BYTES = 512 * 1024 * 1024
+
+
+def _optional_tuple(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
+
+
+def _tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
 
 
 @attrs.frozen
@@ -79,6 +104,21 @@ class Step:
     resumed_source: str | None = None
     #: The source line at ``suspended_at``, stripped.
     suspended_source: str | None = None
+    #: How a task step ended: ``"suspended"``, ``"finished"``, ``"cancelled"`` or
+    #: ``"raised ValueError"``; None for other callbacks (and in version 2 traces).
+    ended: str | None = None
+    #: Cancellations seen at this step: ``"requested for Task-3 (worker)"`` (a cancel() this
+    #: step made), ``"delivered"`` (this step received a requested cancellation),
+    #: ``"caught"`` (and the task went on).
+    cancellations: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    #: Exceptions raised in the task's own code during this step and caught there:
+    #: ``"ValueError at pool.py:12 in get, caught"``.
+    exceptions: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    #: With ``chains``: the task's await chain after the step, outermost frame first
+    #: (``"pool.py:36 in _open"``), its last entry what the innermost frame waits on.
+    chain: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_tuple)
+    #: Values of :func:`simloop.watch` expressions that changed at this step (label -> repr).
+    watched: dict[str, str] | None = None
 
     @property
     def time(self) -> float:
@@ -124,7 +164,11 @@ class Trace:
     #: ``simloop.sometimes`` marks the run passed: label -> whether its condition held once.
     marks: dict[str, bool] | None = None
     #: Where the trace was recorded (informational: Python version, platform, simloop version).
-    recorded_with: dict[str, str] = attrs.field(factory=lambda: _environment())
+    recorded_with: dict[str, str] = attrs.field(factory=lambda: environment())
+    #: The program's entry point, so ``simloop replay FILE`` can run it again:
+    #: ``{"kind": "function", "target": "package.module:main"}`` or
+    #: ``{"kind": "pytest", "target": "tests/test_x.py::test_y", "rootdir": "/repo"}``.
+    program: dict[str, str] | None = None
 
     @property
     def deviations(self) -> int:
@@ -219,10 +263,11 @@ class Trace:
             "outcome": self.outcome,
             "marks": self.marks,
             "recorded_with": self.recorded_with,
+            "program": self.program,
             "event_fields": list(_STEP_FIELDS),
             "events": None
             if self.events is None
-            else [[getattr(step, f) for f in _STEP_FIELDS] for step in self.events],
+            else [[_json_value(getattr(step, f)) for f in _STEP_FIELDS] for step in self.events],
         }
 
     @classmethod
@@ -247,6 +292,18 @@ class Trace:
         """Read a trace file; raises :class:`~simloop.TraceFormatError` if it is not one."""
         source = os.fspath(path)
         try:
+            # Only a regular file: opening a FIFO or a device would block or never end.
+            info = os.stat(path)
+            if not stat.S_ISREG(info.st_mode):
+                what = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+                msg = f"{source}: not a simloop trace ({what})"
+                raise TraceFormatError(msg)
+            if info.st_size > MAX_TRACE_BYTES:
+                msg = (
+                    f"{source}: not a simloop trace ({info.st_size} bytes, more than the "
+                    f"{MAX_TRACE_BYTES} a trace may have)"
+                )
+                raise TraceFormatError(msg)
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
             msg = f"{source}: no such trace file"
@@ -265,7 +322,28 @@ class Trace:
                 f"column {exc.colno})"
             )
             raise TraceFormatError(msg) from None
+        except RecursionError:
+            msg = f"{source}: not a simloop trace (JSON nested too deeply)"
+            raise TraceFormatError(msg) from None
+        except ValueError as exc:  # an integer of more digits than Python converts
+            msg = f"{source}: corrupt trace file ({exc})"
+            raise TraceFormatError(msg) from None
         return cls.from_json(data, source=source)
+
+    def to_html(self, *, title: str = "simloop run") -> str:
+        """The run as a self-contained HTML page (no network needed): one lane per task over
+        the steps, deviations and the failing step highlighted, source lines on hover,
+        watched values, the outcome."""
+        from simloop._export import to_html
+
+        return to_html(self, title=title)
+
+    def to_perfetto(self) -> dict[str, Any]:
+        """The run as Chrome trace-event JSON, which Perfetto (ui.perfetto.dev) and
+        ``chrome://tracing`` open: one thread per task, one slice per step."""
+        from simloop._export import to_perfetto
+
+        return to_perfetto(self)
 
     # --- reading it -------------------------------------------------------------------------------
 
@@ -328,7 +406,7 @@ _HASH_SEED = _hash_seed()
 _ENVIRONMENT: dict[str, str] | None = None
 
 
-def _environment() -> dict[str, str]:
+def environment() -> dict[str, str]:
     """Where traces are recorded (the same for every trace of this process: asked once)."""
     global _ENVIRONMENT
     if _ENVIRONMENT is None:
@@ -343,8 +421,17 @@ def _environment() -> dict[str, str]:
     return dict(_ENVIRONMENT)
 
 
+def _json_value(value: Any) -> Any:
+    """A step field as JSON holds it (tuples become lists)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 class _Reader:
-    """Validates trace data field by field, so a bad file gets an error naming the field."""
+    """Validates trace data field by field, so a bad file gets an error naming the field.
+
+    Everything a trace holds is checked here, types and ranges, so that code reading a loaded
+    trace (the CLI, a replay, a report) never meets a value it does not expect.
+    """
 
     def __init__(self, data: Any, source: str) -> None:
         self.data = data
@@ -363,17 +450,38 @@ class _Reader:
             return None
         wanted = _kind_names(kinds) + (" or null" if optional else "")
         if isinstance(value, bool) and bool not in _as_tuple(kinds):
-            raise self.fail(f"the field {name!r} must be {wanted}, not {value!r}")
+            raise self.fail(f"the field {name!r} must be {wanted}, not {_clipped(value)}")
         if not isinstance(value, kinds):
-            raise self.fail(f"the field {name!r} must be {wanted}, not {value!r}")
+            raise self.fail(f"the field {name!r} must be {wanted}, not {_clipped(value)}")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INT:
+            raise self.fail(f"the field {name!r} is out of range ({_clipped(value)})")
+        return value
+
+    def count(self, name: str) -> int:
+        value: int = self.field(name, int)
+        if value < 0:
+            raise self.fail(f"the field {name!r} must be a non-negative int, not {value!r}")
         return value
 
     def int_list(self, name: str) -> list[int]:
         values: list[int] = self.field(name, list)
         for i, value in enumerate(values):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise self.fail(f"{name}[{i}] must be a non-negative int, not {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_INT:
+                raise self.fail(f"{name}[{i}] must be a non-negative int, not {_clipped(value)}")
         return values
+
+    def string_map(self, name: str, values: tuple[type, ...]) -> dict[str, Any] | None:
+        mapping: dict[str, Any] | None = self.field(name, dict, optional=True)
+        if mapping is None:
+            return None
+        for key, value in mapping.items():
+            if not isinstance(value, values) or (
+                isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INT
+            ):
+                raise self.fail(
+                    f"the field {name!r} has a bad value for {key!r}: {_clipped(value)}"
+                )
+        return mapping
 
     def trace(self) -> Trace:
         if not isinstance(self.data, Mapping) or self.data.get("format") != FORMAT_NAME:
@@ -400,38 +508,57 @@ class _Reader:
             settings: dict[str, Any] = {}
             if self.field("shuffle", bool):
                 settings["shuffle"] = True
-            jitter_ns = self.field("timer_jitter_ns", int)
+            jitter_ns = self.count("timer_jitter_ns")
             if jitter_ns:
                 settings["timer_jitter"] = jitter_ns / NS_PER_SECOND
-            start_ns = self.field("start_time_ns", int)
+            start_ns = self.count("start_time_ns")
             if start_ns:
                 settings["start_time"] = start_ns / NS_PER_SECOND
+            settings = self.checked_settings(settings)
         else:
             kinds = self.kinds(len(choices))
-            settings = self.settings()
+            settings = self.checked_settings(self.field("settings", dict))
+        start_ns = self.count("start_time_ns")
+        end_ns = self.count("end_time_ns")
+        if end_ns < start_ns:
+            raise self.fail(
+                f"the run ends at {end_ns}ns, before it starts ({start_ns}ns): the trace is corrupt"
+            )
         trace = Trace(
             choices=choices,
             options=options,
-            steps=self.field("steps", int),
-            start_time_ns=self.field("start_time_ns", int),
-            end_time_ns=self.field("end_time_ns", int),
+            steps=self.count("steps"),
+            start_time_ns=start_ns,
+            end_time_ns=end_ns,
             seed=self.field("seed", int, optional=True),
             scheduler=self.field("scheduler", str),
             kinds=kinds,
             settings=settings,
             hash_seed=self.field("hash_seed", str),
-            events=self.events(),
-            outcome=self.field("outcome", dict, optional=True),
-            marks=self.field("marks", dict, optional=True),
-            recorded_with=self.field("recorded_with", dict, optional=True) or {},
+            events=self.events(version),
+            outcome=self.string_map("outcome", (str, int, type(None))),
+            marks=self.string_map("marks", (bool,)),
+            recorded_with=self.string_map("recorded_with", (str,)) or {},
+            program=self.program() if version >= 3 else None,
         )
         recorded = self.data.get("fingerprint")
         if recorded is not None and recorded != trace.fingerprint():
             raise self.fail(
-                f"fingerprint mismatch (file says {recorded}, content gives "
+                f"fingerprint mismatch (file says {str(recorded)[:40]}, content gives "
                 f"{trace.fingerprint()}): the trace was edited or is corrupt"
             )
         return trace
+
+    def program(self) -> dict[str, str] | None:
+        program = self.string_map("program", (str,))
+        if program is None:
+            return None
+        if program.get("kind") not in ("function", "pytest") or not program.get("target"):
+            raise self.fail(
+                "the field 'program' must say its kind ('function' or 'pytest') and target, "
+                f"not {_clipped(program)}"
+            )
+        return program
 
     def kinds(self, count: int) -> list[str] | None:
         kinds: list[str] | None = self.field("kinds", list, optional=True)
@@ -441,32 +568,107 @@ class _Reader:
             raise self.fail(f"{count} choices but {len(kinds)} kinds: the trace is corrupt")
         for i, kind in enumerate(kinds):
             if not isinstance(kind, str) or not kind:
-                raise self.fail(f"kinds[{i}] must be a non-empty string, not {kind!r}")
+                raise self.fail(f"kinds[{i}] must be a non-empty string, not {_clipped(kind)}")
         return kinds
 
-    def settings(self) -> dict[str, Any]:
-        settings = self.field("settings", dict)
+    def checked_settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
         try:
             return check_settings(settings)
         except InvalidArgumentError as exc:
-            raise self.fail(f"the field 'settings' is invalid: {exc}") from None
+            text = str(exc)
+            if len(text) > 200:  # it echoes the bad value, which a hostile file makes huge
+                text = text[:197] + "..."
+            raise self.fail(f"the field 'settings' is invalid: {text}") from None
 
-    def events(self) -> list[Step] | None:
+    def events(self, version: int) -> list[Step] | None:
         rows = self.field("events", list, optional=True)
         if rows is None:
             return None
         fields = self.field("event_fields", list)
-        if tuple(fields) != _STEP_FIELDS:
-            raise self.fail(f"unknown event fields {fields!r}")
+        known = _STEP_FIELDS if version >= 3 else _STEP_FIELDS_V2
+        if tuple(fields) != known:
+            raise self.fail(f"unknown event fields {_clipped(fields)}")
         steps = []
         for i, row in enumerate(rows):
             if not isinstance(row, list) or len(row) != len(fields):
-                raise self.fail(f"event {i} must be a list of {len(fields)} values, not {row!r}")
-            try:
-                steps.append(Step(**dict(zip(fields, row, strict=True))))
-            except TypeError as exc:
-                raise self.fail(f"event {i} is malformed: {exc}") from None
+                raise self.fail(
+                    f"event {i} must be a list of {len(fields)} values, not {_clipped(row)}"
+                )
+            values = {}
+            for name, value in zip(fields, row, strict=True):
+                check = _EVENT_CHECKS[name]
+                if not check(value):
+                    raise self.fail(
+                        f"event {i}: the field {name!r} must be {_EVENT_WANTED[name]}, "
+                        f"not {_clipped(value)}"
+                    )
+                values[name] = value
+            steps.append(Step(**values))
         return steps
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_INT
+
+
+def _is_text(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _is_texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+_EVENT_CHECKS: dict[str, Any] = {
+    "index": _is_count,
+    "time_ns": _is_count,
+    "kind": lambda v: v in ("task", "timer", "callback"),
+    "label": lambda v: isinstance(v, str),
+    "task_id": lambda v: v is None or _is_count(v),
+    "resumed_at": _is_text,
+    "suspended_at": _is_text,
+    "choice": _is_count,
+    "options": _is_count,
+    "deviation": _is_text,
+    "resumed_source": _is_text,
+    "suspended_source": _is_text,
+    "ended": _is_text,
+    "cancellations": _is_texts,
+    "exceptions": _is_texts,
+    "chain": lambda v: v is None or _is_texts(v),
+    "watched": lambda v: (
+        v is None or (isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
+    ),
+}
+_EVENT_WANTED = {
+    name: (
+        "a non-negative int"
+        if name in ("index", "time_ns", "choice", "options")
+        else "a list of strings"
+        if name in ("cancellations", "exceptions")
+        else "'task', 'timer' or 'callback'"
+        if name == "kind"
+        else "a string"
+        if name == "label"
+        else "an object of strings or null"
+        if name == "watched"
+        else "a list of strings or null"
+        if name == "chain"
+        else "a non-negative int or null"
+        if name == "task_id"
+        else "a string or null"
+    )
+    for name in _STEP_FIELDS
+}
+
+
+def _clipped(value: Any) -> str:
+    """``repr(value)``, cut short: a hostile file must not make a message megabytes long."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too large to print
+        return f"an int of more than {sys.get_int_max_str_digits()} digits"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:

@@ -28,6 +28,9 @@ Programs and runs
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TextIO
+
 from simloop._choices import (
     CANCEL,
     READY,
@@ -38,7 +41,9 @@ from simloop._choices import (
     ChoicePoint,
 )
 from simloop._clock import format_seconds, seconds_to_ns
-from simloop._diagnosis import TaskReport
+from simloop._determinism import DeterminismCheck
+from simloop._diagnosis import ChainLink, TaskReport, await_chain
+from simloop._exceptions import ExceptionWatch
 from simloop._explore import (
     AsyncProgram,
     PairsSeen,
@@ -54,9 +59,11 @@ from simloop._kernel import (
     call_later_ns,
     choose,
     current_loop,
+    describe_task,
     describe_tasks,
     fail,
     idle_now,
+    live_tasks,
     loop_local,
     main_task,
     now_ns,
@@ -96,7 +103,37 @@ from simloop._searches import (
     register_search,
     search_names,
 )
-from simloop._stdlib import add_library_dir, get_running_loop_or_none, is_library_frame
+from simloop._stdlib import (
+    add_library_dir,
+    exception_of,
+    get_running_loop_or_none,
+    is_library_frame,
+)
+from simloop._watching import watched_values
+
+if TYPE_CHECKING:
+    from simloop._trace import Trace
+
+
+def debug_program(
+    program: Program,
+    schedule: Trace,
+    *,
+    stop_at: int | str | Callable[[], object] = "failure",
+    commands: Iterable[str] | Callable[[], str | None] | None = None,
+    out: TextIO | None = None,
+) -> None:
+    """:func:`simloop.debug` for any :class:`Program`: re-execute ``program`` under
+    ``schedule`` and stop it at ``stop_at`` with the loop alive, taking debugger commands
+    (from ``commands``, else the terminal) and writing to ``out`` (default ``sys.stdout``).
+    The pytest plugin's ``--simloop-debug`` runs a test's replay through it."""
+    import sys
+
+    from simloop._debug import Console, Debugger
+
+    console = Console(commands, sys.stdout if out is None else out)
+    Debugger(program, schedule, console=console).run(stop_at)
+
 
 __all__ = [
     "CANCEL",
@@ -110,7 +147,10 @@ __all__ = [
     "TIMER_TIE",
     "TIMING_KINDS",
     "AsyncProgram",
+    "ChainLink",
     "ChoicePoint",
+    "DeterminismCheck",
+    "ExceptionWatch",
     "Instrument",
     "LoopOptions",
     "PairsSeen",
@@ -121,6 +161,7 @@ __all__ = [
     "TaskReport",
     "abandon",
     "add_library_dir",
+    "await_chain",
     "call_at_ns",
     "call_later_ns",
     "callback_label",
@@ -128,7 +169,10 @@ __all__ = [
     "check_scheduler",
     "choose",
     "current_loop",
+    "debug_program",
+    "describe_task",
     "describe_tasks",
+    "exception_of",
     "explore_program",
     "fail",
     "format_failure",
@@ -137,6 +181,7 @@ __all__ = [
     "handle_label",
     "idle_now",
     "is_library_frame",
+    "live_tasks",
     "loop_local",
     "main_task",
     "make_failure",
@@ -159,9 +204,17 @@ __all__ = [
     "task_of",
     "task_woken_by",
     "timer_label",
+    "watched_values",
     "weighted_option",
 ]
 # Public names say "simloop.lowlevel.X" in reprs and tracebacks, not the private module.
-for _name in ("ChoicePoint", "LoopOptions", "SearchName"):
+for _name in (
+    "ChainLink",
+    "ChoicePoint",
+    "DeterminismCheck",
+    "ExceptionWatch",
+    "LoopOptions",
+    "SearchName",
+):
     globals()[_name].__module__ = "simloop.lowlevel"
 del _name

@@ -79,6 +79,22 @@ def add_options(parser: pytest.Parser) -> None:
         help="run exactly the schedule of this replay token (from a failure report)",
     )
     group.addoption(
+        "--simloop-debug",
+        nargs="?",
+        const="failure",
+        default=None,
+        metavar="STOP",
+        help="with --simloop-replay: stop the replayed run at STOP (a step number, t=SECONDS, "
+        "task=NAME; default: the failure) and take debugger commands, with the loop alive",
+    )
+    group.addoption(
+        "--simloop-check-determinism",
+        action="store_true",
+        default=False,
+        help="run every schedule twice; a test whose two runs differ fails with "
+        "NondeterminismError naming the first step that differs",
+    )
+    group.addoption(
         "--simloop-artifacts",
         default=None,
         metavar="DIR",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import os
 from collections.abc import Generator, Iterator
 from typing import Any
@@ -271,9 +272,14 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     database = FailureDatabase(settings.artifacts)
     nodeid = pyfuncitem.nodeid
     if settings.replay is not None:
+        stop_at = pyfuncitem.config.getoption("simloop_debug")
+        if stop_at is not None:
+            _debug(pyfuncitem, state, settings.replay, stop_at)
         result = _replay(pyfuncitem, state, settings.replay)
     else:
-        program = TestProgram(pyfuncitem, state.harness, loop_options)
+        program: lowlevel.Program = TestProgram(pyfuncitem, state.harness, loop_options)
+        if pyfuncitem.config.getoption("simloop_check_determinism"):
+            program = lowlevel.DeterminismCheck(program)
         search, runs = _settings.make_search(settings, _shard_of(pyfuncitem))
         saved = tuple(database.load(nodeid))
         progress = _ProgressLine.for_item(pyfuncitem, runs)
@@ -434,20 +440,7 @@ def _shard_of(item: pytest.Function) -> tuple[int, int]:
 def _replay(item: pytest.Function, state: _TestState, token: str) -> ExplorationResult:
     """Run the schedule of a replay token, with the loop options it records; options of the
     marker, command line or ini file that contradict them are a usage error."""
-    try:
-        schedule = Trace.from_token(token)
-    except TraceFormatError as error:
-        raise pytest.UsageError(f"--simloop-replay: {error}") from None
-    recorded = schedule.recorded_options()
-    given = state.settings.given_loop_options
-    try:
-        lowlevel.check_recorded(recorded, given, f"{item.nodeid}: --simloop-replay")
-        options = lowlevel.LoopOptions.build(
-            state.settings.loop_options, **{k: v for k, v in recorded.items() if k != "seed"}
-        )
-    except InvalidArgumentError as error:
-        raise pytest.UsageError(str(error)) from None
-    program = TestProgram(item, state.harness, options)
+    program, schedule = _replayed(item, state, token)
     result = lowlevel.replay_program(program, schedule, record_events=True)
     return ExplorationResult(
         found=result.failure is not None,
@@ -466,6 +459,43 @@ def _replay(item: pytest.Function, state: _TestState, token: str) -> Exploration
     )
 
 
+def _debug(item: pytest.Function, state: _TestState, token: str, stop_at: str) -> None:
+    """Run the debugger on the replay of a token, with the terminal (output capture is
+    suspended meanwhile); the test is then reported as skipped: it was debugged, not run."""
+    program, schedule = _replayed(item, state, token)
+    capture = item.config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.suspend_global_capture(in_=True)
+    try:
+        print()  # off the line of pytest's progress dots
+        lowlevel.debug_program(
+            program, schedule, stop_at=int(stop_at) if stop_at.isdigit() else stop_at
+        )
+    finally:
+        if capture is not None:
+            capture.resume_global_capture()
+    pytest.skip("simloop: debugged this test's replayed schedule (--simloop-debug)")
+
+
+def _replayed(item: pytest.Function, state: _TestState, token: str) -> tuple[TestProgram, Trace]:
+    """The test as a program, and the schedule of a replay token, checked against the
+    options the marker, command line or ini file give."""
+    try:
+        schedule = Trace.from_token(token)
+    except TraceFormatError as error:
+        raise pytest.UsageError(f"--simloop-replay: {error}") from None
+    recorded = schedule.recorded_options()
+    given = state.settings.given_loop_options
+    try:
+        lowlevel.check_recorded(recorded, given, f"{item.nodeid}: --simloop-replay")
+        options = lowlevel.LoopOptions.build(
+            state.settings.loop_options, **{k: v for k, v in recorded.items() if k != "seed"}
+        )
+    except InvalidArgumentError as error:
+        raise pytest.UsageError(str(error)) from None
+    return TestProgram(item, state.harness, options), schedule
+
+
 def _fail(
     item: pytest.Function, state: _TestState, result: ExplorationResult, database: FailureDatabase
 ) -> None:
@@ -473,9 +503,14 @@ def _fail(
     assert failure is not None
     assert result.recording is not None
     assert result.trace is not None
-    trace = attrs.evolve(result.trace, outcome={"kind": failure.kind, "summary": failure.summary()})
+    trace = attrs.evolve(
+        result.trace,
+        outcome={"kind": failure.kind, "summary": failure.summary()},
+        program={"kind": "pytest", "target": item.nodeid, "rootdir": str(item.config.rootpath)},
+    )
     trace_path = database.trace_path(item.nodeid, trace)
     trace.save(trace_path)
+    pictures = _write_pictures(item, trace, trace_path)
     command = replay_command(item, result.recording.token)
     report = lowlevel.format_failure(
         result,
@@ -484,6 +519,10 @@ def _fail(
         trace_path=_display_path(item.config, trace_path),
         replayed=state.settings.replay is not None,
     )
+    if not result.nondeterminism and failure.kind not in ("divergence", "nondeterminism"):
+        report += f"\n  debug:  {command} --simloop-debug"
+    for label, path in pictures:
+        report += f"\n  {label}{_display_path(item.config, path)}"
     __tracebackhide__ = True
     state.report = report
     exception = failure.exception
@@ -492,7 +531,7 @@ def _fail(
         # The loop's own replay note speaks of simloop.run(..., replay=...); in pytest, the
         # command is the way to replay.
         notes[:] = [note for note in notes if not note.startswith("simloop: failed")]
-    if not result.nondeterminism and failure.kind != "divergence":
+    if not result.nondeterminism and failure.kind not in ("divergence", "nondeterminism"):
         note = f"simloop: replay this exact run with: {command}"
         if trace.hash_seed == "random":
             note += (
@@ -505,6 +544,28 @@ def _fail(
         # that raised them are noise in a test report.
         exception = exception.with_traceback(None)
     raise exception
+
+
+def _write_pictures(item: pytest.Item, trace: Trace, trace_path: Any) -> list[tuple[str, Any]]:
+    """The HTML report and the Perfetto JSON of a failing run, beside its trace. Writing them
+    must never hide the test's failure: a directory that refuses them gets a warning."""
+    if not trace.events:
+        return []
+    written = []
+    base = str(trace_path)[: -len(".json")] if str(trace_path).endswith(".json") else trace_path
+    pictures = (
+        ("html:   ", ".html", trace.to_html(title=f"simloop: {item.nodeid}")),
+        ("perfetto: ", ".perfetto.json", json.dumps(trace.to_perfetto())),
+    )
+    for label, suffix, text in pictures:
+        path = type(trace_path)(f"{base}{suffix}")
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as error:
+            item.warn(pytest.PytestWarning(f"simloop: could not write {path}: {error}"))
+            continue
+        written.append((label, path))
+    return written
 
 
 def replay_command(item: pytest.Item, token: str) -> str:

@@ -276,9 +276,10 @@ async def spin() -> None:
 def test_livelock_hits_the_step_limit() -> None:
     err = run_failing(spin(), StepLimitError, max_steps=100)
     assert str(err) == (
-        "step limit reached: 100 steps ran without the run finishing (virtual time 0s). A "
-        "livelock (tasks that keep waking each other) looks like this; if the program really "
-        "needs more steps, raise max_steps.\n"
+        "step limit reached: 100 steps ran without the run finishing (virtual time 0s). The "
+        "last 100 steps ran at virtual time 0s without the clock moving: tasks keep waking each "
+        "other (a livelock), or poll with sleep(0) for something only time can bring; if the "
+        "program really needs more steps, raise max_steps.\n"
         "1 unfinished task:\n"
         f"  'Task-1' (ready) at {location(spin, 'await asyncio.sleep(0)')}\n"
         "      await asyncio.sleep(0)\n"
@@ -312,9 +313,10 @@ async def retry_forever() -> None:
 def test_time_limit_message() -> None:
     err = run_failing(retry_forever(), TimeLimitError, max_time=10)
     assert str(err) == (
-        "time limit reached: the run would advance virtual time to 11s, past max_time=10s. A "
-        "task that waits or retries forever looks like this; if the program really needs more "
-        "virtual time, raise max_time.\n"
+        "time limit reached: the run would advance virtual time to 11s, past max_time=10s. "
+        "Virtual time kept moving (to 10s) without the run finishing: a task that retries or "
+        "polls forever looks like this; if the program really needs more virtual time, raise "
+        "max_time.\n"
         "1 unfinished task:\n"
         f"  'Task-1' (sleeping) at {location(retry_forever, 'await asyncio.sleep(1)')}\n"
         "      await asyncio.sleep(1)\n"
@@ -322,6 +324,42 @@ def test_time_limit_message() -> None:
     )
     # The first step, then a timer callback and a task step per second.
     assert err.__notes__ == [fifo_note(21, "10")]
+
+
+def test_a_retry_loop_at_the_step_limit_is_not_called_a_livelock() -> None:
+    err = run_failing(retry_forever(), StepLimitError, max_steps=200)
+    assert "Virtual time kept moving (to 100s) without the run finishing" in str(err)
+    assert "livelock" not in str(err)
+
+
+async def heartbeat_while_waiting() -> None:
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(1)
+
+    beating = asyncio.create_task(heartbeat(), name="heartbeat")
+    ready = asyncio.Event()
+    await ready.wait()
+    beating.cancel()
+
+
+@pytest.mark.parametrize(
+    ("kind", "limit"), [(StepLimitError, {"max_steps": 200}), (TimeLimitError, {"max_time": 30})]
+)
+def test_a_main_task_waiting_while_a_heartbeat_ticks_is_told_apart(
+    kind: type[Exception], limit: dict[str, int]
+) -> None:
+    err = run_failing(heartbeat_while_waiting(), kind, **limit)
+    assert (
+        "The main task 'Task-1' waits on Event `ready`, which nobody sets, while 'heartbeat' "
+        "keeps running: a background task (a heartbeat, a poller) keeps the run alive, but "
+        "nothing will wake the main task;"
+    ) in str(err)
+
+
+def test_a_small_step_limit_asked_for_is_not_called_a_livelock() -> None:
+    err = run_failing(spin(), StepLimitError, max_steps=12)
+    assert "It stopped at the limit after only 12 steps: too few to tell a livelock" in str(err)
 
 
 def test_time_limit_counts_from_the_start_of_each_call() -> None:

@@ -39,7 +39,7 @@ def test_trace_round_trip(trace: Trace, saved: tuple[Path, dict[str, Any]]) -> N
     assert path.name == "run.json"
     assert not path.with_name("run.json.partial").exists()
     assert data["format"] == "simloop-trace"
-    assert data["version"] == 2
+    assert data["version"] == 3
     assert data["fingerprint"] == trace.fingerprint()
     assert data["settings"] == {"start_time": 10}
     assert data["kinds"] == ["ready"] * len(trace.choices)
@@ -118,9 +118,9 @@ def test_not_an_object(tmp_path: Path) -> None:
 
 def test_newer_version(saved: tuple[Path, dict[str, Any]]) -> None:
     path, data = saved
-    write(path, {**data, "version": 3})
+    write(path, {**data, "version": 4})
     assert load_error(path) == (
-        f"{path}: trace format version 3 is newer than this simloop reads (up to 2); upgrade "
+        f"{path}: trace format version 4 is newer than this simloop reads (up to 3); upgrade "
         "simloop to read it"
     )
 

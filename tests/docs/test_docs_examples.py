@@ -41,8 +41,9 @@ from the block, and an unknown marker fails the test):
     language: a test module, a ``pytest.ini``...).
 ``<!-- run -->``, before a ``console`` block
     Run the block's commands in the page's temporary directory: each ``$ pytest ...`` line
-    runs ``python -m pytest ...`` there, and the lines after it, up to the next ``$``, are its
-    expected output, compared with ``...`` matching anything (timings, paths).
+    runs ``python -m pytest ...`` there (``$ simloop ...``, ``python -m simloop ...``), and
+    the lines after it, up to the next ``$``, are its expected output, compared with ``...``
+    matching anything (timings, paths).
 
 Examples run with ``TZ=UTC``, so that simulated wall-clock times (which start at
 2000-01-01T00:00:00Z) print the same everywhere. Fences may be indented (in a list item, say);
@@ -287,7 +288,8 @@ def _page_id(path: Path) -> str:
 
 
 def run_console(block: Block, directory: Path, where: str) -> None:
-    """Run a console block's ``$ pytest ...`` commands; compare each one's output."""
+    """Run a console block's ``$ pytest ...`` and ``$ simloop ...`` commands; compare each
+    one's output."""
     commands: list[tuple[str, list[str]]] = []
     for line in block.text.splitlines():
         if line.startswith("$ "):
@@ -298,13 +300,17 @@ def run_console(block: Block, directory: Path, where: str) -> None:
             pytest.fail(f"{where}: a console block starts with a $ command")
     for command, expected_lines in commands:
         words = shlex.split(command)
-        if words[:1] != ["pytest"]:
-            pytest.fail(f"{where}: only pytest commands run in docs examples, not {command!r}")
+        if words[:1] == ["pytest"]:
+            argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *words[1:]]
+        elif words[:1] == ["simloop"]:
+            argv = [sys.executable, "-m", "simloop", *words[1:]]
+        else:
+            pytest.fail(f"{where}: only pytest and simloop commands run in docs, not {command!r}")
         env = {**os.environ, "PYTHONHASHSEED": "0", "COLUMNS": "100", "PY_COLORS": "0"}
         env.pop("PYTEST_ADDOPTS", None)
         env.pop("PYTEST_XDIST_WORKER", None)
         completed = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *words[1:]],
+            argv,
             cwd=directory,
             env=env,
             capture_output=True,

@@ -42,3 +42,19 @@ def test_example_runs() -> None:
     with contextlib.redirect_stdout(out):
         exec(compile(example, "README.md", "exec"), {"__name__": "readme"})
     assert out.getvalue() == "False 500\n"
+
+
+def test_the_documented_limits_are_the_defaults() -> None:
+    """docs/how-to/failures.md states max_steps' and max_time's defaults: they must be true."""
+    import re
+    from pathlib import Path
+
+    import simloop
+
+    page = (Path(__file__).resolve().parents[2] / "docs/how-to/failures.md").read_text("utf-8")
+    steps = re.search(r"`max_steps` \(default ([\d,]+)\)", page)
+    assert steps is not None
+    defaults = simloop.lowlevel.LOOP_OPTION_DEFAULTS
+    assert int(steps.group(1).replace(",", "")) == defaults["max_steps"]
+    assert "`max_time` (default `None`, no limit)" in page
+    assert defaults["max_time"] is None

@@ -573,8 +573,10 @@ def test_step_and_time_limits(tester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "E * simloop.StepLimitError: step limit reached: 300 steps ran without the run "
-            "finishing (virtual time 0s). A livelock (tasks that keep waking each other) looks "
-            "like this; if the program really needs more steps, raise max_steps.",
+            "finishing (virtual time 0s). The last 300 steps ran at virtual time 0s without the "
+            "clock moving: tasks keep waking each other (a livelock), or poll with sleep(0) for "
+            "something only time can bring; if the program really needs more steps, raise "
+            "max_steps.",
             "      'test_spins' (ready) at test_limits.py:7 in test_spins",
             "*- simloop -*",
             "simloop: failed on schedule 1 of 3 (*)*",
@@ -584,8 +586,9 @@ def test_step_and_time_limits(tester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "E * simloop.TimeLimitError: time limit reached: the run would advance virtual time "
-            "to 61s, past max_time=60s. A task that waits or retries forever looks like this; "
-            "if the program really needs more virtual time, raise max_time.",
+            "to 61s, past max_time=60s. Virtual time kept moving (to 60s) without the run "
+            "finishing: a task that retries or polls forever looks like this; if the program "
+            "really needs more virtual time, raise max_time.",
             "      'test_polls_forever' (sleeping) at test_limits.py:12 in test_polls_forever",
             "        sleeps until t=61s",
         ]

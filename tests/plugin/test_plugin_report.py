@@ -40,7 +40,7 @@ def test_failure_report_pins_the_race(tester: pytest.Pytester) -> None:
             "    step vtime task * resumed at * code * then",
             "  [*] * 0s * test_race * test_race.py:* test_race await asyncio.sleep(0) * "
             "<- ran ahead of Task-* (deposit)",
-            "  [*] departs from asyncio's order (the only steps that do)",
+            "  [*] departs from asyncio's order (1 deviation, all shown)",
             "",
             f"  replay: pytest 'test_race.py::test_race' --simloop-replay={token}",
             "  trace:  .simloop/traces/test_race-*.json",
@@ -370,8 +370,23 @@ def test_artifacts_option_and_trace_file(tester: pytest.Pytester) -> None:
     assert not (tester.path / ".simloop").exists()
     (failures,) = (tester.path / "out" / "sim" / "failures").iterdir()
     assert json.loads(failures.read_text())["tokens"] == [token]
-    (trace_file,) = (tester.path / "out" / "sim" / "traces").iterdir()
-    result.stdout.fnmatch_lines([f"  trace:  out/sim/traces/{trace_file.name}"])
+    traces = tester.path / "out" / "sim" / "traces"
+    (trace_file,) = (p for p in traces.iterdir() if p.suffixes == [".json"])
+    stem = trace_file.name[: -len(".json")]
+    # Beside the trace: the HTML report and the Perfetto JSON, all named in the report.
+    assert sorted(p.name for p in traces.iterdir()) == sorted(
+        [trace_file.name, f"{stem}.html", f"{stem}.perfetto.json"]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            f"  trace:  out/sim/traces/{trace_file.name}",
+            f"  debug:  pytest 'test_race.py::test_race' --simloop-replay={token} --simloop-debug",
+            f"  html:   out/sim/traces/{stem}.html",
+            f"  perfetto: out/sim/traces/{stem}.perfetto.json",
+        ]
+    )
+    assert "<!DOCTYPE html>" in (traces / f"{stem}.html").read_text()
+    assert json.loads((traces / f"{stem}.perfetto.json").read_text())["traceEvents"]
 
     trace = simloop.Trace.load(trace_file)
     assert trace_file.name == f"{failures.stem}-{trace.fingerprint()}.json"
@@ -392,6 +407,11 @@ def test_artifacts_option_and_trace_file(tester: pytest.Pytester) -> None:
         "kind": "exception",
         "summary": f"AssertionError: lost update: 1 (test_race.py:{RACE_ASSERT_LINE} in test_race)",
     }
+    assert trace.program == {
+        "kind": "pytest",
+        "target": "test_race.py::test_race",
+        "rootdir": str(tester.path),
+    }
 
 
 def test_artifacts_ini_key_and_absolute_path(
@@ -408,7 +428,7 @@ def test_artifacts_ini_key_and_absolute_path(
     assert not elsewhere.joinpath("failures").exists()
     result = tester.runpytest(f"--simloop-artifacts={elsewhere}")
     result.assert_outcomes(failed=1)
-    (trace_file,) = (elsewhere / "traces").iterdir()
+    (trace_file,) = (p for p in (elsewhere / "traces").iterdir() if p.suffixes == [".json"])
     result.stdout.fnmatch_lines([f"  trace:  {trace_file}"])
 
 
@@ -452,7 +472,9 @@ def test_nondeterministic_failure_gets_no_replay_command(tester: pytest.Pytester
             "  WARNING: replaying the failing schedule did not fail the same way: the original "
             "run failed with AssertionError: the third run fails (test_nd.py:12 in test_flaky), "
             "the replay passed. The program is nondeterministic: something it depends on is "
-            "not under simloop's control.",
+            "not under simloop's control. Two further replays agree with each other, so the run "
+            "that failed differed: state kept between runs (a cache or module global filled by "
+            "an earlier run) is the likely cause.",
             "  no replay command: the schedule does not reproduce the failure (see above); "
             "make the program deterministic first",
             "  trace:  .simloop/traces/test_flaky-*.json",
