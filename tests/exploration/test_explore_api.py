@@ -336,7 +336,9 @@ def test_a_schedule_that_no_longer_fits_is_reported_as_nondeterminism() -> None:
     assert result.found
     assert result.nondeterminism is not None
     assert "The program is nondeterministic" in result.nondeterminism
-    assert "The runs first diverged at choice" in result.nondeterminism
+    # Where: the choice the replay left its recording at, and the first step that differs.
+    assert "replay diverged at choice" in result.nondeterminism
+    assert "the replay diverged from the recorded run at step" in result.nondeterminism
     assert result.failure is not None
     assert result.failure.summary().startswith("AssertionError: a worker overtook another")
 
