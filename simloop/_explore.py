@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 import traceback
 import warnings
 from collections.abc import Callable, Coroutine
@@ -33,6 +32,7 @@ from simloop._errors import (
     TimeLimitError,
     UnhandledExceptionsError,
 )
+from simloop._guards import patches_held, real_time_functions
 from simloop._instrument import Instrument
 from simloop._kernel import now_ns
 from simloop._labels import task_label, task_of
@@ -49,7 +49,7 @@ from simloop._trace import Trace
 Main = Callable[[], Coroutine[Any, Any, Any]]
 
 #: Real clock for measuring explorations: inside a run, time.perf_counter is virtual.
-_perf_counter = time.perf_counter
+_perf_counter = real_time_functions()["perf_counter"]
 
 DEFAULT_SHRINK_BUDGET = 300
 
@@ -416,6 +416,30 @@ def explore_program(
 ) -> ExplorationResult:
     """:func:`explore` for any :class:`Program`. ``first_runs``: schedules to try first
     (a failure database's), each replayed leniently before the search begins."""
+    # The determinism guards' patches stay in place for all the runs, rather than being
+    # installed and removed for each.
+    with patches_held():
+        return _explore_program(
+            program,
+            runs=runs,
+            search=search,
+            shrink=shrink,
+            shrink_budget=shrink_budget,
+            first_runs=first_runs,
+            pairs=pairs,
+        )
+
+
+def _explore_program(
+    program: Program,
+    *,
+    runs: int,
+    search: Search,
+    shrink: bool,
+    shrink_budget: int,
+    first_runs: tuple[Trace, ...],
+    pairs: PairsSeen | None,
+) -> ExplorationResult:
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         msg = f"`runs` must be a positive int, not {runs!r}"
         raise InvalidArgumentError(msg)

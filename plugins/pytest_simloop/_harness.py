@@ -52,6 +52,7 @@ class SimloopHarness:
                 self._seed, self._scheduler, record_events=self._record_events
             )
         )
+        lowlevel.use_harness_defaults(self._loop)  # exceptions nobody retrieved fail the test
         return self._loop
 
     def _finish(self) -> Trace | None:

@@ -203,6 +203,9 @@ def _session_loop_option(config: pytest.Config, name: str) -> tuple[Any, str] | 
 
 
 def _wanted(name: str) -> str:
+    expects = getattr(lowlevel.PLUGIN_OPTIONS[name], "expects", None)
+    if isinstance(expects, str):
+        return expects
     default = lowlevel.LOOP_OPTION_DEFAULTS[name]
     if isinstance(default, bool):
         return "true or false"

@@ -210,3 +210,11 @@ def test_rejected_loop_is_collected_quietly(options: dict[str, Any]) -> None:
     finally:
         sys.unraisablehook = previous
     assert [repr(u.exc_value) for u in unraisable] == []
+
+
+def test_a_call_that_fails_before_init_runs_is_collected_quietly() -> None:
+    """A positional argument fails in the call itself, before ``__init__``'s first line: the
+    loop must still look closed to ``BaseEventLoop.__del__``."""
+    error = collected_quietly(lambda: simloop.SimLoop(3))  # type: ignore[misc]
+    assert type(error) is TypeError
+    assert "positional argument" in str(error)

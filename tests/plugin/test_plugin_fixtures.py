@@ -510,10 +510,12 @@ def test_deadlock_report(tester: pytest.Pytester) -> None:
             "    3 unfinished tasks:",
             "      'Task-2' (waiting) at test_hang.py:9 in lock_order",
             "          async with locks[[]second_name[]]:",
-            "        waits on Lock `locks[[]'b'[]]`, held by 'Task-3'",
+            "        waits on Lock #2 `locks[[]'b'[]]` (created at test_hang.py:14 in scenario), "
+            "held by 'Task-3'",
             "      'Task-3' (waiting) at test_hang.py:9 in lock_order",
             "          async with locks[[]second_name[]]:",
-            "        waits on Lock `locks[[]'a'[]]`, held by 'Task-2'",
+            "        waits on Lock #1 `locks[[]'a'[]]` (created at test_hang.py:14 in scenario), "
+            "held by 'Task-2'",
             "      'test_deadlock' (waiting) at test_hang.py:15 in scenario",
             "        waits in gather() for 'Task-*', 'Task-*'",
             "    wait-for cycle: 'Task-2' -> 'Task-3' -> 'Task-2'",
@@ -535,7 +537,8 @@ def test_deadlock_report(tester: pytest.Pytester) -> None:
         [
             "E * simloop.DeadlockError: deadlock at t=0s: the main task 'test_waits_forever' is "
             "not done, but nothing is ready to run and no timer is pending.",
-            "        waits on an Event created elsewhere, which nobody sets",
+            "        waits on Event #1 (created at test_hang.py:30 in test_waits_forever), which "
+            "nobody sets",
         ]
     )
 
