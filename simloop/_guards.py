@@ -17,7 +17,8 @@ sources of nondeterminism deterministic *for that thread*:
   (``threading.Event.wait``, ``Condition.wait``, ``Thread.join``, so ``queue.Queue.get``);
 
 and it turns calls that would reach the real world (threads, sockets, DNS, subprocesses,
-signal handlers) into :class:`~simloop.EscapedSimulationError` at the call site.
+signal handlers) into :class:`~simloop.EscapedSimulationError` at the call site. (anyio's worker
+threads run as executor jobs instead: see :mod:`simloop._anyio`.)
 
 The patches are installed when the first loop starts running and removed when the last one
 stops, also after an exception or ``KeyboardInterrupt``. Each patched function checks which
@@ -44,7 +45,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from simloop import _cpython, _stdlib
+from simloop import _anyio, _cpython, _stdlib
 from simloop._clock import NS_PER_SECOND, seconds_to_ns
 from simloop._errors import BlockingCallWarning, EscapedSimulationError, RealClockWarning
 
@@ -166,6 +167,8 @@ class RunGuards:
             if _installed == 0:
                 _install()
             _installed += 1
+            # anyio's asyncio backend may have been imported since the patches went in.
+            _anyio.route_worker_threads()
             self._previous = (
                 _time_guards.pop(ident, None),
                 _random_guards.pop(ident, None),
@@ -823,6 +826,7 @@ def _install() -> None:
 
 
 def _uninstall() -> None:
+    _anyio.unroute_worker_threads()
     _stdlib.stop_tracking_primitives()
     if _type_originals:
         while _type_originals:

@@ -309,12 +309,12 @@ def test_async_fixture_with_a_wider_scope_is_refused(tester: pytest.Pytester) ->
         )
     )
     result = tester.runpytest()
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # at collection: see test_plugin_dropin
+    result.stderr.fnmatch_lines(
         [
-            "E * async fixture 'shared' has scope 'module', but simloop runs the async fixtures "
-            "of test_scope.py::test_marked inside each schedule, on that schedule's loop; make "
-            "it function-scoped (or a sync fixture)"
+            "ERROR: async fixture 'shared' has scope 'module', but simloop runs the async "
+            "fixtures of test_scope.py::test_marked inside each schedule, on that schedule's "
+            "loop; make it function-scoped (or a sync fixture)"
         ]
     )
 
