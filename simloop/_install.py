@@ -8,8 +8,9 @@ from 3.14 on. Programs that create their loop themselves (``asyncio.run(main())`
 
 The policy is process-wide, but what it does is per thread: only the threads inside
 ``simulated()`` get SimLoops; every other thread (one running a stock event loop of its own,
-another simulation) gets what the previous policy gives it. Threads may enter and leave
-``simulated()`` in any order: the policy stays installed while any of them is inside.
+another simulation) gets what the previous policy gives it, unless a ``simulated(every_thread=
+True)`` block (the pytest plugin's ``simloop_simulate``) covers them all. Threads may enter and
+leave ``simulated()`` in any order: the policy stays installed while any of them is inside.
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ class _SimLoopPolicy(asyncio.DefaultEventLoopPolicy):
     def __init__(self, previous: asyncio.AbstractEventLoopPolicy) -> None:
         super().__init__()
         self.previous = previous
-        #: Per thread, the factories of the simulated() blocks it is inside (innermost last).
-        self.factories: dict[int, list[Callable[[], SimLoop]]] = {}
+        #: Per thread, the factories of the simulated() blocks it is inside (innermost last);
+        #: under None, those of the blocks that cover every thread.
+        self.factories: dict[int | None, list[Callable[[], SimLoop]]] = {}
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        stack = self.factories.get(threading.get_ident())
+        stack = self.factories.get(threading.get_ident()) or self.factories.get(None)
         if not stack:
             return self.previous.new_event_loop()
         return stack[-1]()
@@ -69,18 +71,19 @@ def _set_policy(policy: asyncio.AbstractEventLoopPolicy) -> None:
 
 
 @contextmanager
-def simulated(**loop_options: Any) -> Iterator[None]:
+def simulated(*, every_thread: bool = False, **loop_options: Any) -> Iterator[None]:
     """Inside this block, asyncio makes SimLoops: for running unmodified programs.
 
     ``asyncio.run(main())``, ``asyncio.new_event_loop()`` and ``asyncio.get_event_loop()`` all
     create :class:`SimLoop` objects with ``loop_options``, in the thread that entered the block
-    (other threads keep making the loops they made before). The previous event loop policy
-    and current loop are restored on exit. (This uses an event loop policy; asyncio deprecates
-    policies from Python 3.14, where ``loop_factory=`` is the way.)
+    (other threads keep making the loops they made before), or with ``every_thread``, in every
+    thread that is not inside a ``simulated()`` block of its own. The previous event loop
+    policy and current loop are restored on exit. (This uses an event loop policy; asyncio
+    deprecates policies from Python 3.14, where ``loop_factory=`` is the way.)
     """
     global _policy
     factory = loop_factory(**loop_options)
-    ident = threading.get_ident()
+    ident = None if every_thread else threading.get_ident()
     with _policy_lock:
         if _policy is None or _get_policy() is not _policy:
             _policy = _SimLoopPolicy(_get_policy())

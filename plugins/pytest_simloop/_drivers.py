@@ -37,8 +37,9 @@ class Drivers:
     def start(self) -> None:
         if self.simulate:
             # Entered before any test, and before pytest-asyncio reads the event loop policy.
+            # Every thread: a test's own loop may run in a thread the test starts.
             self._stack.enter_context(
-                simloop.simulated(**_settings.session_loop_options(self.config))
+                simloop.simulated(every_thread=True, **_settings.session_loop_options(self.config))
             )
         stock_run_forever: Callable[[asyncio.BaseEventLoop], None] = (
             asyncio.BaseEventLoop.run_forever

@@ -236,3 +236,20 @@ def test_simulated_makes_simloops_only_in_its_own_thread() -> None:
     assert type(mine) is simloop.SimLoop
     assert len(seen) == 1
     assert "SimLoop" not in seen[0]
+
+
+def test_simulated_every_thread_covers_the_threads_a_program_starts() -> None:
+    seen: list[str] = []
+
+    def other() -> None:
+        loop = asyncio.new_event_loop()
+        seen.append(type(loop).__name__)
+        loop.close()
+
+    with simloop.simulated(every_thread=True):
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+    assert seen == ["SimLoop"]
+    other()  # and not after the block
+    assert seen[1] != "SimLoop"
