@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import linecache
-import os
 from collections.abc import Iterable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -81,7 +80,7 @@ def await_chain(task: asyncio.Task[Any]) -> list[ChainLink]:
         lineno = frame.f_lineno
         links.append(
             ChainLink(
-                location=f"{_short_path(code.co_filename)}:{lineno} in {code.co_name}",
+                location=f"{_stdlib.short_path(code.co_filename)}:{lineno} in {code.co_name}",
                 source_line=linecache.getline(code.co_filename, lineno).strip() or None,
                 library=_stdlib.is_library_frame(frame),
                 frame=frame,
@@ -135,7 +134,7 @@ def _describe(
     if user_frame is not None:
         code = user_frame.f_code
         lineno = user_frame.f_lineno
-        location = f"{_short_path(code.co_filename)}:{lineno} in {code.co_name}"
+        location = f"{_stdlib.short_path(code.co_filename)}:{lineno} in {code.co_name}"
         source_line = linecache.getline(code.co_filename, lineno).strip() or None
 
     waiting_on, waits_for, state = _what_it_waits_on(task, frames, user_frame, loop)
@@ -154,73 +153,137 @@ def _describe(
     return report, waits_for
 
 
+#: Primitives built on others: when a task waits on the inner one (the Event behind
+#: ``Queue.join()``, the Condition behind ``Barrier.wait()``, the lock a ``Condition.wait()``
+#: takes back), the report names the outer one, which is what the user's code awaits.
+_COMPOSITES = frozenset({"Queue.join", "Barrier", "Condition"})
+
+
 def _what_it_waits_on(
     task: asyncio.Task[Any],
     frames: Sequence[FrameType],
     user_frame: FrameType | None,
     loop: SimLoop,
 ) -> tuple[str | None, list[asyncio.Task[Any]], str]:
-    """(description, tasks it waits for, state) from the innermost recognisable frame."""
-    for frame in reversed(frames):
-        kind = _stdlib.PRIMITIVE_WAITS.get(frame.f_code)
+    """(description, tasks it waits for, state) from the innermost recognisable frame (or the
+    primitive that frame's primitive belongs to)."""
+    for index in range(len(frames) - 1, -1, -1):
+        kind = _stdlib.PRIMITIVE_WAITS.get(frames[index].f_code)
         if kind is None:
             continue
-        obj = _stdlib.frame_self(frame)
-        name = functools.partial(_primitive_name, _name_of(obj, user_frame))
-
-        if kind == "Lock":
-            owner = _stdlib.lock_owner(obj)
-            if owner is not None and owner is not task:
-                return f"waits on {name('Lock')}, held by '{owner.get_name()}'", [owner], "waiting"
-            if owner is task:
-                return f"waits on {name('Lock')}, which it already holds", [task], "waiting"
-            return f"waits on {name('Lock')}", [], "waiting"
-        if kind == "Event":
-            return f"waits on {name('Event')}, which nobody sets", [], "waiting"
-        if kind == "Condition":
-            return f"waits on {name('Condition')}, which nobody notifies", [], "waiting"
-        if kind == "Semaphore":
-            value = getattr(obj, "_value", "?")
-            return f"waits on {name('Semaphore')} (value {value})", [], "waiting"
-        if kind == "Barrier":
-            count = getattr(obj, "n_waiting", "?")
-            parties = getattr(obj, "parties", "?")
-            return f"waits on {name('Barrier')} ({count} of {parties} arrived)", [], "waiting"
-        if kind == "Queue.get":
-            return f"waits on get() from {name('Queue')}, which stays empty", [], "waiting"
-        if kind == "Queue.put":
-            size = getattr(obj, "maxsize", "?")
-            return (
-                f"waits on put() to {name('Queue')}, which stays full (maxsize {size})",
-                [],
-                "waiting",
-            )
-        if kind == "Queue.join":
-            left = getattr(obj, "_unfinished_tasks", "?")
-            return (
-                f"waits on join() of {name('Queue')}: {left} items not marked task_done()",
-                [],
-                "waiting",
-            )
-        if kind == "sleep":
-            when = _sleep_deadline(frame)
-            if when is not None:
-                return f"sleeps until t={format_seconds(when)}", [], "sleeping"
-            return "sleeps", [], "sleeping"
-        if kind == "TaskGroup":
-            members = _stdlib.taskgroup_tasks(obj)
-            return f"waits for its TaskGroup: {_names(members)}", members, "waiting"
-        # wait / wait_for: fall through to the awaited future below.
-        break
+        inner = index
+        while index > 0 and _stdlib.PRIMITIVE_WAITS.get(frames[index - 1].f_code) in _COMPOSITES:
+            index -= 1
+        return _describe_wait(task, frames[index], frames[inner], user_frame)
     return _describe_awaited(task)
 
 
-def _primitive_name(known: str | None, type_name: str) -> str:
-    """ "Lock `self.lock`", or "a Lock created elsewhere" when the user's code has no name."""
-    if known:
-        return f"{type_name} {known}"
-    article = "an" if type_name[0] in "AEIOU" else "a"
-    return f"{article} {type_name} created elsewhere"
+def _describe_wait(
+    task: asyncio.Task[Any], frame: FrameType, inner: FrameType, user_frame: FrameType | None
+) -> tuple[str | None, list[asyncio.Task[Any]], str]:
+    kind = _stdlib.PRIMITIVE_WAITS[frame.f_code]
+    obj = _stdlib.frame_self(frame)
+    name = functools.partial(_primitive_name, obj, user_frame)
+
+    if kind == "Lock":
+        owner = _stdlib.lock_owner(obj)
+        if owner is not None and owner is not task:
+            return f"waits on {name('Lock')}, held by {_holder(owner)}", [owner], "waiting"
+        if owner is task:
+            return f"waits on {name('Lock')}, which it already holds", [task], "waiting"
+        return f"waits on {name('Lock')}", [], "waiting"
+    if kind == "Event":
+        return f"waits on {name('Event')}, which nobody sets", [], "waiting"
+    if kind == "Condition":
+        if _stdlib.PRIMITIVE_WAITS.get(inner.f_code) == "Lock":
+            owner = _stdlib.lock_owner(_stdlib.frame_self(inner))
+            if owner is not None and owner is not task:
+                return (
+                    f"waits on {name('Condition')} to take its lock back, held by {_holder(owner)}",
+                    [owner],
+                    "waiting",
+                )
+        return f"waits on {name('Condition')}, which nobody notifies", [], "waiting"
+    if kind == "Semaphore":
+        semaphore = name("Semaphore", f"value {getattr(obj, '_value', '?')}")
+        holders = _stdlib.semaphore_holders(obj)
+        if not holders:
+            return f"waits on {semaphore}", [], "waiting"
+        held = ", ".join(
+            _holder(holder) + (f" (acquired at {_site(site)})" if site else "")
+            for holder, site in holders
+        )
+        others = [holder for holder, _ in holders if holder is not task]
+        return f"waits on {semaphore}, held by {held}", others, "waiting"
+    if kind == "Barrier":
+        count = getattr(obj, "n_waiting", "?")
+        parties = getattr(obj, "parties", "?")
+        return f"waits on {name('Barrier', f'{count} of {parties} arrived')}", [], "waiting"
+    if kind == "Queue.get":
+        return f"waits on get() from {name('Queue')}, which stays empty", [], "waiting"
+    if kind == "Queue.put":
+        size = getattr(obj, "maxsize", "?")
+        return (
+            f"waits on put() to {name('Queue', f'maxsize {size}')}, which stays full",
+            [],
+            "waiting",
+        )
+    if kind == "Queue.join":
+        left = getattr(obj, "_unfinished_tasks", "?")
+        items = "1 item" if left == 1 else f"{left} items"
+        return (
+            f"waits on join() of {name('Queue')}: {items} not marked task_done()",
+            [],
+            "waiting",
+        )
+    if kind == "sleep":
+        when = _sleep_deadline(frame)
+        if when is not None:
+            return f"sleeps until t={format_seconds(when)}", [], "sleeping"
+        return "sleeps", [], "sleeping"
+    if kind == "TaskGroup":
+        members = _stdlib.taskgroup_tasks(obj)
+        return f"waits for its TaskGroup: {_names(members)}", members, "waiting"
+    # wait / wait_for: the awaited future says more.
+    return _describe_awaited(task)
+
+
+def _primitive_name(
+    obj: Any, user_frame: FrameType | None, type_name: str, detail: str | None = None
+) -> str:
+    """How a report names a primitive, uniquely where it can: its number in the run and where
+    it was made (when lock tracking saw it made), and how the user's code reaches it:
+    "Lock #2 `b.lock` (created at bank.py:6 in Account.__init__)". Without either, "a Lock
+    created elsewhere". ``detail`` goes in the parentheses ("value 0")."""
+    path = _name_of(obj, user_frame)
+    origin = _stdlib.origin_of(obj)
+    notes = []
+    if origin is None:
+        if path:
+            text = f"{type_name} {path}"
+        else:
+            article = "an" if type_name[0] in "AEIOU" else "a"
+            text = f"{article} {type_name} created elsewhere"
+    else:
+        number, site = origin
+        text = f"{type_name} #{number}" + (f" {path}" if path else "")
+        if site:
+            notes.append(f"created at {_site(site)}")
+    if detail:
+        notes.append(detail)
+    return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _holder(task: asyncio.Task[Any]) -> str:
+    """A task that holds something, as a report names it."""
+    if task.done():
+        return f"'{task.get_name()}', which finished without releasing it"
+    return f"'{task.get_name()}'"
+
+
+def _site(site: _stdlib.Site) -> str:
+    filename, line, function = site
+    return f"{_stdlib.short_path(filename)}:{line} in {function}"
 
 
 def _describe_awaited(task: asyncio.Task[Any]) -> tuple[str | None, list[asyncio.Task[Any]], str]:
@@ -289,14 +352,6 @@ def _members(path: str, value: Any) -> Iterable[tuple[str, Any]]:
             yield f"{path}[{index}]", member
 
 
-def _short_path(filename: str) -> str:
-    try:
-        relative = os.path.relpath(filename)
-    except ValueError:
-        return filename
-    return filename if relative.startswith("..") else relative
-
-
 def limit_error(
     loop: SimLoop,
     kind: type[StepLimitError] | type[TimeLimitError],
@@ -308,15 +363,25 @@ def limit_error(
     steps: int = 0,
     clock_moved_at: int = 0,
     main: asyncio.Future[Any] | None = None,
+    blocking_sleeps: int | None = None,
 ) -> StepLimitError | TimeLimitError:
     """The error for a run that hit its step or time limit, with a report on every task.
 
     It says what the run looks like, from the evidence: the main task waiting on something
     nothing will set while other tasks keep the run alive (a heartbeat); steps spinning at
     one instant with the clock stuck (a livelock); or time moving on with nothing finishing
-    (an endless retry or polling loop).
+    (an endless retry or polling loop). ``blocking_sleeps``: the step limit was hit by that
+    many ``time.sleep`` calls inside one step, which says it all.
     """
     reports, _ = _analyse(loop)
+    if blocking_sleeps is not None:
+        head = (
+            f"step limit reached: time.sleep() was called {blocking_sleeps} times without the "
+            f"run finishing (virtual time {format_seconds(now_ns)}), more than max_steps="
+            f"{max_steps}. A loop that polls with time.sleep() blocks every other task, so what "
+            "it waits for can never happen; await asyncio.sleep() instead."
+        )
+        return kind(head + format_task_reports(reports), reports)
     if kind is StepLimitError:
         head = (
             f"step limit reached: {max_steps} steps ran without the run finishing "
@@ -412,12 +477,17 @@ def find_cycle(edges: dict[asyncio.Task[Any], list[asyncio.Task[Any]]]) -> list[
     return []
 
 
-def deadlock_error(loop: SimLoop, main: asyncio.Future[Any] | None) -> DeadlockError:
-    """The :class:`DeadlockError` for a loop with nothing ready and no timer pending."""
+def deadlock_error(
+    loop: SimLoop, main: asyncio.Future[Any] | None, *, why: str | None = None
+) -> DeadlockError:
+    """The :class:`DeadlockError` for a loop with nothing ready and no timer pending (or
+    ``why`` it cannot go on, if it is something else)."""
     reports, edges = _analyse(loop)
     cycle = [t.get_name() for t in find_cycle(edges)]
     at = format_seconds(now_ns(loop=loop))
-    if main is None:
+    if why is not None:
+        head = f"deadlock at t={at}: {why}"
+    elif main is None:
         head = (
             f"deadlock at t={at}: the loop is running, but nothing is ready to run, no timer "
             "is pending, and so nothing can ever call stop()."

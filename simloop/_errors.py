@@ -134,3 +134,8 @@ class UnhandledExceptionsError(SimulationError, ExceptionGroup[Exception]):
 
 class BlockingCallWarning(RuntimeWarning):
     """A call that would block a real event loop ran inside the simulation (``time.sleep``)."""
+
+
+class RealClockWarning(RuntimeWarning):
+    """Code inside the simulation read something that is still real: a CPU-time clock, or a
+    blocking wait on another thread. Reported once per call site."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 import traceback
 import warnings
 from collections.abc import Callable, Coroutine
@@ -36,7 +35,7 @@ from simloop._errors import (
     TimeLimitError,
     UnhandledExceptionsError,
 )
-from simloop._guards import patches_held
+from simloop._guards import patches_held, real_time_functions
 from simloop._instrument import Instrument
 from simloop._kernel import now_ns
 from simloop._labels import task_label, task_of
@@ -53,7 +52,7 @@ from simloop._trace import Trace
 Main = Callable[[], Coroutine[Any, Any, Any]]
 
 #: Real clock for measuring explorations: inside a run, time.perf_counter is virtual.
-_perf_counter = time.perf_counter
+_perf_counter = real_time_functions()["perf_counter"]
 
 DEFAULT_SHRINK_BUDGET = 300
 

@@ -3,28 +3,40 @@
 While a :class:`~simloop.SimLoop` runs in a thread, this module makes the process-global
 sources of nondeterminism deterministic *for that thread*:
 
-* the clock functions of :mod:`time` read virtual time, and ``time.sleep`` advances it;
-* the global :mod:`random` generator, ``os.urandom``, ``uuid.uuid4``/``uuid1``,
-  :class:`random.SystemRandom` and unseeded ``random.Random()`` draw from generators seeded by
-  the run's seed;
+* the clocks read virtual time: ``time.time``, ``monotonic``, ``perf_counter`` and their
+  ``_ns`` twins through every reference to them, even one bound before the run
+  (:mod:`simloop._cpython` swaps their C implementation), the calendar functions,
+  ``clock_gettime`` of the wall and monotonic clocks, and ``datetime``'s ``now()`` and
+  ``today()``; ``time.sleep`` advances virtual time;
+* the global :mod:`random` generator draws from a generator of the thread's run (the global
+  generator itself is left alone, for other threads), and ``os.urandom``, ``os.getrandom``,
+  ``uuid.uuid4``/``uuid1``, :class:`random.SystemRandom` and unseeded ``random.Random()`` from
+  generators seeded by the run's seed;
+* what still reads the real world is reported at its call site, once (a
+  :class:`~simloop.RealClockWarning`): CPU-time clocks, and blocking waits on other threads
+  (``threading.Event.wait``, ``Condition.wait``, ``Thread.join``, so ``queue.Queue.get``);
 
 and it turns calls that would reach the real world (threads, real socket connections and
 bindings, blocking DNS lookups, subprocesses, signal handlers) into
 :class:`~simloop.EscapedSimulationError` at the call site. (The loop's own network methods run
-on the simulated network, :mod:`simloop.net`.)
+on the simulated network, :mod:`simloop.net`; anyio's worker threads run as executor jobs:
+see :mod:`simloop._anyio`.)
 
 The patches are installed when the first loop starts running and removed when the last one
 stops, also after an exception or ``KeyboardInterrupt``. Each patched function checks which
-thread calls it, so other threads (a pytest timeout thread, say) keep the real behaviour.
+thread calls it, so other threads (a pytest timeout thread, a stock event loop in a thread of
+its own, another simulation) keep their own behaviour: the registries below are per thread.
 """
 
 from __future__ import annotations
 
 import _random
+import concurrent.futures._base
 import contextlib
 import datetime
-import gc
+import functools
 import os
+import queue
 import random
 import signal
 import sys
@@ -35,11 +47,12 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from simloop import _stdlib
+from simloop import _anyio, _cpython, _stdlib
 from simloop._clock import NS_PER_SECOND, seconds_to_ns
-from simloop._errors import BlockingCallWarning, EscapedSimulationError
+from simloop._errors import BlockingCallWarning, EscapedSimulationError, RealClockWarning
 
 _get_ident = threading.get_ident
+_getframe = sys._getframe
 
 #: The guards on in each thread that runs a simulation, for each kind of guard.
 _time_guards: dict[int, RunGuards] = {}
@@ -57,7 +70,10 @@ class RunGuards:
     which nest), in the thread that runs it.
 
     ``clock_ns()`` is the virtual time the clocks read (the loop's, plus what an executor job
-    has spent in ``time.sleep``); ``block(ns)`` makes ``time.sleep`` take virtual time.
+    has spent in ``time.sleep``); ``block(ns)`` makes ``time.sleep`` take virtual time (and
+    raises when that breaks the loop's limits). ``warn`` says whether calls that behave
+    differently in virtual time are reported with a warning (simloop's harness) or not (a bare
+    loop, which stays as quiet as stock asyncio).
     """
 
     def __init__(
@@ -71,6 +87,7 @@ class RunGuards:
         epoch_ns: int,
         clock_ns: Callable[[], int],
         block: Callable[[int], bool],
+        warn: bool = False,
     ) -> None:
         self.seed = seed
         self.patch_time = patch_time
@@ -80,16 +97,16 @@ class RunGuards:
         self.epoch_ns = epoch_ns
         self.clock_ns = clock_ns
         self.block = block
+        self.warn = warn
+        #: What lock tracking records in this loop's runs (numbers, creation sites, holders).
+        self.primitives = _stdlib.PrimitiveTracker()
         self._depth = 0  # sessions open (they nest)
         self._sessions = 0  # how many times the guards went on (each reseeds the generator)
-        self._saved_global_state: Any = None  # the user's, while the simulation runs
+        self._session_seed = 0
+        self._global_random: random.Random | None = None
         self._bytes_random: random.Random | None = None
         self._seeds_random: random.Random | None = None
-        self._previous: tuple[RunGuards | None, RunGuards | None, RunGuards | None] = (
-            None,
-            None,
-            None,
-        )
+        self._previous: tuple[Any, ...] = (None, None, None, None)
 
     # Separate generators for separate purposes, so that adding a draw of one kind does not
     # shift the draws of the others. Each is seeded from the run's seed and its purpose, and
@@ -100,6 +117,18 @@ class RunGuards:
         # for the purpose in the low bits.
         zigzag = self.seed * 2 if self.seed >= 0 else -self.seed * 2 - 1
         return zigzag * 4 + purpose
+
+    @property
+    def global_random(self) -> random.Random:
+        """What ``random.random()`` & co. draw from in this thread during the session."""
+        if self._global_random is None:
+            # Made without Random.__init__, whose seeding (from the OS, or in a run from
+            # seeds_random) would be wasted; the same C seeding the global generator uses.
+            generator: Any = random.Random.__new__(random.Random)
+            _random.Random.seed(generator, self._session_seed)
+            generator.gauss_next = None
+            self._global_random = generator
+        return self._global_random
 
     @property
     def bytes_random(self) -> random.Random:
@@ -125,19 +154,13 @@ class RunGuards:
         a session is already open."""
         if self._depth == 0:
             self._turn_on()
-            if self.track_locks:
-                _stdlib.start_tracking_lock_owners()
         self._depth += 1
 
     def exit(self) -> None:
         """Close a session: the last one turns the guards off."""
         self._depth -= 1
         if self._depth == 0:
-            try:
-                if self.track_locks:
-                    _stdlib.stop_tracking_lock_owners()
-            finally:
-                self._turn_off()
+            self._turn_off()
 
     def _turn_on(self) -> None:
         global _installed
@@ -146,10 +169,13 @@ class RunGuards:
             if _installed == 0:
                 _install()
             _installed += 1
+            # anyio's asyncio backend may have been imported since the patches went in.
+            _anyio.route_worker_threads()
             self._previous = (
                 _time_guards.pop(ident, None),
                 _random_guards.pop(ident, None),
                 _fence_guards.pop(ident, None),
+                _stdlib.track_primitives(ident, self.primitives if self.track_locks else None),
             )
             if self.patch_time:
                 _time_guards[ident] = self
@@ -158,85 +184,168 @@ class RunGuards:
             if self.forbid_escapes:
                 _fence_guards[ident] = self
         if self.patch_random:
-            self._saved_global_state = random.getstate()
-            # Each session of the loop seeds the global generator afresh, from the run's seed
-            # and the session's number: deterministic, not a repeat of the previous session's
-            # sequence, and cheaper than saving the simulation's state at every exit.
+            # Each session of the loop draws afresh, from the run's seed and the session's
+            # number: deterministic, and not a repeat of the previous session's sequence.
             session = self._sessions
             self._sessions += 1
             seed = self._purpose_seed(0)
-            _seed_global_generator(seed if session == 0 else (seed << 32) | session)
+            self._session_seed = seed if session == 0 else (seed << 32) | session
+            self._global_random = None
 
     def _turn_off(self) -> None:
-        """Turn them off again, and give the global generator back its state."""
+        """Turn them off again in this thread (the last one out removes the patches)."""
         global _installed
-        if self.patch_random:
-            random.setstate(self._saved_global_state)
-            self._saved_global_state = None
         ident = _get_ident()
         with _lock:
             for registry, previous in zip(
-                (_time_guards, _random_guards, _fence_guards), self._previous, strict=True
+                (_time_guards, _random_guards, _fence_guards), self._previous, strict=False
             ):
                 registry.pop(ident, None)
                 if previous is not None:
                     registry[ident] = previous
+            _stdlib.track_primitives(ident, self._previous[3])
+            self._previous = (None, None, None, None)
             _installed -= 1
             if _installed == 0:
                 _uninstall()
 
 
-# --- time -------------------------------------------------------------------------------------
+def _warn_at_call_site(message: str, category: type[Warning]) -> None:
+    """Warn once per call site, naming the code that called the patched function: the first
+    frame outside this module and the standard library's blocking helpers (``queue.get()``
+    waits on a ``threading.Condition`` on the user's behalf)."""
+    frame = _getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename in _PLUMBING_FILES:
+        frame = frame.f_back
+    site = (frame.f_code.co_filename, frame.f_lineno)
+    if site in _warned_sites:
+        return
+    _warned_sites.add(site)
+    warnings.warn_explicit(
+        message,
+        category,
+        frame.f_code.co_filename,
+        frame.f_lineno,
+        module=frame.f_globals.get("__name__"),
+        registry=frame.f_globals.setdefault("__warningregistry__", {}),
+    )
 
-_real_time = time.time
-_real_time_ns = time.time_ns
-_real_monotonic = time.monotonic
-_real_monotonic_ns = time.monotonic_ns
-_real_perf_counter = time.perf_counter
-_real_perf_counter_ns = time.perf_counter_ns
-_real_sleep = time.sleep
+
+#: Call sites already warned about (file, line): each is reported once per process.
+_warned_sites: set[tuple[str, int]] = set()
 
 
-def _time() -> float:
-    guards = _time_guards.get(_get_ident())
-    if guards is None:
-        return _real_time()
+# --- clocks -----------------------------------------------------------------------------------
+#
+# time.time, monotonic, perf_counter and their _ns twins take no argument and cannot fail, so
+# their C implementation is swapped (see simloop._cpython): every reference reads virtual time
+# in a simulating thread, and the real clock, at C speed, elsewhere. Where that cannot be done,
+# the module attributes are replaced instead (then a reference bound before the run reads the
+# real clock).
+
+
+def _virtual_time(guards: RunGuards) -> float:
     return (guards.epoch_ns + guards.clock_ns()) / NS_PER_SECOND
 
 
-def _time_ns() -> int:
-    guards = _time_guards.get(_get_ident())
-    if guards is None:
-        return _real_time_ns()
+def _virtual_time_ns(guards: RunGuards) -> int:
     return guards.epoch_ns + guards.clock_ns()
 
 
-def _monotonic() -> float:
-    guards = _time_guards.get(_get_ident())
-    if guards is None:
-        return _real_monotonic()
+def _virtual_monotonic(guards: RunGuards) -> float:
     return guards.clock_ns() / NS_PER_SECOND
 
 
-def _monotonic_ns() -> int:
-    guards = _time_guards.get(_get_ident())
-    if guards is None:
-        return _real_monotonic_ns()
+def _virtual_monotonic_ns(guards: RunGuards) -> int:
     return guards.clock_ns()
 
 
-def _perf_counter() -> float:
-    guards = _time_guards.get(_get_ident())
-    if guards is None:
-        return _real_perf_counter()
-    return guards.clock_ns() / NS_PER_SECOND
+_CLOCKS: dict[str, Callable[[RunGuards], object]] = {
+    "time": _virtual_time,
+    "time_ns": _virtual_time_ns,
+    "monotonic": _virtual_monotonic,
+    "monotonic_ns": _virtual_monotonic_ns,
+    "perf_counter": _virtual_monotonic,
+    "perf_counter_ns": _virtual_monotonic_ns,
+}
+
+#: The module dicts of the standard library code that times out blocking waits on other
+#: threads with a clock (``from time import monotonic as _time`` in threading and queue): those
+#: waits take real time, so their clock stays real, or a wait with a timeout would never end.
+_REAL_TIME_CALLERS = frozenset(
+    id(vars(module)) for module in (threading, queue, concurrent.futures._base)
+)
 
 
-def _perf_counter_ns() -> int:
+def _clock_reader(
+    name: str, virtual: Callable[[RunGuards], object], real: Callable[[], Any], *, depth: int
+) -> Callable[[], object]:
+    """The function that reads clock ``name``: virtual time in a simulating thread, else
+    ``real()``. ``depth``: the frame of the clock's caller, seen from the reader."""
+
+    def read() -> object:
+        guards = _time_guards.get(_get_ident()) if _time_guards else None
+        if guards is None or id(_getframe(depth).f_globals) in _REAL_TIME_CALLERS:
+            return real()
+        return virtual(guards)
+
+    read.__name__ = read.__qualname__ = name
+    return read
+
+
+def _swapped_clocks() -> dict[str, _cpython.SwappedBuiltin]:
+    """The clocks whose C implementation can be swapped on this Python (all or none)."""
+    if not all(_cpython.swappable(getattr(time, name)) for name in _CLOCKS):
+        return {}
+    return {
+        name: _cpython.SwappedBuiltin(
+            getattr(time, name),
+            # Frames between the reader and the clock's caller: the swap's callback.
+            functools.partial(_clock_reader, name, virtual, depth=2),
+        )
+        for name, virtual in _CLOCKS.items()
+    }
+
+
+_SWAPPED = _swapped_clocks()
+#: The real clock functions, unaffected by the guards.
+_real_time = _SWAPPED["time"].original if _SWAPPED else time.time
+_real_time_ns = _SWAPPED["time_ns"].original if _SWAPPED else time.time_ns
+_real_monotonic = _SWAPPED["monotonic"].original if _SWAPPED else time.monotonic
+_real_monotonic_ns = _SWAPPED["monotonic_ns"].original if _SWAPPED else time.monotonic_ns
+_real_perf_counter = _SWAPPED["perf_counter"].original if _SWAPPED else time.perf_counter
+_real_perf_counter_ns = _SWAPPED["perf_counter_ns"].original if _SWAPPED else time.perf_counter_ns
+_real_sleep = time.sleep
+
+_REALS: dict[str, Callable[[], Any]] = {
+    "time": _real_time,
+    "time_ns": _real_time_ns,
+    "monotonic": _real_monotonic,
+    "monotonic_ns": _real_monotonic_ns,
+    "perf_counter": _real_perf_counter,
+    "perf_counter_ns": _real_perf_counter_ns,
+}
+#: Module-attribute replacements of the clocks, where their C implementation is not swapped.
+_MODULE_CLOCKS: dict[str, Callable[[], object]] = (
+    {}
+    if _SWAPPED
+    else {
+        name: _clock_reader(name, virtual, _REALS[name], depth=1)
+        for name, virtual in _CLOCKS.items()
+    }
+)
+
+
+def _time() -> float:
+    """time.time() as the calling thread should see it."""
     guards = _time_guards.get(_get_ident())
-    if guards is None:
-        return _real_perf_counter_ns()
-    return guards.clock_ns()
+    return _real_time() if guards is None else _virtual_time(guards)
+
+
+def _time_ns() -> int:
+    """time.time_ns() as the calling thread should see it."""
+    guards = _time_guards.get(_get_ident())
+    return _real_time_ns() if guards is None else _virtual_time_ns(guards)
 
 
 def _sleep(seconds: float) -> None:
@@ -247,7 +356,7 @@ def _sleep(seconds: float) -> None:
     if seconds < 0:
         msg = "sleep length must be non-negative"
         raise ValueError(msg)
-    if not guards.block(seconds_to_ns(seconds, name="seconds")):
+    if not guards.block(seconds_to_ns(seconds, name="seconds")) and guards.warn:
         warnings.warn(
             f"time.sleep({seconds!r}) inside a simulated run: it would block a real event loop "
             "for that long, stalling every task. simloop advanced virtual time instead. Use "
@@ -300,27 +409,182 @@ def _strftime(format: str, t: Any = None) -> str:
     return _real_strftime(format) if t is None else _real_strftime(format, t)
 
 
+# clock_gettime() of a wall or monotonic clock reads virtual time like the functions above;
+# of a CPU-time clock, the real one, reported.
+_real_clock_gettime = getattr(time, "clock_gettime", None)
+_real_clock_gettime_ns = getattr(time, "clock_gettime_ns", None)
+_WALL_CLOCK_IDS = frozenset(
+    getattr(time, name) for name in ("CLOCK_REALTIME", "CLOCK_TAI") if hasattr(time, name)
+)
+_MONOTONIC_CLOCK_IDS = frozenset(
+    getattr(time, name)
+    for name in ("CLOCK_MONOTONIC", "CLOCK_MONOTONIC_RAW", "CLOCK_BOOTTIME", "CLOCK_UPTIME_RAW")
+    if hasattr(time, name)
+)
+
+
+def _clock_gettime_ns_virtual(clk_id: int, guards: RunGuards) -> int | None:
+    if clk_id in _WALL_CLOCK_IDS:
+        return _virtual_time_ns(guards)
+    if clk_id in _MONOTONIC_CLOCK_IDS:
+        return guards.clock_ns()
+    return None
+
+
+def _clock_gettime(clk_id: int) -> float:
+    assert _real_clock_gettime is not None
+    guards = _time_guards.get(_get_ident())
+    if guards is not None:
+        ns = _clock_gettime_ns_virtual(clk_id, guards)
+        if ns is not None:
+            return ns / NS_PER_SECOND
+        _report_real_clock(guards, f"time.clock_gettime({clk_id!r})")
+    return _real_clock_gettime(clk_id)  # type: ignore[no-any-return]
+
+
+def _clock_gettime_ns(clk_id: int) -> int:
+    assert _real_clock_gettime_ns is not None
+    guards = _time_guards.get(_get_ident())
+    if guards is not None:
+        ns = _clock_gettime_ns_virtual(clk_id, guards)
+        if ns is not None:
+            return ns
+        _report_real_clock(guards, f"time.clock_gettime_ns({clk_id!r})")
+    return _real_clock_gettime_ns(clk_id)  # type: ignore[no-any-return]
+
+
+def _report_real_clock(guards: RunGuards, call: str) -> None:
+    if guards.warn:
+        _warn_at_call_site(
+            f"{call} read a real clock inside a simulated run: CPU time is not simulated, so a "
+            "run that depends on it may not replay. Measure elapsed time with "
+            "time.perf_counter() or loop.time(), which read virtual time.",
+            RealClockWarning,
+        )
+
+
+def _reported(module: Any, name: str, call: str) -> tuple[Any, str, Callable[..., Any]]:
+    """A patch of ``module.name`` that reports a real-clock read in a simulating thread."""
+    original = getattr(module, name)
+
+    def reporting(*args: Any, **kwargs: Any) -> Any:
+        guards = _time_guards.get(_get_ident()) if _time_guards else None
+        if guards is not None:
+            _report_real_clock(guards, call)
+        return original(*args, **kwargs)
+
+    reporting.__name__ = reporting.__qualname__ = name
+    reporting.__doc__ = original.__doc__
+    reporting.__wrapped__ = original  # type: ignore[attr-defined]
+    return (module, name, reporting)
+
+
+def _reported_wait(owner: type, name: str, call: str) -> tuple[Any, str, Callable[..., Any]]:
+    """A patch of a blocking ``threading`` method that reports its use in a simulating thread:
+    it waits for another thread, in real time, blocking every task of the run meanwhile."""
+    original = owner.__dict__[name]
+
+    def waiting(*args: Any, **kwargs: Any) -> Any:
+        # Reported while the fence is up: with forbid_escapes=False, real threads are allowed,
+        # and so is waiting for them.
+        guards = _fence_guards.get(_get_ident()) if _fence_guards else None
+        if guards is not None and guards.warn:
+            _warn_at_call_site(
+                f"{call} inside a simulated run waits for another thread in real time, and "
+                "blocks every task meanwhile: the run may not replay. Await an asyncio "
+                "primitive instead, or run the blocking call with `asyncio.to_thread(...)`.",
+                RealClockWarning,
+            )
+        return original(*args, **kwargs)
+
+    waiting.__name__ = waiting.__qualname__ = name
+    waiting.__doc__ = original.__doc__
+    waiting.__wrapped__ = original  # type: ignore[attr-defined]
+    return (owner, name, waiting)
+
+
 # --- randomness -------------------------------------------------------------------------------
+#
+# random's module functions (random.random, random.choice...) are bound methods of one global
+# generator, random._inst, shared by every thread. While the guards are installed, that
+# generator's class is _RoutedRandom: in a simulating thread its methods draw from the run's
+# own generator (RunGuards.global_random); in any other thread, from the global generator's
+# own state, as if nothing had changed. The methods written in Python (choice, randint,
+# shuffle...) reach the generator through random() and getrandbits(), so routing those (and
+# the methods with state of their own) routes them all, even a `from random import choice`
+# bound before the run. random() and getrandbits() themselves are C methods: the module's
+# names for them are rebound while the guards are installed; a reference to them bound before
+# the run (`from random import random`) still draws from the global generator.
+
+_ROUTED_METHODS = ("random", "getrandbits", "seed", "getstate", "setstate", "gauss")
+
+
+def _routed(name: str) -> Callable[..., Any]:
+    base = getattr(random.Random, name)
+
+    def method(self: random.Random, *args: Any, **kwargs: Any) -> Any:
+        guards = _random_guards.get(_get_ident()) if _random_guards else None
+        if guards is None:
+            return base(self, *args, **kwargs)
+        return getattr(guards.global_random, name)(*args, **kwargs)
+
+    method.__name__ = name
+    method.__qualname__ = f"Random.{name}"
+    method.__doc__ = base.__doc__
+    return method
+
+
+# Named like random's own class, which it stands in for in reprs and error messages.
+_RoutedRandom = type(
+    "Random",
+    (random.Random,),
+    {
+        "__module__": "random",
+        "__doc__": random.Random.__doc__,
+        **{name: _routed(name) for name in _ROUTED_METHODS},
+    },
+)
+
+
+def _route_global_random() -> list[tuple[Any, str, Any]]:
+    """Route random's global generator per thread; the module attributes to rebind."""
+    instance: Any = random._inst
+    if type(instance) is not random.Random:
+        return []  # replaced by someone else: leave it alone
+    instance.__class__ = _RoutedRandom
+    return [
+        (random, name, getattr(instance, name))
+        for name in _ROUTED_METHODS
+        if getattr(getattr(random, name, None), "__self__", None) is instance
+    ]
+
+
+def _unroute_global_random() -> None:
+    instance: Any = random._inst
+    if type(instance) is _RoutedRandom:
+        instance.__class__ = random.Random
+
 
 _real_urandom = os.urandom
-_real_random_urandom = getattr(random, "_urandom", os.urandom)
+_real_getrandom = getattr(os, "getrandom", None)
 _real_random_seed = random.Random.seed
-
-
-def _seed_global_generator(seed: int) -> None:
-    """``random.seed(seed)`` for a non-negative int, without the Python-level wrapper."""
-    generator: Any = random._inst
-    _random.Random.seed(generator, seed)
-    generator.gauss_next = None
-
-
-_real_uuid1 = uuid.uuid1
 
 
 def _urandom(size: int) -> bytes:
     guards = _random_guards.get(_get_ident())
     if guards is None:
         return _real_urandom(size)
+    if size < 0:
+        msg = "negative argument not allowed"
+        raise ValueError(msg)
+    return guards.bytes_random.randbytes(size)
+
+
+def _getrandom(size: int, flags: int = 0) -> bytes:
+    assert _real_getrandom is not None
+    guards = _random_guards.get(_get_ident())
+    if guards is None:
+        return _real_getrandom(size, flags)  # type: ignore[no-any-return]
     if size < 0:
         msg = "negative argument not allowed"
         raise ValueError(msg)
@@ -334,6 +598,9 @@ def _random_seed(self: random.Random, a: Any = None, version: int = 2) -> None:
             # An unseeded Random() would seed itself from the OS; seed it from the run instead.
             a = guards.seeds_random.getrandbits(128)
     _real_random_seed(self, a, version)
+
+
+_real_uuid1 = uuid.uuid1
 
 
 def _uuid1(node: int | None = None, clock_seq: int | None = None) -> uuid.UUID:
@@ -408,9 +675,7 @@ _SIGNAL = (
 # ``datetime.datetime.now``/``utcnow`` and ``datetime.date.today`` (which ``datetime.today``
 # inherits) read the system clock in C, not through ``time.time``, and the types are immutable:
 # their attributes cannot be set. The guards replace these methods in the types' own
-# dictionaries (the dict behind the read-only ``__dict__`` proxy, reached through the garbage
-# collector's view of it) and then tell CPython the type changed (``PyType_Modified``), so its
-# attribute cache forgets the old methods. Every reference to the classes sees the patch,
+# dictionaries (see simloop._cpython), so every reference to the classes sees the patch,
 # ``from datetime import datetime`` included, and instances stay what they were (pickling,
 # ``type(x) is datetime`` and ``isinstance`` are unaffected). Outside a simulated run, the
 # replacements call the real methods.
@@ -445,23 +710,6 @@ def _date_today(cls: Any) -> Any:
     return cls.fromtimestamp(_time())
 
 
-try:
-    import ctypes
-except ImportError:  # pragma: no cover - a CPython built without ctypes
-    ctypes = None  # type: ignore[assignment]
-
-
-def _type_dict(owner: type) -> dict[str, Any] | None:
-    """The writable dict behind a type's ``__dict__`` proxy (None where that cannot be had)."""
-    if sys.implementation.name != "cpython" or ctypes is None:
-        return None
-    referents = gc.get_referents(owner.__dict__)
-    if len(referents) != 1 or not isinstance(referents[0], dict):
-        return None
-    found: dict[str, Any] = referents[0]
-    return found
-
-
 def _type_patch_targets() -> list[tuple[dict[str, Any], str, Any]]:
     """(the type's dict, attribute, replacement) for the methods of immutable types the guards
     replace; empty where they cannot (not CPython)."""
@@ -472,7 +720,7 @@ def _type_patch_targets() -> list[tuple[dict[str, Any], str, Any]]:
     ]
     found = []
     for owner, name, replacement in targets:
-        namespace = _type_dict(owner)
+        namespace = _cpython.type_dict(owner)
         if namespace is None or name not in namespace:
             return []
         found.append((namespace, name, replacement))
@@ -480,28 +728,17 @@ def _type_patch_targets() -> list[tuple[dict[str, Any], str, Any]]:
 
 
 _TYPE_PATCHES = _type_patch_targets()
-#: The types whose attribute caches must be told of a change (PyType_Modified), as arguments.
-_PATCHED_TYPES = (
-    [ctypes.py_object(datetime.datetime), ctypes.py_object(datetime.date)] if _TYPE_PATCHES else []
-)
-_type_modified = ctypes.pythonapi.PyType_Modified if _TYPE_PATCHES else None
 
 
 def _types_modified() -> None:
-    assert _type_modified is not None
-    for owner in _PATCHED_TYPES:
-        _type_modified(owner)
+    for owner in (datetime.datetime, datetime.date):
+        _cpython.type_modified(owner)
 
 
 def _patch_targets() -> list[tuple[Any, str, Any]]:
-    """(owner, attribute, replacement) for every patch."""
-    return [
-        (time, "time", _time),
-        (time, "time_ns", _time_ns),
-        (time, "monotonic", _monotonic),
-        (time, "monotonic_ns", _monotonic_ns),
-        (time, "perf_counter", _perf_counter),
-        (time, "perf_counter_ns", _perf_counter_ns),
+    """(owner, attribute, replacement) for every patch of an attribute."""
+    targets: list[tuple[Any, str, Any]] = [
+        *((time, name, replacement) for name, replacement in _MODULE_CLOCKS.items()),
         (time, "sleep", _sleep),
         (time, "localtime", _localtime),
         (time, "gmtime", _gmtime),
@@ -518,10 +755,32 @@ def _patch_targets() -> list[tuple[Any, str, Any]]:
             _fenced("threading.Thread.start()", *_THREAD, threading.Thread.start),
         ),
         (signal, "signal", _fenced("signal.signal()", *_SIGNAL, signal.signal)),
+        _reported_wait(threading.Event, "wait", "threading.Event.wait()"),
+        _reported_wait(threading.Condition, "wait", "threading.Condition.wait()"),
+        _reported_wait(threading.Thread, "join", "threading.Thread.join()"),
     ]
+    if _real_getrandom is not None:
+        targets.append((os, "getrandom", _getrandom))
+    if _real_clock_gettime is not None:
+        targets.append((time, "clock_gettime", _clock_gettime))
+    if _real_clock_gettime_ns is not None:
+        targets.append((time, "clock_gettime_ns", _clock_gettime_ns))
+    for name in ("process_time", "process_time_ns", "thread_time", "thread_time_ns"):
+        if hasattr(time, name):
+            targets.append(_reported(time, name, f"time.{name}()"))
+    if hasattr(os, "times"):
+        targets.append(_reported(os, "times", "os.times()"))
+    return targets
 
 
 _PATCHES = _patch_targets()
+
+#: Files whose frames are skipped to find the call site a warning names: the standard
+#: library's blocking helpers, which call the waits above on the user's behalf.
+_PLUMBING_FILES = frozenset(
+    path
+    for path in (__file__, threading.__file__, queue.__file__, concurrent.futures._base.__file__)
+)
 
 # Sockets, name lookups and subprocesses are fenced with an audit hook (PEP 578) rather than
 # patches: it sees them however they are reached (``socket.socket``, ``_socket``,
@@ -562,28 +821,36 @@ def _install() -> None:
     if not _audit_hook_added:
         sys.addaudithook(_audit_hook)
         _audit_hook_added = True
-    for owner, name, replacement in _PATCHES:
+    for owner, name, replacement in [*_PATCHES, *_route_global_random()]:
         _originals.append((owner, name, owner.__dict__.get(name, _MISSING)))
         setattr(owner, name, replacement)
+    for swap in _SWAPPED.values():
+        swap.swap()
     if _TYPE_PATCHES:
         for namespace, name, replacement in _TYPE_PATCHES:
             _type_originals.append((namespace, name, namespace[name]))
             namespace[name] = replacement
         _types_modified()
+    _stdlib.start_tracking_primitives()
 
 
 def _uninstall() -> None:
+    _anyio.unroute_worker_threads()
+    _stdlib.stop_tracking_primitives()
     if _type_originals:
         while _type_originals:
             namespace, name, original = _type_originals.pop()
             namespace[name] = original
         _types_modified()
+    for swap in _SWAPPED.values():
+        swap.restore()
     while _originals:
         owner, name, original = _originals.pop()
         if original is _MISSING:
             delattr(owner, name)
         else:
             setattr(owner, name, original)
+    _unroute_global_random()
 
 
 _MISSING = object()
@@ -591,9 +858,10 @@ _MISSING = object()
 
 @contextlib.contextmanager
 def patches_held() -> Iterator[None]:
-    """Keep the patches in place for a while (an exploration's many runs): each run's guards
-    then only register for their thread, rather than patch and restore some thirty functions
-    per run. Unregistered, every patched function behaves as the original."""
+    """Keep the patches in place over a series of runs (an exploration): each run then only
+    turns its guards on and off in its own thread, instead of installing and removing every
+    patch (a good part of the cost of a short run). Other threads see no difference: every
+    patch behaves as the original in a thread that runs no simulation."""
     global _installed
     with _lock:
         if _installed == 0:
@@ -613,14 +881,16 @@ def is_installed() -> bool:
     return _installed > 0
 
 
+def clocks_swapped() -> bool:
+    """Whether the clocks are swapped in C on this Python (so references bound before a run
+    read virtual time too), rather than replaced as module attributes."""
+    return bool(_SWAPPED)
+
+
 def real_time_functions() -> dict[str, Callable[..., Any]]:
-    """The unpatched clock functions, for code that must measure real time."""
-    return {
-        "time": _real_time,
-        "monotonic": _real_monotonic,
-        "perf_counter": _real_perf_counter,
-        "sleep": _real_sleep,
-    }
+    """The real clock functions (and ``sleep``), whatever the guards do, for code that must
+    measure real time, also inside a simulated run."""
+    return {**_REALS, "sleep": _real_sleep}
 
 
 # uuid.uuid4 calls os.urandom at call time, so patching os.urandom covers it; check that this

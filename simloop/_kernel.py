@@ -46,7 +46,7 @@ import contextvars
 from asyncio import events
 from collections.abc import Callable, Iterator
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from simloop import _stdlib
 from simloop._choices import (
@@ -58,7 +58,7 @@ from simloop._choices import (
     Schedule,
     bad_choice_error,
 )
-from simloop._clock import NEVER_NS, NS_PER_SECOND, format_seconds
+from simloop._clock import NEVER_NS, NS_PER_SECOND, format_seconds, seconds_to_ns
 from simloop._errors import DeadlockError, InvalidArgumentError, StepLimitError, TimeLimitError
 from simloop._labels import handle_label, timer_label
 from simloop._lanes import LaneHandle, LaneTimerHandle, ReadyLanes
@@ -75,6 +75,85 @@ if TYPE_CHECKING:
 #: ``timer_jitter`` and ``sleep_jitter`` make a delay a choice among this many evenly spaced
 #: values, from 0 (on time, option 0) to the full jitter.
 JITTER_LEVELS = 8
+
+#: A time limit every virtual time is past: the value the hot paths compare with while
+#: ``loop.time`` is replaced, so that every batch boundary takes the slow path (which follows the
+#: replacement), at no cost to the common case.
+_ALWAYS_PAST = -(NEVER_NS << 1)
+
+
+_V = TypeVar("_V")
+
+
+class _Shadowable(Generic[_V]):
+    """A read-only property of the loop that a subclass may take over as an attribute of its
+    own: a SimLoop subclass standing in for a project's own test loop may use the same names
+    (aiostream's test loop keeps a list in ``self.steps``). On a plain SimLoop, setting it is
+    refused, as for a property."""
+
+    def __init__(self, read: Callable[[Any], _V]) -> None:
+        self._read = read
+        self.__doc__ = read.__doc__
+        self._name = read.__name__
+
+    @overload
+    def __get__(self, loop: None, owner: type | None = None) -> _Shadowable[_V]: ...
+
+    @overload
+    def __get__(self, loop: Kernel, owner: type | None = None) -> _V: ...
+
+    def __get__(self, loop: Kernel | None, owner: type | None = None) -> Any:
+        if loop is None:
+            return self
+        state = loop.__dict__
+        if self._name in state:
+            return state[self._name]
+        return self._read(loop)
+
+    def __set__(self, loop: Kernel, value: Any) -> None:
+        if type(loop).__module__.partition(".")[0] == "simloop":
+            msg = (
+                f"`{self._name}` is read-only on a {type(loop).__name__} (a subclass may use "
+                "the name for an attribute of its own)"
+            )
+            raise AttributeError(msg)
+        loop.__dict__[self._name] = value
+
+
+class _LoopClock:
+    """``loop.time``: the loop's virtual clock, in seconds.
+
+    Stock asyncio's loop goes by ``self.time()``: ``call_later`` adds the delay to it, and a
+    timer runs once it reads past the timer's deadline. Tests rely on that, replacing the clock
+    with ``mock.patch.object(loop, "time", fake)`` and moving ``fake`` by hand. So does a
+    SimLoop: while ``time`` is replaced on the instance (or overridden by a subclass), the
+    replacement decides deadlines and which timers are due (see ``Kernel._start_batch``).
+    A data descriptor, so that the replacement is noticed when it is made, not looked for on
+    every step.
+    """
+
+    @overload
+    def __get__(self, loop: None, owner: type | None = None) -> _LoopClock: ...
+
+    @overload
+    def __get__(self, loop: Kernel, owner: type | None = None) -> Callable[[], float]: ...
+
+    def __get__(self, loop: Kernel | None, owner: type | None = None) -> Any:
+        if loop is None:
+            return self
+        replacement = loop._time_replacement
+        return loop._virtual_time if replacement is None else replacement
+
+    def __set__(self, loop: Kernel, value: Callable[[], float]) -> None:
+        loop._time_replacement = value
+        loop._follow_replaced_time(True)
+
+    def __delete__(self, loop: Kernel) -> None:
+        if loop._time_replacement is None:
+            raise AttributeError("time")
+        loop._time_replacement = None
+        loop._follow_replaced_time(type(loop).time is not _LOOP_CLOCK)
+
 
 _new_object = object.__new__
 #: The lanes of every loop in Fifo mode: always empty.
@@ -94,6 +173,7 @@ class Kernel(asyncio.BaseEventLoop):
         _debug: bool
         _current_handle: Any
         _clock_resolution: float
+        _thread_id: int | None
 
         def _check_callback(self, callback: Any, method: str) -> None: ...
         def _check_thread(self) -> None: ...
@@ -113,7 +193,13 @@ class Kernel(asyncio.BaseEventLoop):
         # Virtual clock (integer nanoseconds).
         start_ns, self._max_time_ns, jitter_ns, self._epoch_ns, sleep_jitter_ns = options.times_ns()
         self._start_ns = self._now_ns = start_ns
-        self._time_limit_ns = NEVER_NS
+        #: The limit of the current run_forever call, and what the hot paths compare with
+        #: (the same, unless loop.time is replaced: see _LoopClock).
+        self._limit_ns = self._time_limit_ns = NEVER_NS
+        self._time_replacement: Callable[[], float] | None = None
+        self._time_replaced = False
+        # A subclass that defines time() has replaced the clock for good.
+        self._follow_replaced_time(type(self).time is not _LOOP_CLOCK)
         # The timing model (see "Timing" in docs/explanation/virtual-time-and-choices.md).
         # Fifo never deviates, so it makes no jitter choices: every timer is on time.
         self._jitter_step_ns = _jitter_step(0 if self._fifo else jitter_ns)
@@ -148,22 +234,22 @@ class Kernel(asyncio.BaseEventLoop):
 
     # --- what the loop exposes ------------------------------------------------------------
 
-    @property
+    @_Shadowable
     def seed(self) -> int | None:
         """The run's seed (``None`` for an unseeded ``Fifo`` run)."""
         return self._seed
 
-    @property
+    @_Shadowable
     def scheduler(self) -> Scheduler:
         """The scheduler that makes this loop's choices."""
         return self._scheduler
 
-    @property
+    @_Shadowable
     def steps(self) -> int:
         """How many callbacks (task steps, timer callbacks...) have run so far."""
         return self._steps
 
-    @property
+    @_Shadowable
     def trace(self) -> Trace:
         """A snapshot of the run so far: its schedule and, with ``record_events``, its events."""
         schedule = self._schedule
@@ -184,9 +270,32 @@ class Kernel(asyncio.BaseEventLoop):
             marks=dict(self._marks) or None,
         )
 
-    def time(self) -> float:
+    time = _LoopClock()
+
+    def _virtual_time(self) -> float:
         """The virtual time, in seconds."""
         return self._now_ns / NS_PER_SECOND
+
+    def _follow_replaced_time(self, replaced: bool) -> None:
+        """Go by ``self.time()`` (a replacement of the clock) or by the virtual clock."""
+        self._time_replaced = replaced
+        self._time_limit_ns = _ALWAYS_PAST if replaced else self._limit_ns
+
+    def _set_time_limit(self, limit_ns: int) -> None:
+        """The virtual time a run_forever call may not go past."""
+        self._limit_ns = limit_ns
+        self._time_limit_ns = _ALWAYS_PAST if self._time_replaced else limit_ns
+
+    def _replaced_now_ns(self) -> int:
+        """What the replaced ``loop.time()`` reads, in nanoseconds."""
+        reading = self.time()
+        if isinstance(reading, bool) or not isinstance(reading, (int, float)):
+            msg = (
+                "`loop.time` was replaced by a function that returns "
+                f"{type(reading).__name__} {reading!r}, not a number of seconds"
+            )
+            raise InvalidArgumentError(msg)
+        return seconds_to_ns(reading, name="loop.time()")
 
     def _use_scheduler(self, scheduler: Scheduler) -> None:
         """Make ``scheduler`` answer the choices (see lowlevel.set_scheduler)."""
@@ -227,7 +336,7 @@ class Kernel(asyncio.BaseEventLoop):
         self, delay_ns: int, callback: Callable[..., object], *args: Any
     ) -> events.TimerHandle:
         """An internal timer: exact, never jittered."""
-        when_ns = self._now_ns + delay_ns
+        when_ns = (self._replaced_now_ns() if self._time_replaced else self._now_ns) + delay_ns
         return self._new_timer(when_ns, when_ns / NS_PER_SECOND, callback, args, None, False)
 
     def _new_timer(
@@ -288,8 +397,13 @@ class Kernel(asyncio.BaseEventLoop):
         """Run batches until ``stop()`` has been called (checked between batches).
 
         ``BaseEventLoop.run_forever`` calls this once per iteration and then checks
-        ``_stopping``; running many iterations per call avoids its overhead per batch.
+        ``_stopping``; running many iterations per call avoids its overhead per batch. Called
+        directly, outside ``run_forever`` (as some tests of asyncio itself do), it runs one
+        iteration, as stock asyncio's does.
         """
+        if self._thread_id is None:
+            self._run_one_iteration()
+            return
         while True:
             ntodo = self._start_batch()
             if ntodo:
@@ -301,6 +415,24 @@ class Kernel(asyncio.BaseEventLoop):
                     self._run_batches_chosen(ntodo)
             if self._stopping:
                 return
+
+    def _run_one_iteration(self) -> None:
+        """One iteration of stock asyncio's loop: the timers due join the ready callbacks (if
+        none is ready, the clock moves to the next timer first, where stock asyncio would wait
+        in its selector), then the callbacks ready now run."""
+        if self._lanes.pending:
+            self._lanes.flush_pending()
+        now_ns = self._replaced_now_ns() if self._time_replaced else self._now_ns
+        if not self._ready_count() and not self._timers.due_before(now_ns):
+            when = self._timers.next_deadline()
+            if when is None:
+                return
+            if not self._time_replaced:
+                self._now_ns = now_ns = max(when, self._now_ns)
+        self._collect_due_timers(now_ns)
+        ntodo = self._ready_count()
+        if ntodo:
+            self._run_batch_observed(ntodo)
 
     def _ready_count(self) -> int:
         if self._fifo:
@@ -316,6 +448,8 @@ class Kernel(asyncio.BaseEventLoop):
 
     def _start_batch(self) -> int:
         """The work between two batches; returns how many callbacks the next batch runs."""
+        if self._time_replaced:
+            return self._start_batch_by_replaced_time()
         if self._pending_errors:
             raise self._pending_errors.pop(0)
         lanes = self._lanes
@@ -331,6 +465,46 @@ class Kernel(asyncio.BaseEventLoop):
         if ntodo and self._now_ns > self._time_limit_ns:
             raise self._limit_error(TimeLimitError)
         return ntodo
+
+    def _start_batch_by_replaced_time(self) -> int:
+        """:meth:`_start_batch` while ``loop.time`` is replaced: timers are due by the
+        replacement's clock, as in stock asyncio's ``_run_once``. When nothing is ready, a real
+        loop sleeps until the next timer is due by that clock; here the virtual clock moves by
+        that much instead, and if the replacement does not follow it, nothing ever could be
+        due: a deadlock, reported as such."""
+        if self._pending_errors:
+            raise self._pending_errors.pop(0)
+        lanes = self._lanes
+        if lanes.pending:
+            lanes.flush_pending()
+        now_ns = self._replaced_now_ns()
+        if self._timers.due_before(now_ns):
+            self._collect_due_timers(now_ns)
+        ntodo = self._ready_count()
+        if ntodo or self._stopping:
+            return ntodo
+        when = self._timers.next_deadline()
+        if when is None:
+            raise self._deadlock_error()
+        target = self._now_ns + (when - now_ns)
+        if target > self._limit_ns:
+            raise self._limit_error(TimeLimitError, next_timer_ns=target)
+        if target > self._now_ns:
+            old = self._now_ns
+            self._now_ns = target
+            self._clock_moved_at = self._steps
+            for instrument in self._instruments:
+                instrument.clock_advanced(_as_simloop(self), old, target)
+        later_ns = self._replaced_now_ns()
+        if later_ns < when:
+            raise self._deadlock_error(
+                "nothing is ready, and no timer is due by the replaced loop.time(), which "
+                f"reads {later_ns / NS_PER_SECOND!r} (the next timer is due at "
+                f"{when / NS_PER_SECOND!r}) and did not move when virtual time did: a real "
+                "loop would wait for it forever."
+            )
+        self._collect_due_timers(later_ns)
+        return self._ready_count()
 
     def _batch_boundary_needs_work(self) -> bool:
         """Whether the next batch must go through :meth:`_start_batch` first."""
@@ -694,14 +868,14 @@ class Kernel(asyncio.BaseEventLoop):
             instrument.choice_made(_as_simloop(self), point, c)
         return c
 
-    def _collect_due_timers(self) -> None:
-        """Move every timer due at the current time into the ready callbacks.
+    def _collect_due_timers(self, now_ns: int | None = None) -> None:
+        """Move every timer due at the current time (or ``now_ns``) into the ready callbacks.
 
         In lanes mode the due timers form one new lane (with ``shuffle``, one lane each);
         which of several timers with the same deadline comes first is a choice, option 0
         being the order they were scheduled in.
         """
-        groups = self._timers.pop_due(self._now_ns)
+        groups = self._timers.pop_due(self._now_ns if now_ns is None else now_ns)
         if not groups:
             return
         if self._fifo:
@@ -746,13 +920,17 @@ class Kernel(asyncio.BaseEventLoop):
 
     # --- why a run cannot go on ----------------------------------------------------------
 
-    def _deadlock_error(self) -> DeadlockError:
+    def _deadlock_error(self, why: str | None = None) -> DeadlockError:
         from simloop._diagnosis import deadlock_error
 
-        return deadlock_error(_as_simloop(self), self._main_future)
+        return deadlock_error(_as_simloop(self), self._main_future, why=why)
 
     def _limit_error(
-        self, kind: type[StepLimitError] | type[TimeLimitError], next_timer_ns: int | None = None
+        self,
+        kind: type[StepLimitError] | type[TimeLimitError],
+        next_timer_ns: int | None = None,
+        *,
+        blocking_sleeps: int | None = None,
     ) -> StepLimitError | TimeLimitError:
         from simloop._diagnosis import limit_error
 
@@ -768,7 +946,11 @@ class Kernel(asyncio.BaseEventLoop):
             steps=self._step_limit if kind is StepLimitError else self._steps,
             clock_moved_at=self._clock_moved_at,
             main=self._main_future,
+            blocking_sleeps=blocking_sleeps,
         )
+
+
+_LOOP_CLOCK = Kernel.__dict__["time"]
 
 
 def _as_simloop(kernel: Kernel) -> SimLoop:

@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from simloop import _stdlib
 from simloop._clock import NEVER_NS, NS_PER_SECOND, seconds_to_ns
-from simloop._errors import EscapedSimulationError
+from simloop._errors import (
+    EscapedSimulationError,
+    InvalidArgumentError,
+    StepLimitError,
+    TimeLimitError,
+)
 from simloop._executor import SimulatedExecutor
 from simloop._guards import RunGuards, escape_message
 from simloop._kernel import Kernel
@@ -82,7 +87,13 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
             :mod:`simloop.net`, whatever this says.)
         fail_on_unhandled: Raise :class:`~simloop.UnhandledExceptionsError` at the end of
             ``run_until_complete`` for exceptions nobody retrieved (crashed background tasks,
-            failing callbacks), instead of only logging them.
+            failing callbacks, errors reported to the exception handler), instead of logging
+            them as asyncio does. ``None`` (the default): ``True`` when simloop's harness runs
+            the loop (:func:`simloop.run`, :func:`~simloop.explore`, the pytest marker and
+            fixture), ``False`` for a bare loop handed to another runner.
+        warn: Warn about calls that behave differently in virtual time (``time.sleep`` in a
+            coroutine, a clock or a wait that is still real). ``None`` (the default): as for
+            ``fail_on_unhandled``; a bare loop stays as quiet as asyncio's own.
         track_locks: Record which task holds each ``asyncio.Lock``, for deadlock reports.
         epoch: The wall-clock time ``time.time()`` reads at virtual time 0.
         instruments: Observers to attach from the start (see :class:`~simloop.Instrument`).
@@ -98,13 +109,15 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
         def _check_running(self) -> None: ...
         def _check_default_executor(self) -> None: ...
 
+    # Until BaseEventLoop.__init__ has run, a loop that rejected its arguments must look closed
+    # to BaseEventLoop.__del__ (which would otherwise complain when it is collected), and have
+    # what its repr reads: class attributes, so that this holds even when the call itself
+    # fails, before __init__ runs.
+    _closed = True
+    _thread_id = None
+    _debug = False
+
     def __init__(self, *, options: LoopOptions | None = None, **kwargs: Any) -> None:
-        # Until BaseEventLoop.__init__ has run, a loop that rejected its arguments must look
-        # closed to BaseEventLoop.__del__ (which would otherwise complain when it is
-        # collected), and have what its repr reads.
-        self._closed = True
-        self._thread_id = None
-        self._debug = False
         opts = LoopOptions.build(options, **kwargs)
         scheduler = scheduler_for(opts.seed, opts.scheduler)
         seed = opts.seed
@@ -113,7 +126,9 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
             if isinstance(declared, int) and not isinstance(declared, bool):
                 seed = declared
         Kernel.__init__(self, opts, scheduler, seed)
-        self._unhandled = UnhandledPolicy(enabled=opts.fail_on_unhandled)
+        self._unhandled = UnhandledPolicy(enabled=opts.fail_on_unhandled is True)
+        #: time.sleep() calls in the current run_forever call (they count towards max_steps).
+        self._blocking_sleeps = 0
         self._task_keys = 0
         self._executor = SimulatedExecutor(self, self._call_later_ns)
         self._guards = RunGuards(
@@ -125,6 +140,7 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
             epoch_ns=self._epoch_ns,
             clock_ns=self._clock_in_step_ns,
             block=self._block_for,
+            warn=opts.warn is True,
         )
         self._bound = False
         #: The next run_forever runs only the loop's own idle cleanup: no guards needed.
@@ -217,6 +233,9 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
     ) -> events.TimerHandle:
         if delay is None:
             raise TypeError("delay must not be None")
+        if self._time_replaced:
+            # As stock asyncio: the deadline is the replaced clock's reading plus the delay.
+            return self.call_at(self.time() + delay, callback, *args, context=context)
         kind = delay.__class__
         if kind is float or kind is int:
             try:
@@ -253,7 +272,8 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
         # cleanup run after a limit error has a budget of its own.
         if self._max_steps is not None:
             self._step_limit = self._steps + self._max_steps
-        self._time_limit_ns = (
+        self._blocking_sleeps = 0
+        self._set_time_limit(
             NEVER_NS if self._max_time_ns is None else self._now_ns + self._max_time_ns
         )
         guarded = not self._guardless_run
@@ -330,11 +350,26 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
     # --- time that passes inside a step (time.sleep, executor jobs) -------------------------
 
     def _block_for(self, ns: int) -> bool:
-        """``time.sleep`` inside the loop: True if an executor job absorbed the time."""
-        if self._executor.block(ns):
-            return True
-        self._now_ns += ns
-        return False
+        """``time.sleep`` inside the loop: True if an executor job absorbed the time.
+
+        The limits hold inside a step too: a coroutine polling with ``time.sleep`` (which no
+        other task can interrupt) would otherwise run forever. Past a limit, the sleep raises
+        the limit's error at its call site, and the run ends at the next batch boundary even
+        if the program catches it.
+        """
+        absorbed = self._executor.block(ns)
+        if not absorbed:
+            self._now_ns += ns
+        self._blocking_sleeps += 1
+        error: StepLimitError | TimeLimitError | None = None
+        if self._now_ns + self._executor.offset_ns() > self._limit_ns:
+            error = self._limit_error(TimeLimitError)
+        elif self._max_steps is not None and self._blocking_sleeps > self._max_steps:
+            error = self._limit_error(StepLimitError, blocking_sleeps=self._blocking_sleeps)
+        if error is not None:
+            self._pending_errors.append(error)
+            raise error
+        return absorbed
 
     def _clock_in_step_ns(self) -> int:
         """The time the clocks read inside a step: an executor job's is ahead of the loop's
@@ -344,9 +379,9 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
     # --- failures ---------------------------------------------------------------------------
 
     def default_exception_handler(self, context: dict[str, Any]) -> None:
-        # Record while running, to raise at the end of run_until_complete; once the loop has
-        # stopped nobody would raise it, so log it as stock asyncio does.
-        if not self._unhandled.record(context, running=self._thread_id is not None):
+        # Record while the loop is open, to judge at the end of run_until_complete (or of the
+        # run); once it is closed nobody would raise it, so log it as stock asyncio does.
+        if not self._unhandled.record(context, open=not self._closed):
             super().default_exception_handler(context)
 
     def _collect_unhandled(self, *, final: bool) -> list[BaseException]:
@@ -492,6 +527,21 @@ def raise_unhandled(loop: SimLoop, *, final: bool) -> None:
     """Fail with the exceptions nobody retrieved so far (``final``: the loop will not run
     again, so no suspect can still be retrieved)."""
     loop._raise_unhandled(final=final)
+
+
+def use_harness_defaults(loop: SimLoop) -> None:
+    """simloop's harness (``simloop.run``, ``explore``, the pytest plugin) runs ``loop``: the
+    options left to ``None`` take the harness's values, so exceptions nobody retrieved fail
+    the run and calls that behave differently in virtual time are reported with a warning.
+    (A bare SimLoop handed to another runner behaves like asyncio's own loop instead.)"""
+    if not isinstance(loop, SimLoop):
+        msg = f"`loop` must be a simloop.SimLoop, not {type(loop).__name__} {loop!r}"
+        raise InvalidArgumentError(msg)
+    options = loop.options
+    if options.fail_on_unhandled is None:
+        loop._unhandled.enabled = True
+    if options.warn is None:
+        loop._guards.warn = True
 
 
 def note_failure(loop: SimLoop, exc: BaseException) -> None:

@@ -100,6 +100,12 @@ def _check_bool(options: Any, attribute: Any, value: object) -> None:
         raise InvalidArgumentError(msg)
 
 
+def _check_optional_bool(options: Any, attribute: Any, value: object) -> None:
+    if value is not None and not isinstance(value, bool):
+        msg = f"`{attribute.name}` must be True, False or None, not {_describe(value)}"
+        raise InvalidArgumentError(msg)
+
+
 def _check_record_events(options: Any, attribute: Any, value: object) -> None:
     if isinstance(value, bool):
         return
@@ -154,6 +160,10 @@ def parse_bool(text: str) -> bool:
     raise ValueError(msg)
 
 
+def parse_optional_bool(text: str) -> bool | None:
+    return None if text.strip().lower() in ("none", "") else parse_bool(text)
+
+
 def parse_seconds(text: str) -> float:
     return float(text)
 
@@ -164,6 +174,14 @@ def parse_optional_seconds(text: str) -> float | None:
 
 def parse_optional_int(text: str) -> int | None:
     return None if text.strip().lower() in ("none", "") else int(text)
+
+
+# What each parser expects, in the words of a usage error ("--simloop-shuffle must be ...").
+parse_bool.expects = "true or false"  # type: ignore[attr-defined]
+parse_optional_bool.expects = "true, false or none"  # type: ignore[attr-defined]
+parse_seconds.expects = "a number of seconds"  # type: ignore[attr-defined]
+parse_optional_seconds.expects = "a number of seconds or none"  # type: ignore[attr-defined]
+parse_optional_int.expects = "an int or none"  # type: ignore[attr-defined]
 
 
 # --- the list --------------------------------------------------------------------------------
@@ -284,13 +302,25 @@ class LoopOptions:
         recorded=True,
         parse=parse_bool,
     )
-    fail_on_unhandled: bool = _option(
-        True,
+    fail_on_unhandled: bool | None = _option(
+        None,
         "Raise UnhandledExceptionsError at the end of run_until_complete for exceptions nobody "
-        "retrieved (crashed background tasks, failing callbacks), instead of only logging them.",
-        check=_check_bool,
+        "retrieved (crashed background tasks, failing callbacks, errors reported to the loop's "
+        "exception handler), instead of logging them as asyncio does. None (the default): "
+        "True when simloop's harness runs the loop (simloop.run, explore, replay, the pytest "
+        "marker and fixture), False for a bare SimLoop given to another runner.",
+        check=_check_optional_bool,
         recorded=True,
-        parse=parse_bool,
+        parse=parse_optional_bool,
+    )
+    warn: bool | None = _option(
+        None,
+        "Warn about calls that behave differently in virtual time: time.sleep() in a "
+        "coroutine (BlockingCallWarning), a clock or a wait that is still real "
+        "(RealClockWarning). None (the default): True when simloop's harness runs the loop, "
+        "False for a bare SimLoop, which stays as quiet as asyncio's own loop.",
+        check=_check_optional_bool,
+        parse=parse_optional_bool,
     )
     track_locks: bool = _option(
         True,

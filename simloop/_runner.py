@@ -12,7 +12,14 @@ from typing import Any, TypeVar
 from simloop import _stdlib
 from simloop._errors import InvalidArgumentError, ReplayDivergenceError
 from simloop._kernel import has_leftover_callbacks, set_scheduler
-from simloop._loop import SimLoop, enter_session, exit_session, note_failure, raise_unhandled
+from simloop._loop import (
+    SimLoop,
+    enter_session,
+    exit_session,
+    note_failure,
+    raise_unhandled,
+    use_harness_defaults,
+)
 from simloop._options import check_recorded
 from simloop._scheduling import Fifo, RandomWalk, Scheduler
 from simloop._text import plural
@@ -82,7 +89,8 @@ def run_on(
     on_failure: Callable[[BaseException], None] | None = None,
     name: str | None = None,
 ) -> _T:
-    """Run ``main`` to completion on ``loop``, clean up as asyncio.run does, close the loop.
+    """Run ``main`` to completion on ``loop``, clean up as asyncio.run does, close the loop;
+    the loop's options left to ``None`` take the harness's values (``use_harness_defaults``).
 
     A failure (an ``Exception``, or the main task cancelled) gets the replay note; both it and
     ``on_failure`` see the loop as it was when the run failed, before cleanup adds steps of
@@ -90,6 +98,7 @@ def run_on(
     test framework's own control flow) propagates at once, with no cleanup run, which could
     only be interrupted again.
     """
+    use_harness_defaults(loop)
     # One session for the whole run, cleanup included: the guards go on and off once.
     enter_session(loop)
     try:

@@ -13,10 +13,12 @@ import asyncio.format_helpers
 import asyncio.locks
 import asyncio.queues
 import asyncio.tasks
+import functools
 import gc
 import inspect
 import os
 import sys
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from types import CodeType, FrameType
@@ -352,6 +354,15 @@ def is_library_frame(frame: FrameType) -> bool:
     return filename.startswith(_SIMLOOP_DIR) and os.path.basename(filename).startswith("_")
 
 
+def short_path(filename: str) -> str:
+    """A file name as reports show it: relative to the working directory if it is inside."""
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:
+        return filename
+    return filename if relative.startswith("..") else relative
+
+
 def _code(function: Any) -> CodeType | None:
     return getattr(function, "__code__", None)
 
@@ -400,14 +411,64 @@ def taskgroup_tasks(group: Any) -> list[asyncio.Task[Any]]:
     return [t for t in tasks if not t.done()] if tasks else []
 
 
-# --- Who holds which asyncio.Lock -------------------------------------------------------------
+# --- What a run knows about asyncio's primitives ------------------------------------------------
 #
-# asyncio.Lock does not record its owner. While lock tracking is on, ``Lock._locked`` is a
-# property on the class: setting it to True (which only ``acquire`` does) records the current
-# task. The value itself stays in the instance ``__dict__``, so locks created before tracking
-# started, and tracking switched off mid-way, both keep working.
+# asyncio's Lock does not record its owner, nor a Semaphore its holders, nor any primitive where
+# it was made. While simulations run (the determinism guards are installed), the classes record
+# them: ``Lock._locked`` is a property whose setter (only ``acquire`` sets it to True) notes the
+# current task; ``Semaphore.acquire``/``release`` note who holds it; the ``__init__`` of each
+# primitive gives it a number and notes where it was made. They record only in a thread whose
+# run tracks locks (``track_primitives``), so other threads (a stock event loop's, another
+# simulation's) are left alone; what they record lives in the instance ``__dict__``, so
+# primitives made before tracking started, and tracking switched off mid-way, keep working.
 
 _OWNER_KEY = "_simloop_owner"
+_HOLDERS_KEY = "_simloop_holders"
+_ORIGIN_KEY = "_simloop_origin"
+
+#: Where user code made or acquired something: (file name, line, qualified function name).
+Site = tuple[str, int, str]
+
+
+class PrimitiveTracker:
+    """What one loop's runs record about primitives: how many have been made (their numbers)."""
+
+    __slots__ = ("made",)
+
+    def __init__(self) -> None:
+        self.made = 0
+
+
+#: The tracker of each thread whose run tracks primitives.
+_trackers: dict[int, PrimitiveTracker] = {}
+_get_ident = threading.get_ident
+
+
+def track_primitives(ident: int, tracker: PrimitiveTracker | None) -> PrimitiveTracker | None:
+    """Make ``tracker`` record for thread ``ident`` (None: nothing); return the one before."""
+    previous = _trackers.pop(ident, None)
+    if tracker is not None:
+        _trackers[ident] = tracker
+    return previous
+
+
+def _tracking() -> bool:
+    return bool(_trackers) and _get_ident() in _trackers
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    loop = get_running_loop_or_none()
+    return asyncio.tasks.current_task(loop) if loop is not None else None
+
+
+def _user_site(frame: FrameType | None) -> Site | None:
+    """The first frame of the user's code from ``frame`` outwards."""
+    while frame is not None and is_library_frame(frame):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    code = frame.f_code
+    return (code.co_filename, frame.f_lineno, getattr(code, "co_qualname", code.co_name))
 
 
 def _get_locked(lock: Any) -> bool:
@@ -417,31 +478,95 @@ def _get_locked(lock: Any) -> bool:
 def _set_locked(lock: Any, value: bool) -> None:
     state = lock.__dict__
     state["_locked"] = value
-    if value:
-        loop = get_running_loop_or_none()
-        task = asyncio.tasks.current_task(loop) if loop is not None else None
+    if value and _tracking():
+        task = _current_task()
         state[_OWNER_KEY] = None if task is None else weakref.ref(task)
-    else:
+    elif not value:
         state.pop(_OWNER_KEY, None)
 
 
-_tracking_depth = 0
+def _recording_init(original: Callable[..., None]) -> Callable[..., None]:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if _trackers:
+            tracker = _trackers.get(_get_ident())
+            state = self.__dict__
+            # A subclass's __init__ calls its base's: the first to finish numbers it.
+            if tracker is not None and _ORIGIN_KEY not in state:
+                tracker.made += 1
+                state[_ORIGIN_KEY] = (tracker.made, _user_site(sys._getframe(1)))
+
+    functools.update_wrapper(__init__, original)
+    return __init__
 
 
-def start_tracking_lock_owners() -> None:
-    """Record the owner of every ``asyncio.Lock`` from now on (nests)."""
-    global _tracking_depth
-    if _tracking_depth == 0:
-        asyncio.locks.Lock._locked = property(_get_locked, _set_locked)  # type: ignore[attr-defined]
-    _tracking_depth += 1
+_real_semaphore_acquire = asyncio.locks.Semaphore.acquire
+_real_semaphore_release = asyncio.locks.Semaphore.release
 
 
-def stop_tracking_lock_owners() -> None:
-    """Undo one :func:`start_tracking_lock_owners`."""
-    global _tracking_depth
-    _tracking_depth -= 1
-    if _tracking_depth == 0:
-        del asyncio.locks.Lock._locked  # type: ignore[attr-defined]
+async def _semaphore_acquire(self: Any) -> bool:
+    acquired: bool = await _real_semaphore_acquire(self)
+    if _tracking():
+        task = _current_task()
+        if task is not None:
+            holders = self.__dict__.setdefault(_HOLDERS_KEY, [])
+            holders.append((weakref.ref(task), _user_site(sys._getframe(0))))
+    return acquired
+
+
+def _semaphore_release(self: Any) -> None:
+    _real_semaphore_release(self)
+    holders = self.__dict__.get(_HOLDERS_KEY)
+    if holders:
+        # The releasing task need not be the one that acquired: it releases its own hold if
+        # it has one, else the oldest.
+        task = _current_task()
+        index = next((i for i, (ref, _) in enumerate(holders) if ref() is task), 0)
+        del holders[index]
+
+
+functools.update_wrapper(_semaphore_acquire, _real_semaphore_acquire)
+functools.update_wrapper(_semaphore_release, _real_semaphore_release)
+
+#: The primitives whose creation is recorded (each class that defines its own __init__).
+_NUMBERED: tuple[type, ...] = tuple(
+    cls
+    for cls in (
+        asyncio.locks.Lock,
+        asyncio.locks.Event,
+        asyncio.locks.Condition,
+        asyncio.locks.Semaphore,
+        asyncio.locks.BoundedSemaphore,
+        asyncio.locks.Barrier,
+        asyncio.queues.Queue,
+    )
+    if "__init__" in cls.__dict__
+)
+_PRIMITIVE_PATCHES: list[tuple[type, str, Any]] = [
+    (asyncio.locks.Lock, "_locked", property(_get_locked, _set_locked)),
+    (asyncio.locks.Semaphore, "acquire", _semaphore_acquire),
+    (asyncio.locks.Semaphore, "release", _semaphore_release),
+    *((cls, "__init__", _recording_init(cls.__dict__["__init__"])) for cls in _NUMBERED),
+]
+_primitive_originals: list[tuple[type, str, Any]] = []
+
+
+def start_tracking_primitives() -> None:
+    """Instrument asyncio's primitives (the guards do it, under their lock, once for all
+    simulations; each thread records only while :func:`track_primitives` says so)."""
+    for owner, name, replacement in _PRIMITIVE_PATCHES:
+        _primitive_originals.append((owner, name, owner.__dict__.get(name)))
+        setattr(owner, name, replacement)
+
+
+def stop_tracking_primitives() -> None:
+    """Undo :func:`start_tracking_primitives`."""
+    while _primitive_originals:
+        owner, name, original = _primitive_originals.pop()
+        if original is None:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, original)
 
 
 def lock_owner(lock: Any) -> asyncio.Task[Any] | None:
@@ -450,6 +575,26 @@ def lock_owner(lock: Any) -> asyncio.Task[Any] | None:
         return None
     ref = lock.__dict__.get(_OWNER_KEY)
     return None if ref is None else ref()
+
+
+def semaphore_holders(semaphore: Any) -> list[tuple[asyncio.Task[Any], Site | None]]:
+    """The tasks that hold ``semaphore`` (as tracking saw them acquire it; some may have
+    finished without releasing it), with where each acquired it, oldest first."""
+    holders = semaphore.__dict__.get(_HOLDERS_KEY) or ()
+    found = []
+    for ref, site in holders:
+        task = ref()
+        if task is not None:
+            found.append((task, site))
+    return found
+
+
+def origin_of(primitive: Any) -> tuple[int, Site | None] | None:
+    """The number a run gave ``primitive`` and where the user's code made it, if tracking saw
+    it made."""
+    state = getattr(primitive, "__dict__", None)
+    origin: tuple[int, Site | None] | None = state.get(_ORIGIN_KEY) if state else None
+    return origin
 
 
 def iter_frames_of_task(task: asyncio.Task[Any]) -> Iterator[FrameType]:

@@ -53,6 +53,7 @@ from simloop._explore import (
     replay_program,
     run_coroutine,
 )
+from simloop._guards import real_time_functions
 from simloop._instrument import Instrument
 from simloop._kernel import (
     call_at_ns,
@@ -81,6 +82,7 @@ from simloop._labels import (
     task_woken_by,
     timer_label,
 )
+from simloop._loop import use_harness_defaults
 from simloop._options import (
     DEFAULTS as LOOP_OPTION_DEFAULTS,
 )
@@ -190,6 +192,7 @@ __all__ = [
     "option_doc",
     "parse_search_name",
     "ready_handles",
+    "real_time_functions",
     "record_mark",
     "register_search",
     "replay_program",
@@ -204,6 +207,7 @@ __all__ = [
     "task_of",
     "task_woken_by",
     "timer_label",
+    "use_harness_defaults",
     "watched_values",
     "weighted_option",
 ]

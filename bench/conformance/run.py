@@ -14,7 +14,7 @@ loop, the way a user adopting simloop would point it there:
 - anyio suites: the ``anyio_backend`` fixture's asyncio value becomes
   ``pytest_simloop.anyio_backend()`` (the one-line change a user makes in their conftest);
 - code that calls ``asyncio.run()``/``new_event_loop()`` itself: the session runs inside
-  ``simloop.simulated()``;
+  ``simloop_simulate = true`` (the session runs inside ``simloop.simulated()``);
 - a suite written against a test loop of its own (aiostream's): a SimLoop subclass stands in
   for it (``stand_in``).
 
@@ -77,6 +77,10 @@ class Library:
     exclude: dict[str, str] = field(default_factory=dict)
     known_failures: dict[str, str] = field(default_factory=dict)
     ci: tuple[str, ...] = ()
+    #: The test tools the ci files need (default: all of ``deps``).
+    ci_deps: tuple[str, ...] = ()
+    #: The sdist's SHA-256, checked after download (the tests run are exactly these).
+    sha256: str = ""
 
     @property
     def key(self) -> str:
@@ -108,6 +112,10 @@ def load_libraries(path: Path = LIBRARIES_FILE) -> dict[str, Library]:
             exclude=dict(entry.get("exclude", {})),
             known_failures=dict(entry.get("known_failures", {})),
             ci=tuple(entry.get("ci", ())),
+            ci_deps=toolchain + tuple(entry["ci_deps"])
+            if "ci_deps" in entry
+            else toolchain + tuple(entry.get("deps", ())),
+            sha256=entry.get("sha256", ""),
         )
     return libraries
 
@@ -182,6 +190,15 @@ def fetch_sources(library: Library, cache: Path) -> Path:
         sdist = _find_sdist(sdists, library)
         if sdist is None:
             msg = f"pip downloaded no sdist of {library.key} into {sdists}"
+            raise SystemExit(msg)
+    if library.sha256:
+        digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+        if digest != library.sha256:
+            sdist.unlink()
+            msg = (
+                f"{sdist.name} has SHA-256 {digest}, not the {library.sha256} that "
+                f"libraries.toml pins for {library.key}; removed it"
+            )
             raise SystemExit(msg)
     shutil.rmtree(unpacked, ignore_errors=True)
     staging = cache / "src" / f".{library.key}.partial"
@@ -284,8 +301,11 @@ def pytest_command(
     ]
     if mode == "stock":
         command += ["-p", "no:simloop"]
-    elif library.driver == "pytest-asyncio" and not library.stand_in:
+        return command
+    if library.driver == "pytest-asyncio" and not library.stand_in:
         command += ["-o", "simloop_asyncio_loop_factory=true"]
+    if library.simulated:
+        command += ["-o", "simloop_simulate=true"]
     return command
 
 
@@ -323,7 +343,6 @@ def run_suite(
         "SIMLOOP_CONFORMANCE_OUT": str(out),
         "SIMLOOP_CONFORMANCE_EXCLUDE": str(exclude),
         "SIMLOOP_CONFORMANCE_ANYIO": "1" if library.driver == "anyio" else "0",
-        "SIMLOOP_CONFORMANCE_SIMULATED": "1" if library.simulated else "0",
         "SIMLOOP_CONFORMANCE_STAND_IN": library.stand_in,
         "PYTHONDONTWRITEBYTECODE": "1",
         # The sources sit inside this repository's cache: git (and so a test that reads the
@@ -547,6 +566,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--fetch-only", action="store_true", help="download and unpack the sdists, run nothing"
     )
     parser.add_argument(
+        "--list-ci",
+        action="store_true",
+        help="print the libraries of the CI slice (tests/conformance), comma-separated",
+    )
+    parser.add_argument(
         "--no-simulated",
         action="store_true",
         help="no simloop.simulated() around the sessions: shows which tests make loops themselves",
@@ -559,6 +583,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     libraries = load_libraries()
+    if args.list_ci:
+        print(",".join(name for name, library in libraries.items() if library.ci))
+        return 0
     if args.no_simulated:
         libraries = {name: replace(lib, simulated=False) for name, lib in libraries.items()}
     if args.only:

@@ -138,6 +138,7 @@ class SimLoopStateMachine(RuleBasedStateMachine):
         if self._loop is None:
             scheduler = self._schedule if self._schedule is not None else _Undrawn()
             self._loop = simloop.SimLoop(scheduler=scheduler, **self.loop_options())
+            lowlevel.use_harness_defaults(self._loop)  # a crash nobody awaits fails the test
         return self._loop
 
     @property

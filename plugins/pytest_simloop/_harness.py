@@ -52,6 +52,7 @@ class SimloopHarness:
                 self._seed, self._scheduler, record_events=self._record_events
             )
         )
+        lowlevel.use_harness_defaults(self._loop)  # exceptions nobody retrieved fail the test
         return self._loop
 
     def _finish(self) -> Trace | None:
@@ -119,6 +120,7 @@ class SimloopHarness:
     def run_until(self, when: float) -> None:
         """Run the loop until virtual time ``when`` (everything due by then has run)."""
         loop = self.loop
+        self._refuse_inside_the_loop("run_until", when - loop.time())
         if when < loop.time():
             msg = f"run_until({when!r}): virtual time is already {loop.time()!r}"
             raise ValueError(msg)
@@ -126,10 +128,21 @@ class SimloopHarness:
 
     def advance(self, seconds: float) -> None:
         """Run the loop for ``seconds`` of virtual time."""
+        self._refuse_inside_the_loop("advance", seconds)
         if seconds < 0:
             msg = f"advance({seconds!r}): time can't go backwards"
             raise ValueError(msg)
         self.run_until(self.loop.time() + seconds)
+
+    def _refuse_inside_the_loop(self, method: str, seconds: float) -> None:
+        """In an async test the loop already runs: time passes by awaiting."""
+        if self.loop.is_running():
+            msg = (
+                f"simloop.{method}() inside an async test: the test already runs on the "
+                f"simulated loop, so let time pass by awaiting, e.g. `await "
+                f"asyncio.sleep({seconds!r})`"
+            )
+            raise RuntimeError(msg)
 
     def __repr__(self) -> str:
         return f"<simloop harness seed={self._seed!r} scheduler={self._scheduler!r}>"

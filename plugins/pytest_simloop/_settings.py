@@ -136,6 +136,13 @@ def add_options(parser: pytest.Parser) -> None:
         type="bool",
         default=False,
     )
+    parser.addini(
+        "simloop_simulate",
+        "true: the event loops tests make themselves (asyncio.run(), new_event_loop()...) are "
+        "SimLoops (the session runs inside simloop.simulated())",
+        type="bool",
+        default=False,
+    )
 
 
 @attrs.frozen
@@ -218,7 +225,21 @@ def _session_loop_option(config: pytest.Config, name: str) -> tuple[Any, str] | 
     return None
 
 
+def session_loop_options(config: pytest.Config) -> dict[str, Any]:
+    """The loop options the command line and the ini file give the whole session (what the
+    loops simloop gives other plugins, or the tests' own loops, are made with)."""
+    options = {}
+    for name in lowlevel.PLUGIN_OPTIONS:
+        found = _session_loop_option(config, name)
+        if found is not None:
+            options[name] = found[0]
+    return options
+
+
 def _wanted(name: str) -> str:
+    expects = getattr(lowlevel.PLUGIN_OPTIONS[name], "expects", None)
+    if isinstance(expects, str):
+        return expects
     default = lowlevel.LOOP_OPTION_DEFAULTS[name]
     if isinstance(default, bool):
         return "true or false"

@@ -3,10 +3,16 @@
 Loaded through the ``pytest11`` entry point (named ``simloop``) when simloop is installed;
 with plugin autoloading off, load it with ``-p simloop``. Which tests it runs:
 
-* ``async def`` tests marked ``@pytest.mark.simloop(...)``: explored under many schedules;
-* with ``simloop_mode = auto``, every other plain ``async def`` test: run once, in asyncio's order,
-  on a SimLoop (virtual time), unless ``--simloop-runs`` asks for more;
-* ``def`` tests that use the ``simloop`` fixture: run once, or explored if marked.
+* ``async def`` tests marked ``@pytest.mark.simloop(...)``: explored under many schedules
+  (also when pytest-asyncio's or anyio's marker is there too: simloop runs them);
+* ``async def`` and ``def`` tests that use the ``simloop`` fixture: run once, in asyncio's
+  order, or explored if marked;
+* with ``simloop_mode = auto``, every other plain ``async def`` test: run once, on a SimLoop
+  (virtual time), unless ``--simloop-runs`` asks for more.
+
+Beyond its own tests, ``simloop_asyncio_loop_factory = true`` gives pytest-asyncio's tests
+SimLoops, ``simloop_simulate = true`` the loops tests make themselves (``asyncio.run()``...),
+and the terminal summary lists the tests that still ran a stock event loop.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from typing import Any
 
 import attrs
 import pytest
+from _pytest.mark.structures import Mark
+from _pytest.nodes import Node
 
 from pytest_simloop import _settings
 from pytest_simloop._database import FailureDatabase
@@ -84,13 +92,21 @@ def pytest_configure(config: pytest.Config) -> None:
             "choose one (or mark tests with @pytest.mark.simloop / @pytest.mark.asyncio)"
         )
         raise pytest.UsageError(msg)
-    if config.getini("simloop_asyncio_loop_factory"):
+    loop_factory = config.getini("simloop_asyncio_loop_factory")
+    if loop_factory:
         if not config.pluginmanager.hasplugin("asyncio"):
             msg = "simloop_asyncio_loop_factory = true needs pytest-asyncio (>= 1.2) installed"
             raise pytest.UsageError(msg)
         from pytest_simloop import _asyncio_loops
 
         config.pluginmanager.register(_asyncio_loops, "simloop-asyncio-loops")
+    if loop_factory or config.getini("simloop_simulate"):
+        from pytest_simloop._drivers import Drivers
+
+        drivers = Drivers(config)
+        drivers.start()
+        config.add_cleanup(drivers.stop)
+        config.pluginmanager.register(drivers, "simloop-drivers")
 
 
 def _pytest_asyncio_mode(config: pytest.Config) -> str | None:
@@ -127,19 +143,35 @@ def _is_managed(item: pytest.Item) -> bool:
         return False
     if item.get_closest_marker("simloop") is not None:
         return True
-    if _is_async_test(item):
-        if _settings.mode(item.config) != "auto":
-            return False
+    # A test that asks for the harness runs on it, whatever the mode and other markers say.
+    if "simloop" in item.fixturenames:
+        return True
+    if _is_async_test(item) and _settings.mode(item.config) == "auto":
         return not any(item.get_closest_marker(name) for name in _OTHER_ASYNC_MARKERS)
-    return "simloop" in item.fixturenames
+    return False
+
+
+class SimloopFunction(pytest.Function):
+    """A test simloop runs, taken back from pytest-asyncio (which turns every async test it
+    claims into an item of its own). While it runs, its ``asyncio`` marker is hidden, or
+    pytest-asyncio would warn that a test so marked "is not an async function"; selection
+    (``-m asyncio``) still sees it."""
+
+    _simloop_running = False
+
+    def iter_markers_with_node(self, name: str | None = None) -> Iterator[tuple[Node, Mark]]:
+        for node, mark in super().iter_markers_with_node(name):
+            if not (self._simloop_running and mark.name == "asyncio"):
+                yield node, mark
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_pycollect_makeitem(
     collector: pytest.Collector, name: str, obj: object
 ) -> Generator[None, Any, Any]:
-    """Take simloop-marked tests back from pytest-asyncio's auto mode, which converts every
-    async test into an item of its own that runs on its own loop."""
+    """Take the tests simloop runs (marked, or asking for the ``simloop`` fixture) back from
+    pytest-asyncio, which converts every async test it claims into an item of its own that runs
+    on its own loop."""
     result = yield  # a collection error propagates as it is
     if not result:
         return result
@@ -150,9 +182,9 @@ def pytest_pycollect_makeitem(
             isinstance(item, pytest.Function)
             and type(item) is not pytest.Function
             and type(item).__module__.startswith("pytest_asyncio")
-            and item.get_closest_marker("simloop") is not None
+            and (item.get_closest_marker("simloop") is not None or "simloop" in item.fixturenames)
         ):
-            item = pytest.Function.from_parent(
+            item = SimloopFunction.from_parent(
                 item.parent,
                 name=item.name,
                 callspec=getattr(item, "callspec", None),
@@ -198,8 +230,41 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 "test that uses the simloop fixture, so there is nothing to simulate"
             )
             raise pytest.UsageError(msg)
+        _check_async_fixture_scopes(item)
+        _check_other_backend(item)
         state = item.stash[_STATE] = _TestState(settings=_settings.resolve(item))
         _allow_harness_in_given(item, state)
+
+
+def _check_async_fixture_scopes(item: pytest.Function) -> None:
+    """simloop runs a test's async fixtures inside each schedule, on that schedule's loop: an
+    async fixture shared with other tests (a wider scope) cannot be. Checked here, where the
+    order the tests run in cannot matter."""
+    for name in item.fixturenames:
+        definitions = item._fixtureinfo.name2fixturedefs.get(name)
+        if not definitions:
+            continue
+        definition = definitions[-1]
+        if is_async_fixture(definition.func) and definition.scope != "function":
+            msg = (
+                f"async fixture {name!r} has scope {definition.scope!r}, but simloop runs the "
+                f"async fixtures of {item.nodeid} inside each schedule, on that schedule's "
+                "loop; make it function-scoped (or a sync fixture)"
+            )
+            raise pytest.UsageError(msg)
+
+
+def _check_other_backend(item: pytest.Function) -> None:
+    """A test anyio would run on trio (its ``anyio_backend``) cannot run on simloop's loop."""
+    callspec = getattr(item, "callspec", None)
+    backend = callspec.params.get("anyio_backend") if callspec is not None else None
+    name = backend[0] if isinstance(backend, tuple) and backend else backend
+    if isinstance(name, str) and name != "asyncio":
+        msg = (
+            f"{item.nodeid} runs on simloop, but anyio_backend gives it {name!r}: simloop "
+            "simulates asyncio; give this test the asyncio backend"
+        )
+        raise pytest.UsageError(msg)
 
 
 @pytest.fixture
@@ -230,13 +295,7 @@ def pytest_fixture_setup(
     item = getattr(request, "_pyfuncitem", None)
     if item is None or _STATE not in item.stash or not is_async_fixture(fixturedef.func):
         return (yield)
-    if fixturedef.scope != "function":
-        msg = (
-            f"async fixture {fixturedef.argname!r} has scope {fixturedef.scope!r}, but simloop "
-            f"runs the async fixtures of {item.nodeid} inside each schedule, on that schedule's "
-            "loop; make it function-scoped (or a sync fixture)"
-        )
-        raise pytest.UsageError(msg)
+    # (Async fixtures of a wider scope were refused at collection.)
     original = fixturedef.func
     name = fixturedef.argname
 
@@ -254,12 +313,43 @@ def pytest_fixture_setup(
 # --- running a test -------------------------------------------------------------------------------
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    """While simloop runs one of its tests, pytest-asyncio must not see its ``asyncio`` marker
+    and anyio's plugin must not see its ``anyio_backend``: each would run the test itself."""
+    __tracebackhide__ = True  # failures show the test's frames, not the plugin's
+    if _STATE not in item.stash:
+        return (yield)
+    assert isinstance(item, pytest.Function)
+    hidden = item.funcargs.pop("anyio_backend", _NOTHING)
+    if hidden is not _NOTHING:
+        # simloop's pytest_pyfunc_call puts it back (a test may ask for it by name): anyio's,
+        # if it runs first, has seen no backend; if ours runs first, anyio's does not run.
+        item.stash[_HIDDEN_BACKEND] = hidden
+    if isinstance(item, SimloopFunction):
+        item._simloop_running = True
+    try:
+        return (yield)
+    finally:
+        if isinstance(item, SimloopFunction):
+            item._simloop_running = False
+        if hidden is not _NOTHING:
+            item.funcargs["anyio_backend"] = hidden
+            del item.stash[_HIDDEN_BACKEND]
+
+
+_NOTHING = object()
+_HIDDEN_BACKEND = pytest.StashKey[Any]()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     __tracebackhide__ = True  # failures show the test's frames, not the plugin's
     state = pyfuncitem.stash.get(_STATE, None)
     if state is None:
         return None
+    if _HIDDEN_BACKEND in pyfuncitem.stash:
+        pyfuncitem.funcargs["anyio_backend"] = pyfuncitem.stash[_HIDDEN_BACKEND]
     settings = state.settings
     if getattr(pyfuncitem.obj, "hypothesis", None) is not None:
         _run_hypothesis_test(pyfuncitem, state)

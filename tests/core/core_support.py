@@ -7,7 +7,6 @@ import gc
 import inspect
 import os
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,9 +14,9 @@ import pytest
 
 import simloop
 
-#: The real clock, bound when this module is imported (outside any simulation): inside a run,
-#: ``time.perf_counter`` reads virtual time.
-wall_clock = time.perf_counter
+#: The real clock, inside a run too (where ``time.perf_counter`` reads virtual time, even a
+#: reference to it bound before the run).
+wall_clock = simloop.lowlevel.real_time_functions()["perf_counter"]
 
 
 def short_path(filename: str) -> str:

@@ -277,3 +277,11 @@ def test_a_decimal_nan_is_refused_like_a_float_nan() -> None:
 
     message = str(invalid_argument(lambda: simloop.SimLoop(timer_jitter=decimal.Decimal("NaN"))))
     assert message == "`timer_jitter` must be a number of seconds, not Decimal Decimal('NaN')"
+
+
+def test_a_call_that_fails_before_init_runs_is_collected_quietly() -> None:
+    """A positional argument fails in the call itself, before ``__init__``'s first line: the
+    loop must still look closed to ``BaseEventLoop.__del__``."""
+    error = collected_quietly(lambda: simloop.SimLoop(3))  # type: ignore[misc]
+    assert type(error) is TypeError
+    assert "positional argument" in str(error)

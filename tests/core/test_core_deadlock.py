@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from core_support import fifo_note, location
+from core_support import fifo_note, line_of, location, short_path
 
 import simloop
 from simloop import DeadlockError, StepLimitError, TaskReport, TimeLimitError
@@ -14,6 +14,12 @@ MAIN_BLOCKED = (
     "deadlock at t={at}: the main task 'Task-1' is not done, but nothing is ready to run and no "
     "timer is pending."
 )
+
+
+def made_at(func, text: str) -> str:
+    """Where a report says a primitive was made: "file.py:12 in Class.method"."""
+    code = func.__code__
+    return f"{short_path(code.co_filename)}:{line_of(func, text)} in {code.co_qualname}"
 
 
 def run_failing(main, error, **options):
@@ -45,6 +51,9 @@ def test_lock_order_deadlock_message() -> None:
     err = run_failing(two_transfers(), DeadlockError)
     main_at = location(two_transfers, "await asyncio.gather")
     inner_at = location(Bank.transfer, "async with self.locks[second]")
+    made = made_at(Bank.__init__, "asyncio.Lock()")
+    lock_a = f"Lock #1 `self.locks['a']` (created at {made})"
+    lock_b = f"Lock #2 `self.locks['b']` (created at {made})"
     assert str(err) == (
         MAIN_BLOCKED.format(at="0s") + "\n"
         "3 unfinished tasks:\n"
@@ -53,10 +62,10 @@ def test_lock_order_deadlock_message() -> None:
         "    waits in gather() for 'Task-2', 'Task-3'\n"
         f"  'Task-2' (waiting) at {inner_at}\n"
         "      async with self.locks[second]:\n"
-        "    waits on Lock `self.locks['b']`, held by 'Task-3'\n"
+        f"    waits on {lock_b}, held by 'Task-3'\n"
         f"  'Task-3' (waiting) at {inner_at}\n"
         "      async with self.locks[second]:\n"
-        "    waits on Lock `self.locks['a']`, held by 'Task-2'\n"
+        f"    waits on {lock_a}, held by 'Task-2'\n"
         "wait-for cycle: 'Task-2' -> 'Task-3' -> 'Task-2'"
     )
     assert err.cycle == ("Task-2", "Task-3", "Task-2")
@@ -74,7 +83,7 @@ def test_lock_order_deadlock_message() -> None:
             state="waiting",
             location=inner_at,
             source_line="async with self.locks[second]:",
-            waiting_on="waits on Lock `self.locks['b']`, held by 'Task-3'",
+            waiting_on=f"waits on {lock_b}, held by 'Task-3'",
             waits_for=("Task-3",),
         ),
         TaskReport(
@@ -82,7 +91,7 @@ def test_lock_order_deadlock_message() -> None:
             state="waiting",
             location=inner_at,
             source_line="async with self.locks[second]:",
-            waiting_on="waits on Lock `self.locks['a']`, held by 'Task-2'",
+            waiting_on=f"waits on {lock_a}, held by 'Task-2'",
             waits_for=("Task-2",),
         ),
     )
@@ -91,6 +100,7 @@ def test_lock_order_deadlock_message() -> None:
 
 
 def test_lock_order_deadlock_without_lock_tracking_names_no_holder() -> None:
+    """Without tracking, nothing numbers the locks either: they are named by their path."""
     err = run_failing(two_transfers(), DeadlockError, track_locks=False)
     assert [r.waiting_on for r in err.tasks[1:]] == [
         "waits on Lock `self.locks['b']`",
@@ -115,7 +125,8 @@ def test_reacquiring_a_held_lock_is_a_cycle_of_one() -> None:
         "1 unfinished task:\n"
         f"  'Task-1' (waiting) at {at}\n"
         "      async with lock:\n"
-        "    waits on Lock `lock`, which it already holds\n"
+        f"    waits on Lock #1 `lock` (created at {made_at(lock_twice, 'asyncio.Lock()')}), "
+        "which it already holds\n"
         "wait-for cycle: 'Task-1' -> 'Task-1'"
     )
     assert err.cycle == ("Task-1", "Task-1")
@@ -148,7 +159,10 @@ def test_a_deadlock_inside_an_async_generator_names_the_lock_and_its_line() -> N
     err = run_failing(nested_reads(), DeadlockError)
     at = location(Table.rows, "        async with self.lock:")
     assert f"  'reader' (waiting) at {at}\n      async with self.lock:\n" in str(err)
-    assert "    waits on Lock `self.lock`, which it already holds\n" in str(err)
+    made = made_at(Table.__init__, "asyncio.Lock()")
+    assert f"    waits on Lock #1 `self.lock` (created at {made}), which it already holds\n" in str(
+        err
+    )
     assert err.cycle == ("reader", "reader")
 
 
@@ -181,29 +195,47 @@ async def acquire_semaphore() -> None:
     await semaphore.acquire()
 
 
+def made(main, text: str) -> str:
+    return f"created at {made_at(main, text)}"
+
+
 @pytest.mark.parametrize(
     ("main", "line", "waiting_on"),
     [
-        (wait_event, "await event.wait()", "waits on Event `event`, which nobody sets"),
+        (
+            wait_event,
+            "await event.wait()",
+            "waits on Event #1 `event` ({}), which nobody sets",
+        ),
         (
             get_from_empty_queue,
             "await queue.get()",
-            "waits on get() from Queue `queue`, which stays empty",
+            # Queue.__init__ makes an Event (#1, for join()) before it is numbered itself.
+            "waits on get() from Queue #2 `queue` ({}), which stays empty",
         ),
         (
             wait_condition,
             "await condition.wait()",
-            "waits on Condition `condition`, which nobody notifies",
+            # The Condition's own Lock is #1.
+            "waits on Condition #2 `condition` ({}), which nobody notifies",
         ),
         (await_future, "await future", "waits on a Future that nothing completes"),
         (
             acquire_semaphore,
             "await semaphore.acquire()",
-            "waits on Semaphore `semaphore` (value 0)",
+            "waits on Semaphore #1 `semaphore` ({}; value 0)",
         ),
     ],
 )
 def test_single_task_deadlock_message(main, line, waiting_on) -> None:
+    made_by = {
+        wait_event: "asyncio.Event()",
+        get_from_empty_queue: "asyncio.Queue()",
+        wait_condition: "asyncio.Condition()",
+        acquire_semaphore: "asyncio.Semaphore(0)",
+    }
+    if main in made_by:
+        waiting_on = waiting_on.format(made(main, made_by[main]))
     err = run_failing(main(), DeadlockError)
     assert str(err) == (
         MAIN_BLOCKED.format(at="0s") + "\n"
@@ -240,7 +272,13 @@ def test_deadlock_on_an_awaited_task_names_it() -> None:
     err = run_failing(waits_for_named_child(), DeadlockError)
     assert [(r.name, r.waiting_on, r.waits_for) for r in err.tasks] == [
         ("Task-1", "waits for task 'child'", ("child",)),
-        ("child", "waits on an Event created elsewhere, which nobody sets", ()),
+        (
+            "child",
+            "waits on Event #1 (created at "
+            f"{short_path(__file__)}:{line_of(waits_for_named_child, 'asyncio.Event().wait()')} "
+            "in waits_for_named_child.<locals>.child), which nobody sets",
+            (),
+        ),
     ]
 
 
@@ -373,3 +411,105 @@ def test_time_limit_counts_from_the_start_of_each_call() -> None:
         assert loop.time() == 110  # the clock did not move past the limit
     finally:
         loop.close()
+
+
+# --- each primitive named uniquely; composites and holders ----------------------------------
+
+
+class Account:
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+
+
+async def transfer(a: Account, b: Account) -> None:
+    async with a.lock:
+        await asyncio.sleep(0)
+        async with b.lock:  # the other transfer takes the locks in the other order
+            pass
+
+
+async def inversion() -> None:
+    x, y = Account(), Account()
+    await asyncio.gather(transfer(x, y), transfer(y, x))
+
+
+def test_two_locks_reached_by_the_same_text_are_told_apart() -> None:
+    err = run_failing(inversion(), DeadlockError)
+    made = made_at(Account.__init__, "asyncio.Lock()")
+    assert [r.waiting_on for r in err.tasks[1:]] == [
+        f"waits on Lock #2 `b.lock` (created at {made}), held by 'Task-3'",
+        f"waits on Lock #1 `b.lock` (created at {made}), held by 'Task-2'",
+    ]
+    assert err.cycle == ("Task-2", "Task-3", "Task-2")
+
+
+async def semaphore_kept_by_a_finished_task() -> None:
+    pool = asyncio.Semaphore(1)
+
+    async def hog() -> None:
+        await pool.acquire()  # never released
+
+    async def user() -> None:
+        async with pool:
+            pass
+
+    await asyncio.gather(hog(), user())
+
+
+async def semaphores_held_crosswise() -> None:
+    a, b = asyncio.Semaphore(1), asyncio.Semaphore(1)
+
+    async def one(first: asyncio.Semaphore, second: asyncio.Semaphore) -> None:
+        async with first:
+            await asyncio.sleep(0)
+            async with second:
+                pass
+
+    await asyncio.gather(one(a, b), one(b, a))
+
+
+def test_a_semaphore_names_its_holders_and_where_they_took_it() -> None:
+    err = run_failing(semaphore_kept_by_a_finished_task(), DeadlockError)
+    code = semaphore_kept_by_a_finished_task.__code__
+    line = line_of(semaphore_kept_by_a_finished_task, "await pool.acquire()")
+    made = made_at(semaphore_kept_by_a_finished_task, "asyncio.Semaphore(1)")
+    assert err.tasks[-1].waiting_on == (
+        f"waits on Semaphore #1 `pool` (created at {made}; value 0), held by 'Task-2', which "
+        f"finished without releasing it (acquired at {short_path(code.co_filename)}:{line} in "
+        "semaphore_kept_by_a_finished_task.<locals>.hog)"
+    )
+
+
+def test_semaphores_held_crosswise_are_a_cycle() -> None:
+    err = run_failing(semaphores_held_crosswise(), DeadlockError)
+    assert err.cycle == ("Task-2", "Task-3", "Task-2")
+    assert [r.waits_for for r in err.tasks[1:]] == [("Task-3",), ("Task-2",)]
+
+
+async def join_a_queue_nobody_works() -> None:
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    await queue.put("job")
+    await queue.join()  # nobody calls task_done()
+
+
+def test_a_queue_join_is_reported_as_a_join_with_its_unfinished_count() -> None:
+    err = run_failing(join_a_queue_nobody_works(), DeadlockError)
+    made = made_at(join_a_queue_nobody_works, "asyncio.Queue()")
+    assert err.tasks[0].waiting_on == (
+        f"waits on join() of Queue #2 `queue` (created at {made}): 1 item not marked task_done()"
+    )
+
+
+async def barrier_short_of_a_party() -> None:
+    barrier = asyncio.Barrier(3)
+    await asyncio.gather(barrier.wait(), barrier.wait())
+
+
+def test_a_barrier_is_reported_as_a_barrier_not_its_condition() -> None:
+    err = run_failing(barrier_short_of_a_party(), DeadlockError)
+    made = made_at(barrier_short_of_a_party, "asyncio.Barrier(3)")
+    # The Barrier's Condition and its Lock are made first. The tasks run barrier.wait()
+    # itself, so no frame of the user's code names it: its number and origin do.
+    assert {r.waiting_on for r in err.tasks[1:]} == {
+        f"waits on Barrier #3 (created at {made}; 2 of 3 arrived)"
+    }

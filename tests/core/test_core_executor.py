@@ -167,3 +167,62 @@ def test_executor_jobs_interleave_under_random_walk() -> None:
     orders = {tuple(simloop.run(main(), seed=seed)) for seed in range(20)}
     assert len(orders) > 1  # the order jobs run in is a choice point
     assert all(sorted(order) == ["0", "1", "2", "3"] for order in orders)
+
+
+# --- anyio's worker threads ---------------------------------------------------------------------
+
+
+def test_anyio_worker_threads_run_as_executor_jobs_in_virtual_time() -> None:
+    import anyio
+    import anyio.to_thread
+
+    def work(seconds: float) -> int:
+        time.sleep(seconds)  # takes virtual time, as in asyncio.to_thread
+        return threading.get_ident()
+
+    async def main() -> tuple[list[int], float, float]:
+        loop = asyncio.get_running_loop()
+        idents: list[int] = []
+
+        async def job(limiter: anyio.CapacityLimiter | None) -> None:
+            idents.append(await anyio.to_thread.run_sync(work, 1.0, limiter=limiter))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(2):
+                group.start_soon(job, None)
+        together = loop.time()
+        one_at_a_time = anyio.CapacityLimiter(1)
+        async with anyio.create_task_group() as group:
+            for _ in range(2):
+                group.start_soon(job, one_at_a_time)
+        return idents, together, loop.time() - together
+
+    idents, together, serialized = simloop.run(main())
+    assert idents == [threading.get_ident()] * 4  # no worker thread: the loop's own
+    assert (together, serialized) == (1.0, 2.0)
+
+
+def test_anyio_from_a_simulated_worker_back_to_the_loop_is_refused_by_anyio() -> None:
+    import anyio.from_thread
+    import anyio.to_thread
+
+    async def main() -> None:
+        await anyio.to_thread.run_sync(anyio.from_thread.run, asyncio.sleep, 0)
+
+    with pytest.raises(RuntimeError, match="worker thread"):
+        simloop.run(main())
+
+
+def test_anyio_keeps_its_real_worker_threads_outside_a_simulation() -> None:
+    import anyio
+    import anyio._backends._asyncio
+    import anyio.to_thread
+
+    original = anyio._backends._asyncio.AsyncIOBackend.__dict__["run_sync_in_worker_thread"]
+    simloop.run(asyncio.sleep(0))  # the guards go on and off
+    assert anyio._backends._asyncio.AsyncIOBackend.__dict__["run_sync_in_worker_thread"] is original
+
+    async def main() -> int:
+        return await anyio.to_thread.run_sync(threading.get_ident)
+
+    assert anyio.run(main) != threading.get_ident()

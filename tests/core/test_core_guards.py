@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import os
 import pickle
 import random
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from datetime import date
 from datetime import datetime as DateTime
 from typing import Any
@@ -21,9 +23,17 @@ import pytest
 from core_support import wall_clock
 
 import simloop
-from simloop import BlockingCallWarning
+from simloop import BlockingCallWarning, RealClockWarning, _guards
 
 EPOCH = 946_684_800  # 2000-01-01T00:00:00Z
+
+#: The clocks whose C implementation the guards swap (where they can: CPython), rather than
+#: their module attribute.
+SWAPPED_CLOCKS = (
+    ("time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns")
+    if _guards.clocks_swapped()
+    else ()
+)
 
 real_localtime = time.localtime
 real_strftime = time.strftime
@@ -51,6 +61,15 @@ def patched_objects() -> dict[str, Any]:
             )
         },
         "os.urandom": os.urandom,
+        "os.getrandom": os.getrandom,
+        "time.clock_gettime": time.clock_gettime,
+        "time.process_time": time.process_time,
+        "os.times": os.times,
+        "threading.Event.wait": threading.Event.__dict__["wait"],
+        "threading.Condition.wait": threading.Condition.__dict__["wait"],
+        "threading.Thread.join": threading.Thread.__dict__["join"],
+        **{f"random.{name}": getattr(random, name) for name in ("random", "seed", "getstate")},
+        "random._inst's class": type(random._inst),  # type: ignore[attr-defined]
         "random._urandom": random._urandom,  # type: ignore[attr-defined]
         "random.Random.seed": random.Random.__dict__["seed"],
         "uuid.uuid1": uuid.uuid1,
@@ -61,6 +80,8 @@ def patched_objects() -> dict[str, Any]:
         "datetime.datetime.utcnow": datetime.datetime.__dict__["utcnow"],
         "datetime.date.today": datetime.date.__dict__["today"],
         "asyncio.Lock._locked": asyncio.Lock.__dict__.get("_locked"),
+        "asyncio.Semaphore.acquire": asyncio.Semaphore.__dict__["acquire"],
+        "asyncio.Queue.__init__": asyncio.Queue.__dict__["__init__"],
     }
 
 
@@ -137,6 +158,36 @@ def test_time_sleep_warns_and_advances_virtual_time() -> None:
     assert issubclass(BlockingCallWarning, RuntimeWarning)
 
 
+async def blocks_the_loop() -> float:
+    time.sleep(0.5)  # "don't do this", on purpose (asyncer's tutorial does)
+    return asyncio.get_running_loop().time()
+
+
+def test_a_bare_loop_does_not_warn_about_time_sleep_as_asyncio_does_not() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as suites with filterwarnings = error run
+        assert asyncio.run(blocks_the_loop()) > 0  # stock asyncio: fine
+        with asyncio.Runner(loop_factory=simloop.SimLoop) as runner:
+            assert runner.run(blocks_the_loop()) == 0.5
+    with (
+        pytest.warns(BlockingCallWarning),
+        asyncio.Runner(loop_factory=simloop.loop_factory(warn=True)) as runner,
+    ):
+        runner.run(blocks_the_loop())
+
+
+def test_a_bare_loop_in_debug_mode_logs_the_slow_callback_as_asyncio_does(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with (
+        caplog.at_level(logging.WARNING, logger="asyncio"),
+        asyncio.Runner(loop_factory=simloop.SimLoop, debug=True) as runner,
+    ):
+        runner.run(blocks_the_loop())
+    assert [r.getMessage().split(" took ")[1] for r in caplog.records] == ["0.500 seconds"]
+    assert caplog.records[0].getMessage().startswith("Executing <")
+
+
 def test_time_sleep_rejects_negative_lengths_like_the_real_one() -> None:
     async def main() -> str:
         with pytest.raises(ValueError, match="sleep length must be non-negative"):
@@ -167,7 +218,9 @@ def test_a_thread_outside_the_simulation_sees_real_time() -> None:
     thread.start()
     before, before_monotonic = real_time(), time.monotonic()
     try:
-        inside = simloop.run(main())
+        # Waiting for another thread inside the run is reported: it takes real time.
+        with pytest.warns(RealClockWarning, match=r"threading\.Event\.wait\(\) inside"):
+            inside = simloop.run(main())
     finally:
         thread.join()
     assert inside == EPOCH + 5
@@ -375,8 +428,9 @@ def test_everything_is_patched_during_the_run() -> None:
 
     during = simloop.run(main())
     unchanged = sorted(name for name, obj in during.items() if obj is originals[name])
-    # uuid4 is covered by os.urandom, which it calls.
-    assert unchanged == ["uuid.uuid4"]
+    # uuid4 is covered by os.urandom, which it calls; the swapped clocks are the same objects,
+    # with another implementation (see test_core_clocks.py).
+    assert unchanged == sorted(["uuid.uuid4", *(f"time.{name}" for name in SWAPPED_CLOCKS)])
 
 
 # --- asyncio.Runner's cleanup ---------------------------------------------------------------

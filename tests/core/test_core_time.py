@@ -6,6 +6,8 @@ import asyncio
 import math
 import time
 from collections.abc import Callable
+from typing import Any
+from unittest import mock
 
 import pytest
 from core_support import wall_clock
@@ -271,3 +273,169 @@ def test_sets_of_tasks_iterate_in_creation_order() -> None:
         )
 
     assert simloop.run(main()) == (True, True, True)
+
+
+# --- a replaced loop.time decides, as in stock asyncio ------------------------------------------
+
+
+async def timers_by_a_fake_clock() -> list[Any]:
+    """What aiolimiter's tests do: replace loop.time, then move the fake clock by hand."""
+    loop = asyncio.get_running_loop()
+    seen: list[Any] = []
+    fake_now = 1000.0
+
+    def fake_time() -> float:
+        return fake_now
+
+    with mock.patch.object(loop, "time", fake_time):
+        fired = loop.create_future()
+        handle = loop.call_later(5, fired.set_result, "fired")
+        seen.append(handle.when())
+        await asyncio.wait([fired], timeout=0)
+        seen.append(fired.done())  # not yet due by the fake clock
+        fake_now = 1010.0
+        await asyncio.wait([fired], timeout=0)
+        seen.append(fired.done())
+        seen.append(loop.time())
+    seen.append(loop.time())  # the virtual clock again
+    return seen
+
+
+def test_a_replaced_loop_time_decides_like_stock_asyncio() -> None:
+    stock = asyncio.run(timers_by_a_fake_clock())
+    assert stock[:4] == [1005.0, False, True, 1010.0]
+    assert simloop.run(timers_by_a_fake_clock()) == [*stock[:4], 0.0]
+
+
+def test_a_subclass_that_overrides_time_decides_too() -> None:
+    class SteppedLoop(simloop.SimLoop):
+        """A clock that only moves when told, like a project's own test loop."""
+
+        now = 50.0
+
+        def time(self) -> float:
+            return self.now
+
+    async def main() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, SteppedLoop)
+        fired: list[float] = []
+        loop.call_later(2, lambda: fired.append(loop.time()))
+        await asyncio.sleep(0)
+        before = list(fired)
+        loop.now = 52.0
+        await asyncio.sleep(0)
+        return [before, fired]
+
+    with asyncio.Runner(loop_factory=SteppedLoop) as runner:
+        assert runner.run(main()) == [[], [52.0]]
+
+
+def test_a_replaced_clock_that_follows_virtual_time_lets_timers_fire() -> None:
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        virtual = loop.time
+
+        def ahead() -> float:
+            return virtual() + 100
+
+        with mock.patch.object(loop, "time", ahead):
+            await asyncio.sleep(3)
+            return loop.time(), virtual()
+
+    assert simloop.run(main()) == (103.0, 3.0)
+
+
+def test_a_replaced_clock_that_never_moves_is_a_deadlock_not_a_wait() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        with mock.patch.object(loop, "time", mock.Mock(return_value=1010.0)):
+            await asyncio.sleep(5)
+
+    with pytest.raises(simloop.DeadlockError) as info:
+        simloop.run(main())
+    assert str(info.value).startswith(
+        "deadlock at t=5s: nothing is ready, and no timer is due by the replaced loop.time(), "
+        "which reads 1010.0 (the next timer is due at 1015.0) and did not move when virtual "
+        "time did: a real loop would wait for it forever.\n"
+    )
+
+
+def test_a_clock_replaced_by_something_that_is_not_a_number_is_named() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        with mock.patch.object(loop, "time", mock.Mock(return_value="soon")):
+            loop.call_at(5, print)
+            await asyncio.sleep(0)  # the next batch asks the clock which timers are due
+
+    with pytest.raises(simloop.InvalidArgumentError) as info:
+        simloop.run(main())
+    assert str(info.value) == (
+        "`loop.time` was replaced by a function that returns str 'soon', not a number of seconds"
+    )
+
+
+# --- time.sleep() inside a step is held to the limits ------------------------------------------
+
+
+async def polls_with_time_sleep() -> None:
+    flag = False  # nothing else can run while this loop blocks
+    while not flag:
+        time.sleep(0.1)
+
+
+def test_polling_with_time_sleep_stops_at_max_time() -> None:
+    started = wall_clock()
+    with pytest.raises(simloop.TimeLimitError) as info:
+        simloop.run(polls_with_time_sleep(), max_time=10, warn=False)
+    assert wall_clock() - started < 5
+    assert str(info.value).startswith(
+        "time limit reached: the run would advance virtual time to 10.1s, past max_time=10s."
+    )
+
+
+def test_polling_with_time_sleep_stops_at_max_steps_without_a_time_limit() -> None:
+    with pytest.raises(simloop.StepLimitError) as info:
+        simloop.run(polls_with_time_sleep(), max_steps=1000, warn=False)
+    assert str(info.value).startswith(
+        "step limit reached: time.sleep() was called 1001 times without the run finishing "
+        "(virtual time 100.1s), more than max_steps=1000. A loop that polls with time.sleep() "
+        "blocks every other task, so what it waits for can never happen; await "
+        "asyncio.sleep() instead.\n"
+    )
+
+
+def test_a_limit_error_caught_by_the_program_still_ends_the_run() -> None:
+    async def main() -> str:
+        try:
+            time.sleep(20)
+        except simloop.TimeLimitError:
+            pass
+        await asyncio.sleep(0)
+        return "went on"
+
+    with pytest.raises(simloop.TimeLimitError):
+        simloop.run(main(), max_time=10, warn=False)
+
+
+# --- a subclass may use the names of SimLoop's read-only properties -----------------------------
+
+
+def test_a_subclass_may_keep_its_own_steps_but_a_simloop_refuses() -> None:
+    class CountingLoop(simloop.SimLoop):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps = []  # what aiostream's test loop keeps
+
+    loop = CountingLoop()
+    try:
+        assert loop.steps == []
+    finally:
+        loop.close()
+    plain = simloop.SimLoop()
+    try:
+        with pytest.raises(AttributeError, match=r"^`steps` is read-only on a SimLoop"):
+            plain.steps = 3  # type: ignore[misc]
+        assert plain.steps == 0
+    finally:
+        plain.close()

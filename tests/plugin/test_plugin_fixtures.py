@@ -311,12 +311,12 @@ def test_async_fixture_with_a_wider_scope_is_refused(tester: pytest.Pytester) ->
         )
     )
     result = tester.runpytest()
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # at collection: see test_plugin_dropin
+    result.stderr.fnmatch_lines(
         [
-            "E * async fixture 'shared' has scope 'module', but simloop runs the async fixtures "
-            "of test_scope.py::test_marked inside each schedule, on that schedule's loop; make "
-            "it function-scoped (or a sync fixture)"
+            "ERROR: async fixture 'shared' has scope 'module', but simloop runs the async "
+            "fixtures of test_scope.py::test_marked inside each schedule, on that schedule's "
+            "loop; make it function-scoped (or a sync fixture)"
         ]
     )
 
@@ -512,10 +512,12 @@ def test_deadlock_report(tester: pytest.Pytester) -> None:
             "    3 unfinished tasks:",
             "      'Task-2' (waiting) at test_hang.py:9 in lock_order",
             "          async with locks[[]second_name[]]:",
-            "        waits on Lock `locks[[]'b'[]]`, held by 'Task-3'",
+            "        waits on Lock #2 `locks[[]'b'[]]` (created at test_hang.py:14 in scenario), "
+            "held by 'Task-3'",
             "      'Task-3' (waiting) at test_hang.py:9 in lock_order",
             "          async with locks[[]second_name[]]:",
-            "        waits on Lock `locks[[]'a'[]]`, held by 'Task-2'",
+            "        waits on Lock #1 `locks[[]'a'[]]` (created at test_hang.py:14 in scenario), "
+            "held by 'Task-2'",
             "      'test_deadlock' (waiting) at test_hang.py:15 in scenario",
             "        waits in gather() for 'Task-*', 'Task-*'",
             "    wait-for cycle: 'Task-2' -> 'Task-3' -> 'Task-2'",
@@ -537,7 +539,8 @@ def test_deadlock_report(tester: pytest.Pytester) -> None:
         [
             "E * simloop.DeadlockError: deadlock at t=0s: the main task 'test_waits_forever' is "
             "not done, but nothing is ready to run and no timer is pending.",
-            "        waits on an Event created elsewhere, which nobody sets",
+            "        waits on Event #1 (created at test_hang.py:30 in test_waits_forever), which "
+            "nobody sets",
         ]
     )
 

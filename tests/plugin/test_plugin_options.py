@@ -470,6 +470,8 @@ def test_bad_runs_ini_value(tester: pytest.Pytester) -> None:
             "it takes runs, seed, search, shrink, shards, start_time, max_steps, max_time, "
             "timer_jitter, sleep_jitter, shuffle, patch_time, patch_random, forbid_escapes, "
             "fail_on_unhandled, track_locks, epoch",
+            "timer_jitter, shuffle, patch_time, patch_random, forbid_escapes, fail_on_unhandled, "
+            "warn, track_locks, epoch",
         ),
         (
             "3",

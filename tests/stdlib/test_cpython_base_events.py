@@ -37,8 +37,6 @@ EXCLUDED: dict[str, str] = {
     "BaseEventLoopTests::test__run_once": _RUN_ONCE,
     "BaseEventLoopTests::test__run_once_schedule_handle": _RUN_ONCE,
     "BaseEventLoopTests::test__run_once_cancelled_event_cleanup": _RUN_ONCE,
-    "BaseEventLoopTests::test_set_exc_handler_custom": _RUN_ONCE,
-    "BaseEventLoopTests::test_set_exc_handler_broken": _RUN_ONCE,
     "BaseEventLoopTests::test__add_callback_handle": _INTERNALS.format(
         "_add_callback() puts the handle itself in _ready; SimLoop wraps it"
     ),

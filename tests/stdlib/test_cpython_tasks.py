@@ -64,10 +64,6 @@ EXCLUDED: dict[str, str] = {
         "only the loop can complete: it needs a real worker thread, and simloop runs executor "
         "jobs in the loop's own thread (so this would wait forever)"
     ),
-    "*::test_log_destroyed_pending_task": (
-        "drives the loop through the private BaseEventLoop._run_once(), expecting exactly one "
-        "iteration of the stock loop; SimLoop._run_once() runs batches until stop()"
-    ),
     # Six of the eight variants: the C-Task/C-Future and Python-Task/Python-Future ones run.
     "*Subclass*::test_task_del_collect": _DEL_COLLECT,
     "CTask_PyFuture_Tests::test_task_del_collect": _DEL_COLLECT,

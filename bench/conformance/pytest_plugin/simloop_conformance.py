@@ -12,15 +12,13 @@ library's files. It is configured through environment variables set by ``run.py`
     and reported as excluded.
 ``SIMLOOP_CONFORMANCE_ANYIO``
     ``1``: give anyio's asyncio tests a SimLoop (see :func:`pytest_fixture_setup`).
-``SIMLOOP_CONFORMANCE_SIMULATED``
-    ``1``: the whole session runs inside :func:`simloop.simulated`, so ``asyncio.run()``,
-    ``asyncio.new_event_loop()`` and ``asyncio.get_event_loop()`` make SimLoops.
 ``SIMLOOP_CONFORMANCE_STAND_IN``
     The name of a SimLoop subclass in :data:`STAND_INS` that plays the part of a suite's own
     test loop (given to pytest-asyncio ahead of the suite's own factory).
 
 pytest-asyncio suites get their SimLoops from simloop's own plugin
-(``-o simloop_asyncio_loop_factory=true``, passed by the runner), not from here.
+(``-o simloop_asyncio_loop_factory=true``, passed by the runner), not from here, and so do the
+loops tests make themselves (``-o simloop_simulate=true``).
 
 In both modes it records, for every test, which event loop classes ran (``run_forever``) while
 the test ran, so a test that passes in ``simloop`` mode on a stock loop is seen as such.
@@ -42,7 +40,6 @@ MODE = os.environ.get("SIMLOOP_CONFORMANCE_MODE", "stock")
 OUT = os.environ.get("SIMLOOP_CONFORMANCE_OUT")
 EXCLUDE_FILE = os.environ.get("SIMLOOP_CONFORMANCE_EXCLUDE")
 ANYIO = MODE == "simloop" and os.environ.get("SIMLOOP_CONFORMANCE_ANYIO") == "1"
-SIMULATED = MODE == "simloop" and os.environ.get("SIMLOOP_CONFORMANCE_SIMULATED") == "1"
 STAND_IN = os.environ.get("SIMLOOP_CONFORMANCE_STAND_IN", "") if MODE == "simloop" else ""
 
 #: node id -> outcome record, in the order tests ran.
@@ -77,12 +74,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if EXCLUDE_FILE and MODE == "simloop":
         with open(EXCLUDE_FILE, encoding="utf-8") as file:
             _excluded.update(json.load(file))
-    if SIMULATED:
-        import simloop
-
-        # Entered before any test (and before pytest-asyncio reads the event loop policy),
-        # left when the session ends.
-        _session_stack.enter_context(simloop.simulated())
     if STAND_IN:
         config.pluginmanager.register(_StandInFactory(), "simloop-conformance-stand-in")
 
@@ -164,12 +155,11 @@ def _aiostream_loop() -> asyncio.AbstractEventLoop:
             loop.steps.append((new_ns - old_ns) / 1e9)
 
     class SimTimeTrackingLoop(simloop.SimLoop, TimeTrackingTestLoop):  # type: ignore[misc]
-        # TimeTrackingTestLoop's list of clock jumps, in place of SimLoop's read-only count of
-        # steps (which only simloop's harness reads).
-        steps: Any = None
-
         def __init__(self) -> None:
             super().__init__(instruments=[StepRecorder()])
+            # What TimeTrackingTestLoop.__init__ (which SimLoop's does not call) starts with:
+            # its list of clock jumps in self.steps, a name a SimLoop subclass may take over.
+            self.clear()
 
     return SimTimeTrackingLoop()
 
