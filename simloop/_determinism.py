@@ -145,9 +145,9 @@ def likely_cause(recorded: Trace, expected: Step, found: Step) -> str:
     same_task = expected.label == found.label and expected.resumed_at == found.resumed_at
     if same_task and expected.time_ns != found.time_ns:
         return (
-            "the wall clock read through a name bound before the run (`from time import "
-            "monotonic`, a default argument `timer=time.time`), which the guards cannot reach: "
-            "a delay computed from it differs between runs"
+            "a real clock the guards do not reach (a C extension's own clock, a clock kept "
+            "real on purpose with simloop.lowlevel.real_time_functions(), a CPU-time clock): a "
+            "delay computed from it differs between runs"
         )
     if same_task:
         return (
@@ -157,7 +157,7 @@ def likely_cause(recorded: Trace, expected: Step, found: Step) -> str:
         )
     return (
         "another task or callback ran here: state kept between runs, unseeded randomness "
-        "made before the run, the wall clock read through a name bound before the run, or "
+        "made before the run, a real clock the guards do not reach, or "
         f"a thread{also}"
     )
 

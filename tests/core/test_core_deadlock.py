@@ -388,10 +388,11 @@ def test_a_main_task_waiting_while_a_heartbeat_ticks_is_told_apart(
     kind: type[Exception], limit: dict[str, int]
 ) -> None:
     err = run_failing(heartbeat_while_waiting(), kind, **limit)
+    made = location(heartbeat_while_waiting, "asyncio.Event()")
     assert (
-        "The main task 'Task-1' waits on Event `ready`, which nobody sets, while 'heartbeat' "
-        "keeps running: a background task (a heartbeat, a poller) keeps the run alive, but "
-        "nothing will wake the main task;"
+        f"The main task 'Task-1' waits on Event #1 `ready` (created at {made}), which nobody "
+        "sets, while 'heartbeat' keeps running: a background task (a heartbeat, a poller) keeps "
+        "the run alive, but nothing will wake the main task;"
     ) in str(err)
 
 

@@ -174,8 +174,10 @@ def test_tasks_at_a_deadlock_shows_both_lock_holders() -> None:
     recording = fifo_recording(deadlock)
     output = session(deadlock, recording, ["tasks", "quit"])
     assert "DeadlockError" in output.splitlines()[0]
-    assert "ab  waiting: waits on Lock `second`, held by 'ba'" in output
-    assert "ba  waiting: waits on Lock `second`, held by 'ab'" in output
+    # Both locks are `second` to the task waiting on it: numbered, they are told apart.
+    made = f"(created at tests/core/test_core_debug.py:{line_of(deadlock, 'asyncio.Lock()')} in "
+    assert f"ab  waiting: waits on Lock #2 `second` {made}deadlock), held by 'ba'" in output
+    assert f"ba  waiting: waits on Lock #1 `second` {made}deadlock), held by 'ab'" in output
     take_line = line_of(deadlock, "async with second:")
     assert f"test_core_debug.py:{take_line} in take" in output
     # Locals of each frame of the chain, and asyncio's frames marked as such.
