@@ -74,10 +74,10 @@ def _name_of(check: Callable[[], object], name: str | None) -> str:
 
 def _check_arguments(check: object, name: object) -> None:
     if not callable(check):
-        msg = f"`check` must be a function of no arguments, not {type(check).__name__} {check!r}"
+        msg = f"`check` must be a function of no arguments, not {lowlevel.describe(check)}"
         raise InvalidArgumentError(msg)
     if name is not None and not isinstance(name, str):
-        msg = f"`name` must be a str or None, not {type(name).__name__} {name!r}"
+        msg = f"`name` must be a str or None, not {lowlevel.describe(name)}"
         raise InvalidArgumentError(msg)
 
 
@@ -199,7 +199,7 @@ def eventually(check: Callable[[], object], *, within: float, name: str | None =
     _check_arguments(check, name)
     within_ns = lowlevel.seconds_to_ns(within, name="within")
     if within_ns < 0:
-        msg = f"`within` must be a non-negative number of seconds, not {within!r}"
+        msg = f"`within` must be a non-negative number of seconds, not {lowlevel.describe(within)}"
         raise InvalidArgumentError(msg)
     if _holds(check)[0]:
         return
@@ -214,7 +214,7 @@ def sometimes(label: str, condition: object = True) -> None:
     """A reachability mark: note that this point was reached with ``condition`` true (or
     not). An exploration reports the labels whose condition never held in any run."""
     if not isinstance(label, str):
-        msg = f"`label` must be a str, not {type(label).__name__} {label!r}"
+        msg = f"`label` must be a str, not {lowlevel.describe(label)}"
         raise InvalidArgumentError(msg)
     _running_simloop("sometimes")
     lowlevel.record_mark(label, bool(condition))
@@ -271,7 +271,7 @@ def cancel_somewhere(task: asyncio.Task[Any]) -> None:
     released, a half-done update.
     """
     if not isinstance(task, asyncio.Task):
-        msg = f"`task` must be an asyncio.Task, not {type(task).__name__} {task!r}"
+        msg = f"`task` must be an asyncio.Task, not {lowlevel.describe(task)}"
         raise InvalidArgumentError(msg)
     loop = _running_simloop("cancel_somewhere")
     if task.get_loop() is not loop:

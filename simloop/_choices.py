@@ -15,12 +15,14 @@ random scheduler weighs the options, how a report describes one) is a field of t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
-from simloop._errors import InvalidArgumentError
+from simloop._errors import ExtensionError, InvalidArgumentError
+from simloop._text import describe, shown
 
 #: The kinds of choice the loop itself makes.
 READY = "ready"
@@ -37,13 +39,13 @@ TIMING_KINDS = frozenset({TIMER_JITTER, SLEEP_JITTER})
 
 def _check_kind(point: ChoicePoint, attribute: Any, kind: Any) -> None:
     if not isinstance(kind, str) or not kind:
-        msg = f"`kind` must be a non-empty str, not {type(kind).__name__} {kind!r}"
+        msg = f"`kind` must be a non-empty str, not {describe(kind)}"
         raise InvalidArgumentError(msg)
 
 
 def _check_n(point: ChoicePoint, attribute: Any, n: Any) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        msg = f"`n` must be an int of at least 2 (a choice needs two options), not {n!r}"
+        msg = f"`n` must be an int of at least 2 (a choice needs two options), not {shown(n)}"
         raise InvalidArgumentError(msg)
 
 
@@ -53,7 +55,7 @@ def _check_labels(point: ChoicePoint, attribute: Any, labels: Any) -> None:
     if isinstance(labels, str) or not isinstance(labels, Sequence):
         msg = (
             "`labels` must be a sequence of n strings or a function of the option, not "
-            f"{type(labels).__name__} {labels!r}"
+            f"{describe(labels)}"
         )
         raise InvalidArgumentError(msg)
     if len(labels) != point.n:
@@ -64,14 +66,24 @@ def _check_labels(point: ChoicePoint, attribute: Any, labels: Any) -> None:
 def _check_weights(point: ChoicePoint, attribute: Any, weights: Any) -> None:
     if weights is None:
         return
-    if not isinstance(weights, Sequence) or len(weights) != point.n:
-        msg = f"`weights` must be a sequence of {point.n} numbers, one per option, not {weights!r}"
+    if (
+        isinstance(weights, (str, bytes, bytearray))
+        or not isinstance(weights, Sequence)
+        or len(weights) != point.n
+    ):
+        msg = (
+            f"`weights` must be a sequence of {point.n} numbers, one per option, "
+            f"not {shown(weights)}"
+        )
         raise InvalidArgumentError(msg)
     if (
-        any(isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0 for w in weights)
-        or not sum(weights) > 0
+        any(
+            isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < math.inf
+            for w in weights
+        )
+        or not 0 < sum(weights) < math.inf
     ):
-        msg = f"`weights` must be non-negative numbers, not all zero, not {weights!r}"
+        msg = f"`weights` must be non-negative numbers, not all zero, not {shown(weights)}"
         raise InvalidArgumentError(msg)
 
 
@@ -154,10 +166,20 @@ class Schedule:
         return kinds
 
 
-def bad_choice_error(scheduler: object, point: ChoicePoint, choice: object) -> InvalidArgumentError:
+def bad_choice_error(scheduler: object, point: ChoicePoint, choice: object) -> ExtensionError:
     """The error for a scheduler that answered something other than an option."""
     msg = (
-        f"scheduler {scheduler!r} answered {choice!r} to a {point.kind!r} choice among "
-        f"{point.n} options; it must answer an int in range({point.n})"
+        f"scheduler {shown(scheduler)} answered {shown(choice)} to a {shown(point.kind)} "
+        f"choice among {point.n} options; it must answer an int in range({point.n})"
     )
-    return InvalidArgumentError(msg)
+    return ExtensionError(msg)
+
+
+def scheduler_error(scheduler: object, point: ChoicePoint, exc: BaseException) -> ExtensionError:
+    """The error for a scheduler that raised instead of answering."""
+    msg = (
+        f"scheduler {shown(scheduler)} raised {type(exc).__name__}: {exc} answering a "
+        f"{shown(point.kind)} choice among {point.n} options; that is a bug in the scheduler, not "
+        "a failure of the program"
+    )
+    return ExtensionError(msg)

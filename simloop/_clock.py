@@ -9,6 +9,7 @@ result is never *earlier* than the float the caller asked for, so a timer never 
 from __future__ import annotations
 
 from simloop._errors import InvalidArgumentError
+from simloop._text import describe
 
 NS_PER_SECOND = 1_000_000_000
 
@@ -32,8 +33,8 @@ def seconds_to_ns(seconds: float, *, name: str = "time") -> int:
         if seconds <= -_FAR_SECONDS:
             return -NEVER_NS
         ns = round(seconds * NS_PER_SECOND)
-    except (TypeError, ValueError):
-        msg = f"`{name}` must be a number of seconds, not {type(seconds).__name__} {seconds!r}"
+    except (TypeError, ValueError, ArithmeticError):  # ArithmeticError: a Decimal NaN
+        msg = f"`{name}` must be a number of seconds, not {describe(seconds)}"
         raise InvalidArgumentError(msg) from None
     # round() may land a hair below the requested time once converted back to float; step
     # up until it doesn't. One step is always enough in the range we accept.
@@ -49,7 +50,12 @@ def ns_to_seconds(ns: int) -> float:
 
 def format_seconds(ns: int) -> str:
     """A short human reading of a virtual time, e.g. ``"3.5s"`` or ``"0.000001s"``."""
+    if ns.__class__ is not int and (isinstance(ns, bool) or not isinstance(ns, int)):
+        msg = f"`ns` must be an int number of nanoseconds, not {describe(ns)}"
+        raise InvalidArgumentError(msg)
     if ns >= NEVER_NS:
         return "never"
-    text = f"{ns / NS_PER_SECOND:.9f}".rstrip("0").rstrip(".")
+    # In integers: a float would overflow for the largest, and round the longest runs.
+    seconds, fraction = divmod(abs(ns), NS_PER_SECOND)
+    text = f"{'-' if ns < 0 else ''}{seconds}.{fraction:09d}".rstrip("0").rstrip(".")
     return f"{text}s"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import linecache
+import math
 from collections.abc import Iterable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -310,6 +311,8 @@ def _sleep_deadline(frame: FrameType) -> int | None:
     if when is None:
         return None
     deadline: float = when()
+    if not math.isfinite(deadline):
+        return None  # a timer that never comes (call_later(math.inf))
     return round(deadline * 1_000_000_000)
 
 

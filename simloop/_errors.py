@@ -22,6 +22,14 @@ class InvalidArgumentError(SimulationError, TypeError, ValueError):
     """An argument to a simloop API has the wrong type or value."""
 
 
+class ExtensionError(InvalidArgumentError):
+    """A scheduler, a search or an instrument broke its contract: it raised, or answered
+    something other than an option. That is a bug in that object, not in the program it was
+    running, so the run is not reported as the program's failure: exploration stops and
+    raises this error, which names the object (the original exception is its ``__cause__``).
+    """
+
+
 class _RunStoppedError(SimulationError):
     """A run that cannot continue; carries a report on every unfinished task."""
 

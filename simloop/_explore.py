@@ -17,7 +17,7 @@ import asyncio
 import os
 import traceback
 import warnings
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Protocol
 
 import attrs
@@ -26,6 +26,7 @@ from simloop import _stdlib
 from simloop._determinism import CheckedReplay
 from simloop._errors import (
     DeadlockError,
+    ExtensionError,
     InvalidArgumentError,
     InvariantError,
     LivenessError,
@@ -42,10 +43,10 @@ from simloop._labels import task_label, task_of
 from simloop._loop import SimLoop
 from simloop._options import LoopOptions, check_recorded
 from simloop._runner import check_not_in_loop, run_on
-from simloop._scheduling import Scheduler
+from simloop._scheduling import Scheduler, check_scheduler
 from simloop._searches import Search, make_search
 from simloop._shrinking import DEFAULT_MINIMALITY_BUDGET, ShrinkReport, shrink_schedule
-from simloop._text import plural
+from simloop._text import describe, plural, shown
 from simloop._token import as_recording
 from simloop._trace import Trace
 
@@ -227,6 +228,10 @@ class AsyncProgram:
     """An async ``main`` (a function returning a fresh coroutine), one SimLoop per run."""
 
     def __init__(self, main: Main, options: LoopOptions) -> None:
+        _check_main(main, "AsyncProgram")
+        if not isinstance(options, LoopOptions):
+            msg = f"`options` must be a simloop.lowlevel.LoopOptions, not {describe(options)}"
+            raise InvalidArgumentError(msg)
         self.main = main
         self.options = options
         #: Where ``main`` can be found again (a trace records it: ``simloop replay FILE``).
@@ -243,7 +248,7 @@ class AsyncProgram:
             raise
         if not asyncio.iscoroutine(coro):
             loop.close()
-            msg = f"`main()` must return a coroutine, not {type(coro).__name__} {coro!r}"
+            msg = f"`main()` must return a coroutine, not {describe(coro)}"
             raise InvalidArgumentError(msg)
         result = run_coroutine(loop, coro)
         if record_events and self.entry_point is not None:
@@ -271,6 +276,15 @@ def entry_point(main: Any) -> dict[str, str] | None:
     return {"kind": "function", "target": f"{module}:{qualname}"}
 
 
+def _check_program(program: object) -> None:
+    if not callable(getattr(program, "run", None)):
+        msg = (
+            "`program` must be a simloop.lowlevel.Program (an object with a run(scheduler, "
+            f"seed, *, record_events) method), not {describe(program)}"
+        )
+        raise InvalidArgumentError(msg)
+
+
 def _check_main(main: Any, what: str) -> None:
     if asyncio.iscoroutine(main):
         main.close()
@@ -280,7 +294,7 @@ def _check_main(main: Any, what: str) -> None:
         )
         raise InvalidArgumentError(msg)
     if not callable(main):
-        msg = f"`main` must be a zero-argument async function, not {type(main).__name__} {main!r}"
+        msg = f"`main` must be a zero-argument async function, not {describe(main)}"
         raise InvalidArgumentError(msg)
 
 
@@ -291,6 +305,18 @@ def run_coroutine(
     outcome instead of raising it. Exceptions that are not failures of the program
     (``KeyboardInterrupt``, ``SystemExit``, a test framework's control flow) propagate.
     ``name`` names the main task."""
+    if not isinstance(loop, SimLoop) or loop.is_closed() or loop.is_running():
+        if asyncio.iscoroutine(coro):
+            coro.close()
+        msg = f"`loop` must be a simloop.SimLoop, not running nor closed, not {describe(loop)}"
+        raise InvalidArgumentError(msg)
+    if not asyncio.iscoroutine(coro):
+        msg = f"`coro` must be a coroutine, not {describe(coro)}"
+        raise InvalidArgumentError(msg)
+    if name is not None and not isinstance(name, str):
+        coro.close()
+        msg = f"`name` must be a str or None, not {describe(name)}"
+        raise InvalidArgumentError(msg)
     failed_at: list[tuple[int, int]] = []
 
     def on_failure(exc: BaseException) -> None:
@@ -298,6 +324,8 @@ def run_coroutine(
 
     try:
         value = run_on(loop, coro, on_failure=on_failure, name=name)
+    except ExtensionError:
+        raise  # a bug in a scheduler or instrument, not a failure of the program
     except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - a failing run is a result
         step, time_ns = failed_at[0] if failed_at else (loop.steps, now_ns(loop=loop))
         return RunResult(value=None, failure=make_failure(exc, step, time_ns), trace=loop.trace)
@@ -306,6 +334,13 @@ def run_coroutine(
 
 def make_failure(exc: BaseException, step: int, time_ns: int) -> Failure:
     """Classify an exception that ended a run."""
+    if not isinstance(exc, BaseException):
+        msg = f"`exc` must be an exception, not {describe(exc)}"
+        raise InvalidArgumentError(msg)
+    for name, value in (("step", step), ("time_ns", time_ns)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            msg = f"`{name}` must be an int, not {describe(value)}"
+            raise InvalidArgumentError(msg)
     return Failure(
         exception=exc,
         kind=failure_kind(exc),
@@ -390,6 +425,10 @@ def replay_program(
     """Run ``program`` under ``schedule``'s choices and seed. A strict replay of a schedule
     with events also compares every step with the recorded one, and fails with
     :class:`~simloop.NondeterminismError` at the first that differs."""
+    _check_program(program)
+    if not isinstance(schedule, Trace):
+        msg = f"`schedule` must be a simloop.Trace, not {describe(schedule)}"
+        raise InvalidArgumentError(msg)
     scheduler: Scheduler = schedule.replay_scheduler(strict=strict)
     if strict and schedule.events:
         scheduler = CheckedReplay(scheduler, schedule)
@@ -427,6 +466,10 @@ def explore(
     """
     check_not_in_loop("simloop.explore")
     _check_main(main, "simloop.explore")
+    for name, flag in (("shrink", shrink), ("coverage", coverage)):
+        if not isinstance(flag, bool):
+            msg = f"`{name}` must be True or False, not {describe(flag)}"
+            raise InvalidArgumentError(msg)
     if scheduler is not None:
         if search is not None:
             msg = "give `search` (the new name of `scheduler`), not both"
@@ -475,11 +518,21 @@ def explore_program(
     if given, is called with the schedules run so far and the real seconds spent, at most
     every :data:`PROGRESS_EVERY` seconds (a progress line), and once at the end of the
     search."""
+    _check_program(program)
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
-        msg = f"`runs` must be a positive int, not {runs!r}"
+        msg = f"`runs` must be a positive int, not {shown(runs)}"
+        raise InvalidArgumentError(msg)
+    if not isinstance(shrink, bool):
+        msg = f"`shrink` must be True or False, not {describe(shrink)}"
+        raise InvalidArgumentError(msg)
+    if not isinstance(first_runs, tuple) or not all(isinstance(t, Trace) for t in first_runs):
+        msg = f"`first_runs` must be a tuple of simloop.Trace, not {describe(first_runs)}"
+        raise InvalidArgumentError(msg)
+    if pairs is not None and not isinstance(pairs, PairsSeen):
+        msg = f"`pairs` must be a simloop.lowlevel.PairsSeen or None, not {describe(pairs)}"
         raise InvalidArgumentError(msg)
     if isinstance(shrink_budget, bool) or not isinstance(shrink_budget, int) or shrink_budget < 0:
-        msg = f"`shrink_budget` must be a non-negative int, not {shrink_budget!r}"
+        msg = f"`shrink_budget` must be a non-negative int, not {shown(shrink_budget)}"
         raise InvalidArgumentError(msg)
     if (
         isinstance(minimality_budget, bool)
@@ -489,7 +542,7 @@ def explore_program(
         msg = f"`minimality_budget` must be a non-negative int, not {minimality_budget!r}"
         raise InvalidArgumentError(msg)
     if not isinstance(search, Search):
-        msg = f"`search` must be a simloop.Search, not {search!r} (see lowlevel.make_search)"
+        msg = f"`search` must be a simloop.Search, not {shown(search)} (see lowlevel.make_search)"
         raise InvalidArgumentError(msg)
     with patches_held():
         return _explore(
@@ -542,9 +595,14 @@ def _explore(
             break
         passing_first_runs.append(schedule)
     if first is None:
-        for candidate in search.schedulers():
-            result = program.run(candidate, getattr(candidate, "seed", None), record_events=False)
-            search.run_finished(result.trace)
+        for candidate in _schedulers_of(search):
+            seed = getattr(candidate, "seed", None)
+            try:
+                result = program.run(candidate, seed, record_events=False)
+            except ExtensionError as error:
+                error.add_note(f"simloop: the scheduler came from the search {shown(search)}")
+                raise
+            _call_search(search, "run_finished", result.trace)
             if getattr(candidate, "probe", False):
                 continue  # run only to inform the search: another search reports it
             count += 1
@@ -582,7 +640,7 @@ def _explore(
             total_steps=total_steps,
             total_virtual_ns=total_virtual_ns,
             passing_first_runs=tuple(passing_first_runs),
-            proof=search.proof(),
+            proof=_call_search(search, "proof"),
             coverage=coverage,
             search=repr(search),
         )
@@ -629,6 +687,63 @@ def with_outcome(trace: Trace, failure: Failure | None) -> Trace:
     if failure is None:
         return attrs.evolve(trace, outcome={"kind": "passed"})
     return attrs.evolve(trace, outcome={"kind": failure.kind, "summary": failure.summary()})
+
+
+def _schedulers_of(search: Search) -> Iterator[Scheduler]:
+    """The schedulers ``search`` yields, each checked; a search that breaks its contract
+    (raises, or yields something other than a scheduler) is an error naming it."""
+    schedulers = _call_search(search, "schedulers")
+    try:
+        iterator = iter(schedulers)
+    except TypeError:
+        msg = (
+            f"search {shown(search)}: schedulers() must return an iterator of schedulers, "
+            f"not {describe(schedulers)}"
+        )
+        raise ExtensionError(msg) from None
+    while True:
+        try:
+            candidate = next(iterator)
+        except StopIteration:
+            return
+        except ExtensionError:
+            raise
+        except Exception as exc:
+            raise _search_error(search, "schedulers", exc) from exc
+        try:
+            check_scheduler(candidate)
+        except InvalidArgumentError as exc:
+            msg = (
+                f"search {shown(search)} yielded {shown(candidate)}, which is not a "
+                f"scheduler: {exc}"
+            )
+            raise ExtensionError(msg) from None
+        seed = getattr(candidate, "seed", None)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            msg = (
+                f"search {shown(search)} yielded the scheduler {shown(candidate)}, whose "
+                f"`seed` must be an int or None, not {describe(seed)}"
+            )
+            raise ExtensionError(msg)
+        yield candidate
+
+
+def _call_search(search: Search, hook: str, *args: Any) -> Any:
+    """``search.<hook>(*args)``, its exceptions raised as a bug of the search."""
+    try:
+        return getattr(search, hook)(*args)
+    except ExtensionError:
+        raise
+    except Exception as exc:
+        raise _search_error(search, hook, exc) from exc
+
+
+def _search_error(search: Search, hook: str, exc: BaseException) -> ExtensionError:
+    msg = (
+        f"search {shown(search)} raised {type(exc).__name__}: {exc} in {hook}(); that is a bug in "
+        "the search, not a failure of the program"
+    )
+    return ExtensionError(msg)
 
 
 def _schedule_only(trace: Trace) -> Trace:

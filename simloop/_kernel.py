@@ -43,6 +43,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import math
+import random as _random
+import sys
 from asyncio import events
 from collections.abc import Callable, Iterator
 from heapq import heappop, heappush
@@ -57,13 +60,24 @@ from simloop._choices import (
     ChoicePoint,
     Schedule,
     bad_choice_error,
+    scheduler_error,
 )
 from simloop._clock import NEVER_NS, NS_PER_SECOND, format_seconds, seconds_to_ns
-from simloop._errors import DeadlockError, InvalidArgumentError, StepLimitError, TimeLimitError
+from simloop._errors import (
+    DeadlockError,
+    ExtensionError,
+    InvalidArgumentError,
+    ReplayDivergenceError,
+    SimulationError,
+    StepLimitError,
+    TimeLimitError,
+)
+from simloop._instrument import check_instrument, instrument_error
 from simloop._labels import handle_label, timer_label
 from simloop._lanes import LaneHandle, LaneTimerHandle, ReadyLanes
 from simloop._options import LoopOptions
-from simloop._scheduling import Scheduler
+from simloop._scheduling import Scheduler, check_scheduler
+from simloop._text import describe, shown
 from simloop._timers import MIN_CANCELLED_TO_COMPACT, SEQUENCE_BITS, TimerQueue
 from simloop._trace import Trace, hash_seed_description
 
@@ -159,6 +173,8 @@ _new_object = object.__new__
 #: The lanes of every loop in Fifo mode: always empty.
 _FIFO_LANES = ReadyLanes(shuffle=False)
 _copy_context = contextvars.copy_context
+#: The type of a builtin's bound method, such as a random.Random's ``random``.
+_BUILTIN_METHOD = type(_random.Random().random)
 
 
 class Kernel(asyncio.BaseEventLoop):
@@ -223,7 +239,9 @@ class Kernel(asyncio.BaseEventLoop):
         if options.record_events:
             from simloop._recorder import TraceRecorder
 
-            keep = None if options.record_events is True else int(options.record_events)
+            # Every step for True, or for more than a deque can hold (no run is that long).
+            count = int(options.record_events)
+            keep = None if options.record_events is True or count >= sys.maxsize else count
             self._recorder = TraceRecorder(keep=keep)
             self._instruments.append(self._recorder)
         self._extensions: dict[str, Any] = {}  # lowlevel.loop_local()
@@ -231,6 +249,8 @@ class Kernel(asyncio.BaseEventLoop):
         # Errors raised outside a step (another thread, a deadline timer, lowlevel.fail) that
         # must end the run: raised at the next batch boundary.
         self._pending_errors: list[BaseException] = []
+        # A scheduler or instrument that broke its contract (see _extension_failed).
+        self._extension_error: ExtensionError | None = None
 
     # --- what the loop exposes ------------------------------------------------------------
 
@@ -303,7 +323,70 @@ class Kernel(asyncio.BaseEventLoop):
         self._choose = scheduler.choose
         self._fifo = bool(getattr(scheduler, "always_stock", False))
         uniform = getattr(scheduler, "uniform_random", None)
-        self._uniform_random = uniform if callable(uniform) else None
+        self._uniform_random = self._checked_uniform(uniform) if callable(uniform) else None
+
+    def _checked_uniform(self, uniform: Callable[[], float]) -> Callable[[], float]:
+        """``uniform`` as the hot path may call it: a ``random.Random``'s own ``random``
+        method is used as it is; any other function is checked to return floats in
+        ``[0, 1)``, since the hot path picks ``int(draw * n)`` without looking."""
+        if (
+            type(uniform) is _BUILTIN_METHOD
+            and getattr(uniform, "__name__", None) == "random"
+            and isinstance(getattr(uniform, "__self__", None), _random.Random)
+        ):
+            return uniform
+        scheduler = self._scheduler
+
+        def checked() -> float:
+            draw = uniform()
+            if draw.__class__ is float and 0.0 <= draw < 1.0:
+                return draw
+            msg = (
+                f"scheduler {shown(scheduler)}: its uniform_random() returned {shown(draw)}; "
+                "it must return floats in [0, 1)"
+            )
+            raise self._extension_failed(ExtensionError(msg))
+
+        return checked
+
+    # --- extensions that break their contract -----------------------------------------------
+
+    def _extension_failed(self, error: ExtensionError) -> ExtensionError:
+        """Remember that a scheduler or instrument broke its contract; returns ``error`` to
+        raise. It is also raised at the next batch boundary, and out of ``run_forever``
+        whatever else happens, so that a step that catches it cannot hide it."""
+        if self._extension_error is None:
+            self._extension_error = error
+            self._pending_errors.append(error)
+        return error
+
+    def _take_extension_error(self) -> ExtensionError | None:
+        """The contract broken during this run, if any, now being raised (forgotten here)."""
+        error = self._extension_error
+        if error is not None:
+            self._extension_error = None
+            if error in self._pending_errors:
+                self._pending_errors.remove(error)
+        return error
+
+    def _scheduler_failed(self, point: ChoicePoint, exc: Exception) -> BaseException:
+        """What to raise when the scheduler raised ``exc`` answering ``point``: a replay's
+        divergence (or another broken contract) as it is, anything else as a bug in the
+        scheduler (with ``exc`` as its cause)."""
+        if isinstance(exc, (ReplayDivergenceError, ExtensionError)):
+            return exc
+        error = scheduler_error(self._scheduler, point, exc)
+        error.__cause__ = exc
+        return self._extension_failed(error)
+
+    def _check_hook_error(self, instrument: Instrument, hook: str, exc: Exception) -> None:
+        """An instrument's hook raised ``exc``. An ``AssertionError`` or a simloop error is
+        how an instrument fails the run (simloop.invariant does), so the caller re-raises it;
+        anything else is a bug in the instrument, raised as such."""
+        if not isinstance(exc, (AssertionError, SimulationError)):
+            error = instrument_error(instrument, hook, exc)
+            error.__cause__ = exc
+            raise self._extension_failed(error)
 
     def add_instrument(self, instrument: Instrument, *, first: bool = False) -> None:
         """Attach an observer that is told about every step and choice (see ``Instrument``),
@@ -312,6 +395,7 @@ class Kernel(asyncio.BaseEventLoop):
         Safe from inside an instrument's hook: the instruments being told about the current
         event are those attached when it happened (the list is replaced, never changed).
         """
+        check_instrument(instrument, "add_instrument()")
         if first:
             self._instruments = [instrument, *self._instruments]
         else:
@@ -322,7 +406,7 @@ class Kernel(asyncio.BaseEventLoop):
         its own included: no other instrument misses the current event)."""
         remaining = [other for other in self._instruments if other is not instrument]
         if len(remaining) == len(self._instruments):
-            msg = f"remove_instrument(): {instrument!r} is not attached to this loop"
+            msg = f"remove_instrument(): {shown(instrument)} is not attached to this loop"
             raise ValueError(msg)
         self._instruments = remaining
 
@@ -336,8 +420,10 @@ class Kernel(asyncio.BaseEventLoop):
         self, delay_ns: int, callback: Callable[..., object], *args: Any
     ) -> events.TimerHandle:
         """An internal timer: exact, never jittered."""
-        when_ns = (self._replaced_now_ns() if self._time_replaced else self._now_ns) + delay_ns
-        return self._new_timer(when_ns, when_ns / NS_PER_SECOND, callback, args, None, False)
+        now_ns = self._replaced_now_ns() if self._time_replaced else self._now_ns
+        when_ns = min(now_ns + delay_ns, NEVER_NS)
+        when = when_ns / NS_PER_SECOND if when_ns < NEVER_NS else math.inf
+        return self._new_timer(when_ns, when, callback, args, None, False)
 
     def _new_timer(
         self,
@@ -673,7 +759,11 @@ class Kernel(asyncio.BaseEventLoop):
                         handle = active[0]
                     else:
                         if random is not None:
-                            c = int(random() * k)
+                            try:
+                                c = int(random() * k)
+                            except Exception as exc:  # noqa: BLE001 - a bug of the scheduler
+                                done -= 1  # the step being chosen never ran
+                                raise self._scheduler_failed(self._ready_point(k), exc)
                         else:
                             # The scheduler may look at the options (point.option_handles()).
                             lanes.oldest = oldest
@@ -683,11 +773,16 @@ class Kernel(asyncio.BaseEventLoop):
                                 point = self._ready_point(k)
                             try:
                                 c = choose(point)
-                                if c.__class__ is not int or not 0 <= c < k:
-                                    raise bad_choice_error(self._scheduler, point, c)
-                            except BaseException:
+                            except Exception as exc:  # noqa: BLE001 - a bug of the scheduler
                                 done -= 1  # the step being chosen never ran
+                                raise self._scheduler_failed(point, exc)
+                            except BaseException:
+                                done -= 1
                                 raise
+                            if c.__class__ is not int or not 0 <= c < k:
+                                done -= 1
+                                error = bad_choice_error(self._scheduler, point, c)
+                                raise self._extension_failed(error)
                         record_choice(c)
                         record_options(k)
                         # Option 0 is stock asyncio's next callback; the lane at its place in
@@ -811,8 +906,12 @@ class Kernel(asyncio.BaseEventLoop):
                 self._steps = index + 1
                 if _stdlib.is_cancelled(handle):
                     continue
-                for instrument in self._instruments:
-                    instrument.step_started(loop, index, handle, choice, options, stock)
+                try:
+                    for instrument in self._instruments:
+                        instrument.step_started(loop, index, handle, choice, options, stock)
+                except Exception as exc:
+                    self._check_hook_error(instrument, "step_started", exc)
+                    raise
                 self._current_handle = handle
                 try:
                     if self._debug:
@@ -833,8 +932,12 @@ class Kernel(asyncio.BaseEventLoop):
                     self._current_handle = None
                     if not self._fifo:
                         self._lanes.flush_pending()
-                for instrument in self._instruments:
-                    instrument.step_finished(loop, index, handle)
+                try:
+                    for instrument in self._instruments:
+                        instrument.step_finished(loop, index, handle)
+                except Exception as exc:
+                    self._check_hook_error(instrument, "step_finished", exc)
+                    raise
         finally:
             # The traceback of an exception raised in a callback keeps this frame alive (as the
             # f_back of the callback's frames), with the handle in it, and so its task and the
@@ -860,12 +963,19 @@ class Kernel(asyncio.BaseEventLoop):
 
     def _make_choice(self, point: ChoicePoint) -> int:
         """Ask the scheduler, check and record its answer (not used on the hot path)."""
-        c = self._choose(point)
+        try:
+            c = self._choose(point)
+        except Exception as exc:  # noqa: BLE001 - a bug of the scheduler (or a divergence)
+            raise self._scheduler_failed(point, exc)
         if c.__class__ is not int or not 0 <= c < point.n:
-            raise bad_choice_error(self._scheduler, point, c)
+            raise self._extension_failed(bad_choice_error(self._scheduler, point, c))
         self._schedule.record(point.kind, point.n, c)
-        for instrument in self._instruments:
-            instrument.choice_made(_as_simloop(self), point, c)
+        try:
+            for instrument in self._instruments:
+                instrument.choice_made(_as_simloop(self), point, c)
+        except Exception as exc:
+            self._check_hook_error(instrument, "choice_made", exc)
+            raise
         return c
 
     def _collect_due_timers(self, now_ns: int | None = None) -> None:
@@ -914,8 +1024,12 @@ class Kernel(asyncio.BaseEventLoop):
             old = self._now_ns
             self._now_ns = when
             self._clock_moved_at = self._steps
-            for instrument in self._instruments:
-                instrument.clock_advanced(_as_simloop(self), old, when)
+            try:
+                for instrument in self._instruments:
+                    instrument.clock_advanced(_as_simloop(self), old, when)
+            except Exception as exc:
+                self._check_hook_error(instrument, "clock_advanced", exc)
+                raise
         self._collect_due_timers()
 
     # --- why a run cannot go on ----------------------------------------------------------
@@ -999,7 +1113,7 @@ def current_loop() -> SimLoop:
     """The running :class:`SimLoop`; :class:`~simloop.InvalidArgumentError` outside one."""
     loop = _stdlib.get_running_loop_or_none()
     if not isinstance(loop, Kernel):
-        where = "outside any event loop" if loop is None else f"on {loop!r}"
+        where = "outside any event loop" if loop is None else f"on {shown(loop)}"
         msg = (
             "this must be called inside a simulated run (a coroutine or callback running on a "
             f"SimLoop), not {where}"
@@ -1012,7 +1126,7 @@ def _the(loop: SimLoop | None) -> SimLoop:
     if loop is None:
         return current_loop()
     if not isinstance(loop, Kernel):
-        msg = f"`loop` must be a simloop.SimLoop, not {type(loop).__name__} {loop!r}"
+        msg = f"`loop` must be a simloop.SimLoop, not {describe(loop)}"
         raise InvalidArgumentError(msg)
     return loop
 
@@ -1023,7 +1137,7 @@ def choose(point: ChoicePoint, *, loop: SimLoop | None = None) -> int:
     checks it, instruments hear of it (``choice_made``). The one way anything in a run makes
     a choice."""
     if not isinstance(point, ChoicePoint):
-        msg = f"`point` must be a simloop.lowlevel.ChoicePoint, not {point!r}"
+        msg = f"`point` must be a simloop.lowlevel.ChoicePoint, not {shown(point)}"
         raise InvalidArgumentError(msg)
     return _the(loop)._make_choice(point)
 
@@ -1048,14 +1162,14 @@ def call_later_ns(
     """Call ``callback(*args)`` ``delay_ns`` nanoseconds from now, exactly."""
     delay = _ns(delay_ns, "delay_ns")
     if delay < 0:
-        msg = f"`delay_ns` must be non-negative, not {delay_ns!r}"
+        msg = f"`delay_ns` must be non-negative, not {shown(delay_ns)}"
         raise InvalidArgumentError(msg)
     return _the(loop)._call_later_ns(delay, callback, *args)
 
 
 def _ns(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        msg = f"`{name}` must be an int number of nanoseconds, not {value!r}"
+        msg = f"`{name}` must be an int number of nanoseconds, not {shown(value)}"
         raise InvalidArgumentError(msg)
     return value
 
@@ -1064,7 +1178,7 @@ def fail(exc: BaseException, *, loop: SimLoop | None = None) -> None:
     """End the run with ``exc``: it is raised out of ``run_until_complete`` at the next batch
     boundary (so a component can fail the run from a callback or a hook)."""
     if not isinstance(exc, BaseException):
-        msg = f"`exc` must be an exception, not {exc!r}"
+        msg = f"`exc` must be an exception, not {shown(exc)}"
         raise InvalidArgumentError(msg)
     _the(loop)._pending_errors.append(exc)
 
@@ -1092,12 +1206,19 @@ def set_scheduler(loop: SimLoop, scheduler: Scheduler, *, cleanup: bool = False)
     count as the run's scheduler. A loop made with a scheduler that declares
     ``always_stock`` keeps asyncio's plain queue, so it can only switch to another such."""
     the = _the(loop)
+    check_scheduler(scheduler)
+    if not isinstance(cleanup, bool):
+        msg = f"`cleanup` must be True or False, not {describe(cleanup)}"
+        raise InvalidArgumentError(msg)
+    if the.is_running():
+        msg = "set_scheduler(): the loop is running; hand over between runs"
+        raise InvalidArgumentError(msg)
     if not cleanup:
         the._run_scheduler = scheduler
     stock = bool(getattr(scheduler, "always_stock", False))
     if the._fifo and not stock:
         msg = (
-            f"set_scheduler(): this loop was made with {the._scheduler!r}, which keeps "
+            f"set_scheduler(): this loop was made with {shown(the._scheduler)}, which keeps "
             "asyncio's plain queue, so it cannot hand over to a scheduler that makes choices; "
             "make the loop with the scheduler it will use (or one that answers 0 until then)"
         )
@@ -1111,6 +1232,9 @@ def record_mark(label: str, reached: bool, *, loop: SimLoop | None = None) -> No
     """Note that the reachability mark ``label`` was reached, with its condition ``reached``
     (what :func:`simloop.sometimes` records; the trace keeps, per label, whether it ever
     held)."""
+    if not isinstance(label, str):
+        msg = f"`label` must be a str, not {describe(label)}"
+        raise InvalidArgumentError(msg)
     marks = _the(loop)._marks
     marks[label] = marks.get(label, False) or bool(reached)
 
@@ -1159,6 +1283,11 @@ def describe_task(task: asyncio.Task[Any], *, loop: SimLoop | None = None) -> Ta
     from simloop._diagnosis import describe_task as describe
 
     return describe(task, _the(loop))
+
+
+def detach_instruments(loop: SimLoop) -> None:
+    """Detach every instrument (for the cleanup of a run that an extension broke)."""
+    _the(loop)._instruments = []
 
 
 def has_leftover_callbacks(loop: SimLoop) -> bool:

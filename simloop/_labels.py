@@ -12,15 +12,30 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from simloop import _stdlib
+from simloop._errors import InvalidArgumentError
+from simloop._text import describe
 
 if TYPE_CHECKING:
     from asyncio import events
 
 
+def _not(argument: str, expected: str, value: object) -> InvalidArgumentError:
+    # These functions read what they are given without checking first (the trace recorder
+    # calls them at every step); a wrong argument is named when reading it fails.
+    return InvalidArgumentError(f"`{argument}` must be {expected}, not {describe(value)}")
+
+
+def _callback_of(handle: object, argument: str = "handle") -> Any:
+    try:
+        return _stdlib.callback_of(handle)
+    except AttributeError:
+        raise _not(argument, "an asyncio.Handle", handle) from None
+
+
 def task_of(handle: events.Handle) -> asyncio.Task[Any] | None:
     """The task whose step (or wake-up) a ready callback runs; None for a callback that
     belongs to no task, and for a cancelled handle."""
-    return _stdlib.task_of_callback(_stdlib.callback_of(handle))
+    return _stdlib.task_of_callback(_callback_of(handle))
 
 
 def task_woken_by(timer: events.Handle) -> asyncio.Task[Any] | None:
@@ -30,6 +45,8 @@ def task_woken_by(timer: events.Handle) -> asyncio.Task[Any] | None:
 
 def suspension_point(task: asyncio.Task[Any]) -> tuple[str, str | None] | None:
     """Where in the user's code a suspended task waits: (``"file.py:12 in func"``, source)."""
+    if not isinstance(task, asyncio.Future):
+        raise _not("task", "an asyncio.Task", task)
     frames = _stdlib.coroutine_frames(task)
     user = [f for f in frames if not _stdlib.is_library_frame(f)]
     frame = user[-1] if user else (frames[-1] if frames else None)
@@ -43,7 +60,10 @@ def suspension_point(task: asyncio.Task[Any]) -> tuple[str, str | None] | None:
 
 def task_label(task: asyncio.Task[Any]) -> str:
     """A task's name, with its coroutine's name when the name is a default ``Task-N``."""
-    name = task.get_name()
+    try:
+        name = task.get_name()
+    except AttributeError:
+        raise _not("task", "an asyncio.Task", task) from None
     prefix, _, number = name.rpartition("-")
     if prefix == "Task" and number.isdigit():
         coro = task.get_coro()
@@ -58,12 +78,12 @@ def timer_label(timer: events.Handle) -> str:
     task = _stdlib.task_woken_by(timer)
     if task is not None:
         return f"timer of {task_label(task)}"
-    return f"timer {callback_label(_stdlib.callback_of(timer))}"
+    return f"timer {callback_label(_callback_of(timer, 'timer'))}"
 
 
 def handle_label(handle: events.Handle) -> str:
     """What a ready callback is, for a person: a task's name or a callback's name."""
-    callback = _stdlib.callback_of(handle)
+    callback = _callback_of(handle)
     if callback is None:
         return "a cancelled callback"
     task = _stdlib.task_of_callback(callback)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import gc
 import math
 import re
+import sys
 import threading
 from asyncio import events
 from collections.abc import Callable, Coroutine, Generator
@@ -24,7 +26,9 @@ from simloop import _stdlib
 from simloop._clock import NEVER_NS, NS_PER_SECOND, seconds_to_ns
 from simloop._errors import (
     EscapedSimulationError,
+    ExtensionError,
     InvalidArgumentError,
+    ReplayDivergenceError,
     StepLimitError,
     TimeLimitError,
 )
@@ -33,7 +37,7 @@ from simloop._guards import RunGuards, escape_message
 from simloop._kernel import Kernel
 from simloop._noio import NoRealIO
 from simloop._options import LoopOptions
-from simloop._scheduling import bind_scheduler, scheduler_for
+from simloop._scheduling import scheduler_for
 from simloop._tasks import EAGER_FACTORY, STOCK_EAGER_FACTORY, Task
 from simloop._timers import SEQUENCE_BITS
 from simloop._unhandled import UnhandledPolicy
@@ -130,6 +134,12 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
         #: time.sleep() calls in the current run_forever call (they count towards max_steps).
         self._blocking_sleeps = 0
         self._task_keys = 0
+        #: The order async generators started in, by id (see shutdown_asyncgens): an entry
+        #: outlives its generator only until the id is reused, which overwrites it.
+        self._asyncgen_numbers: dict[int, int] = {}
+        self._asyncgens_started = 0
+        #: Async generators the garbage collector freed while open, kept for shutdown.
+        self._collected_asyncgens: list[Any] = []
         self._executor = SimulatedExecutor(self, self._call_later_ns)
         self._guards = RunGuards(
             seed=0 if seed is None else seed,
@@ -143,6 +153,7 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
             warn=opts.warn is True,
         )
         self._bound = False
+        self._finished = False
         #: The next run_forever runs only the loop's own idle cleanup: no guards needed.
         self._guardless_run = False
 
@@ -267,7 +278,7 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
     def run_forever(self) -> None:
         if not self._bound:
             self._bound = True
-            bind_scheduler(self._scheduler, self)
+            self._call_scheduler_hook("bind")
         # Limits count from the start of each run_forever/run_until_complete call, so the
         # cleanup run after a limit error has a budget of its own.
         if self._max_steps is not None:
@@ -281,16 +292,62 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
         if guarded:
             self._guards.enter()
         try:
-            for instrument in self._instruments:
-                instrument.run_started(self)
             try:
-                super().run_forever()
-            finally:
-                for instrument in self._instruments:
-                    instrument.run_stopped(self)
+                self._tell_instruments("run_started")
+                try:
+                    super().run_forever()
+                finally:
+                    self._tell_instruments("run_stopped")
+            except BaseException as exc:
+                # A scheduler or instrument that broke its contract ends the run with that,
+                # whatever the step that met it did with the error.
+                error = self._take_extension_error()
+                if error is not None and error is not exc:
+                    raise error  # its cause is the extension's own exception
+                raise
+            error = self._take_extension_error()
+            if error is not None:
+                raise error
         finally:
             if guarded:
                 self._guards.exit()
+
+    def _tell_instruments(self, hook: str) -> None:
+        """Call ``run_started`` or ``run_stopped`` on every instrument."""
+        try:
+            for instrument in self._instruments:
+                getattr(instrument, hook)(self)
+        except Exception as exc:
+            self._check_hook_error(instrument, hook, exc)
+            raise
+
+    def _call_scheduler_hook(self, hook: str) -> None:
+        """Call the scheduler's optional ``bind(loop)`` or ``finish(loop)``. A replay's
+        divergence is the run's outcome; any other exception, a bug in the scheduler."""
+        method = getattr(self._scheduler, hook, None)
+        if method is None:
+            return
+        try:
+            method(self)
+        except (ReplayDivergenceError, ExtensionError):
+            raise
+        except Exception as exc:
+            msg = (
+                f"scheduler {self._scheduler!r} raised {type(exc).__name__}: {exc} in its "
+                f"{hook}(loop) hook; that is a bug in the scheduler, not a failure of the program"
+            )
+            raise ExtensionError(msg) from exc
+
+    def _finish_run(self, *, check: bool = True) -> None:
+        """The run is over: let the scheduler check it did what it expected (a strict
+        ``Replay`` that was not followed to its end raises ``ReplayDivergenceError``).
+        Once per loop, and only if it ran; never with ``check=False``."""
+        # No line here runs only when a run fails: Hypothesis's explain phase would list it
+        # in the reports of failing tests.
+        check = check and self._bound and not self._finished
+        self._finished = True
+        if check:
+            self._call_scheduler_hook("finish")
 
     def run_until_complete(self, future: Coroutine[Any, Any, _T] | asyncio.Future[_T]) -> _T:  # type: ignore[override]
         self._check_closed()
@@ -466,6 +523,53 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
             raise TypeError("executor must be ThreadPoolExecutor instance")
         self._executor.configured = executor
 
+    # --- async generators -------------------------------------------------------------------
+
+    def _asyncgen_firstiter_hook(self, agen: Any) -> None:
+        super()._asyncgen_firstiter_hook(agen)  # type: ignore[misc]
+        self._asyncgens_started += 1
+        self._asyncgen_numbers[id(agen)] = self._asyncgens_started
+
+    def _asyncgen_finalizer_hook(self, agen: Any) -> None:
+        # An open async generator that is freed: stock asyncio schedules its aclose() at
+        # once. Freed by its last reference going away, that moment is part of the run, and
+        # so it is here; freed by the garbage collector during a run (it was in a reference
+        # cycle), the moment is whenever the collector ran, which no schedule controls. Such
+        # a generator is kept (it was about to be freed) and closed at a moment the run
+        # defines: with the ones still open, by shutdown_asyncgens(), in the order they
+        # started. A run is simloop's whole session (simloop.run, explore, replay: cleanup
+        # included) or a run_until_complete call; between the calls of a loop driven by hand
+        # or by asyncio.Runner, the next call starts with its aclose(), as in asyncio.
+        if _collector.running and (self.is_running() or self._guards.active):
+            self._collected_asyncgens.append(agen)
+            _stdlib.keep_async_generator(self, agen)  # the collector dropped it from there
+            return
+        self._asyncgen_numbers.pop(id(agen), None)
+        super()._asyncgen_finalizer_hook(agen)  # type: ignore[misc]
+
+    async def shutdown_asyncgens(self) -> None:
+        """Close the async generators still open, as stock asyncio does, but in the order
+        they started: stock asyncio closes them in the order of a ``WeakSet``, which is
+        that of their memory addresses, different in every process."""
+        # Again while there are any: the collector may free more while these close.
+        while generators := _stdlib.take_async_generators(self):
+            self._collected_asyncgens.clear()  # they are among the generators now
+            numbers = self._asyncgen_numbers
+            generators.sort(key=lambda agen: numbers.get(id(agen), -1))
+            results = await asyncio.gather(
+                *[agen.aclose() for agen in generators], return_exceptions=True
+            )
+            for result, agen in zip(results, generators, strict=True):
+                if isinstance(result, Exception):
+                    self.call_exception_handler(
+                        {
+                            "message": "an error occurred during closing of asynchronous "
+                            f"generator {agen!r}",
+                            "exception": result,
+                            "asyncgen": agen,
+                        }
+                    )
+
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         self._executor_shutdown_called = True
 
@@ -475,7 +579,12 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
         if self._closed:
             return
         try:
-            self._raise_unhandled(final=True)
+            try:
+                # Closed while a failure propagates (asyncio.Runner's cleanup after the main
+                # task failed), the failure is what the run reports.
+                self._finish_run(check=sys.exc_info()[1] is None)
+            finally:
+                self._raise_unhandled(final=True)
         finally:
             super().close()
             if not self._fifo:
@@ -491,11 +600,27 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
         pass
 
 
+# asyncio.Runner cancels a SimLoop's leftover tasks in creation order, as simloop.run does.
+_stdlib.cancel_leftovers_in_creation_order(SimLoop)
+
 #: The code of the cleanups :meth:`SimLoop._is_idle_cleanup` recognises.
 _IDLE_CLEANUP_CODES = (
-    asyncio.BaseEventLoop.shutdown_asyncgens.__code__,
+    SimLoop.shutdown_asyncgens.__code__,
     SimLoop.shutdown_default_executor.__code__,
 )
+
+
+class _Collector:
+    """Whether the cyclic garbage collector is running now (in any thread)."""
+
+    running = False
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        self.running = phase == "start"
+
+
+_collector = _Collector()
+gc.callbacks.append(_collector)
 
 
 def _stop_loop_when_done(future: asyncio.Future[Any]) -> None:
@@ -542,6 +667,12 @@ def use_harness_defaults(loop: SimLoop) -> None:
         loop._unhandled.enabled = True
     if options.warn is None:
         loop._guards.warn = True
+
+
+def finish_run(loop: SimLoop) -> None:
+    """The run is over (its main task and cleanup done): the scheduler's ``finish`` hook
+    checks it, at most once per loop (``close()`` calls it too)."""
+    loop._finish_run()
 
 
 def note_failure(loop: SimLoop, exc: BaseException) -> None:

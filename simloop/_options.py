@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import decimal
 import fractions
+import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -23,7 +24,9 @@ import attrs
 
 from simloop._clock import NEVER_NS, seconds_to_ns
 from simloop._errors import InvalidArgumentError
+from simloop._instrument import check_instrument
 from simloop._scheduling import Scheduler, check_scheduler
+from simloop._text import describe, shown
 
 #: A run that takes this many steps is taken for a livelock (it costs about a second).
 DEFAULT_MAX_STEPS = 500_000
@@ -38,28 +41,30 @@ _NUMBERS = (int, float, decimal.Decimal, fractions.Fraction)
 # --- checks ----------------------------------------------------------------------------------
 
 
-def _describe(value: object) -> str:
-    return f"{type(value).__name__} {value!r}"
+_describe = describe
 
 
 def _seconds_ns(name: str, value: object) -> int:
-    """A number of seconds as ns: a real number (not a bool), not NaN."""
-    if isinstance(value, bool) or not isinstance(value, _NUMBERS):
-        msg = f"`{name}` must be a number of seconds, not {_describe(value)}"
+    """A number of seconds as ns: a real number (not a bool), not NaN. Beyond about 31
+    million years it is :data:`NEVER_NS` (or its negative): ints and fractions too large for a
+    float included."""
+    if isinstance(value, bool) or not isinstance(value, _NUMBERS) or _is_nan(value):
+        msg = f"`{name}` must be a number of seconds, not {describe(value)}"
         raise InvalidArgumentError(msg)
-    try:
-        nan = math.isnan(value)
-    except (ValueError, ArithmeticError):  # a signalling Decimal NaN
-        nan = True
-    if nan:
-        msg = f"`{name}` must be a number of seconds, not {_describe(value)}"
-        raise InvalidArgumentError(msg)
-    return seconds_to_ns(float(value), name=name)
+    return seconds_to_ns(value, name=name)  # type: ignore[arg-type]
+
+
+def _is_nan(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, decimal.Decimal):
+        return value.is_nan()  # a quiet or signalling NaN
+    return False
 
 
 def _check_seed(options: Any, attribute: Any, value: object) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        msg = f"`seed` must be an int or None, not {_describe(value)}"
+        msg = f"`seed` must be an int or None, not {describe(value)}"
         raise InvalidArgumentError(msg)
 
 
@@ -71,32 +76,33 @@ def _check_scheduler(options: Any, attribute: Any, value: object) -> None:
 def _check_finite(options: Any, attribute: Any, value: object) -> None:
     ns = _seconds_ns(attribute.name, value)
     if not -NEVER_NS < ns < NEVER_NS:
-        msg = f"`{attribute.name}` must be a finite number of seconds, not {value!r}"
+        msg = f"`{attribute.name}` must be a finite number of seconds, not {shown(value)}"
         raise InvalidArgumentError(msg)
 
 
 def _check_max_steps(options: Any, attribute: Any, value: object) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        msg = f"`max_steps` must be a positive int or None, not {value!r}"
+        msg = f"`max_steps` must be a positive int or None, not {shown(value)}"
         raise InvalidArgumentError(msg)
 
 
-def _check_max_time(options: Any, attribute: Any, value: object) -> None:
-    if value is not None and _seconds_ns("max_time", value) < 0:
-        msg = f"`max_time` must be a non-negative number of seconds or None, not {value!r}"
+def _check_max_time(options: Any, attribute: Any, value: Any) -> None:
+    # The sign of the value itself: -1e-10 rounds to 0 ns, but is not a time limit.
+    if value is not None and (_seconds_ns("max_time", value) < 0 or value < 0):
+        msg = f"`max_time` must be a non-negative number of seconds or None, not {shown(value)}"
         raise InvalidArgumentError(msg)
 
 
-def _check_jitter(options: Any, attribute: Any, value: object) -> None:
+def _check_jitter(options: Any, attribute: Any, value: Any) -> None:
     name = attribute.name
-    if not 0 <= _seconds_ns(name, value) < NEVER_NS:
-        msg = f"`{name}` must be a non-negative number of seconds, not {value!r}"
+    if not 0 <= _seconds_ns(name, value) < NEVER_NS or value < 0:
+        msg = f"`{name}` must be a non-negative number of seconds, not {shown(value)}"
         raise InvalidArgumentError(msg)
 
 
 def _check_bool(options: Any, attribute: Any, value: object) -> None:
     if not isinstance(value, bool):
-        msg = f"`{attribute.name}` must be True or False, not {_describe(value)}"
+        msg = f"`{attribute.name}` must be True or False, not {describe(value)}"
         raise InvalidArgumentError(msg)
 
 
@@ -112,39 +118,29 @@ def _check_record_events(options: Any, attribute: Any, value: object) -> None:
     if not isinstance(value, int) or value < 1:
         msg = (
             "`record_events` must be True, False, or a positive int (how many of the latest "
-            f"steps to keep), not {_describe(value)}"
+            f"steps to keep), not {describe(value)}"
         )
         raise InvalidArgumentError(msg)
 
 
-#: The hooks an instrument has (see simloop.Instrument).
-INSTRUMENT_HOOKS = (
-    "run_started",
-    "run_stopped",
-    "choice_made",
-    "step_started",
-    "step_finished",
-    "clock_advanced",
-)
-
-
 def _to_instruments(value: object) -> tuple[Any, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        msg = f"`instruments` must be a sequence of simloop.Instrument objects, not {value!r}"
+        msg = f"`instruments` must be a sequence of simloop.Instrument objects, not {shown(value)}"
         raise InvalidArgumentError(msg)
-    return tuple(value)
+    # At most one past the limit: an endless iterable ends here.
+    instruments = tuple(itertools.islice(value, _MAX_INSTRUMENTS + 1))
+    if len(instruments) > _MAX_INSTRUMENTS:
+        msg = f"`instruments` must be at most {_MAX_INSTRUMENTS:,} instruments (is it endless?)"
+        raise InvalidArgumentError(msg)
+    return instruments
+
+
+_MAX_INSTRUMENTS = 10_000
 
 
 def _check_instruments(options: Any, attribute: Any, value: tuple[Any, ...]) -> None:
     for instrument in value:
-        missing = [h for h in INSTRUMENT_HOOKS if not callable(getattr(instrument, h, None))]
-        if missing:
-            msg = (
-                f"`instruments`: {instrument!r} is not an instrument (it lacks "
-                f"{', '.join(missing)}); subclass simloop.Instrument, whose hooks default to "
-                "doing nothing"
-            )
-            raise InvalidArgumentError(msg)
+        check_instrument(instrument, "`instruments`")
 
 
 # --- parsing text (command line, ini files) ----------------------------------------------------
@@ -156,7 +152,7 @@ def parse_bool(text: str) -> bool:
         return True
     if value in ("0", "false", "no", "off"):
         return False
-    msg = f"expected true or false, not {text!r}"
+    msg = f"expected true or false, not {shown(text)}"
     raise ValueError(msg)
 
 
@@ -350,13 +346,11 @@ class LoopOptions:
         found: tuple[int, int | None, int, int, int] | None = self.__dict__.get("_ns")
         if found is None:
             found = (
-                seconds_to_ns(float(self.start_time), name="start_time"),
-                None
-                if self.max_time is None
-                else seconds_to_ns(float(self.max_time), name="max_time"),
-                seconds_to_ns(float(self.timer_jitter), name="timer_jitter"),
-                seconds_to_ns(float(self.epoch), name="epoch"),
-                seconds_to_ns(float(self.sleep_jitter), name="sleep_jitter"),
+                _seconds_ns("start_time", self.start_time),
+                None if self.max_time is None else _seconds_ns("max_time", self.max_time),
+                _seconds_ns("timer_jitter", self.timer_jitter),
+                _seconds_ns("epoch", self.epoch),
+                _seconds_ns("sleep_jitter", self.sleep_jitter),
             )
             object.__setattr__(self, "_ns", found)
         return found
@@ -369,7 +363,7 @@ class LoopOptions:
         if options is None:
             options = _DEFAULT
         elif not isinstance(options, LoopOptions):
-            msg = f"`options` must be a simloop.lowlevel.LoopOptions, not {_describe(options)}"
+            msg = f"`options` must be a simloop.lowlevel.LoopOptions, not {describe(options)}"
             raise InvalidArgumentError(msg)
         if not changes:
             return options
@@ -447,7 +441,11 @@ PLUGIN_OPTIONS: Mapping[str, Callable[[str], Any]] = {
 
 def option_doc(name: str) -> str:
     """The documentation of one option."""
-    doc: str = attrs.fields_dict(LoopOptions)[name].metadata["doc"]
+    field = _FIELDS.get(name) if isinstance(name, str) else None
+    if field is None:
+        msg = f"`name` must be the name of a loop option ({', '.join(NAMES)}), not {describe(name)}"
+        raise InvalidArgumentError(msg)
+    doc: str = field.metadata["doc"]
     return doc
 
 
@@ -459,12 +457,12 @@ def check_recorded(recorded: Mapping[str, Any], given: Mapping[str, Any], what: 
         if name in given and given[name] != recorded.get(name, DEFAULTS[name])
     ]
     if clashes:
-        shown = ", ".join(
-            f"`{name}`={given[name]!r} (recorded: {recorded.get(name, DEFAULTS[name])!r})"
+        listed = ", ".join(
+            f"`{name}`={shown(given[name])} (recorded: {recorded.get(name, DEFAULTS[name])!r})"
             for name in clashes
         )
         msg = (
-            f"{what}: {shown} contradicts the recording; a replay runs with the options it "
+            f"{what}: {listed} contradicts the recording; a replay runs with the options it "
             "was recorded with (leave them out)"
         )
         raise InvalidArgumentError(msg)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from simloop._clock import format_seconds
+from simloop._errors import InvalidArgumentError
 from simloop._explore import SAVED_SCHEDULE, ExplorationResult
-from simloop._text import plural
+from simloop._text import describe, plural
 from simloop._trace import Step
 
 #: Steps shown before the failure, besides every deviating step.
@@ -29,7 +30,9 @@ def format_failure(
     replayed: bool = False,
 ) -> str:
     """The whole report for a failing exploration (``replayed``: of one replayed schedule)."""
-    assert result.failure is not None
+    if not isinstance(result, ExplorationResult) or result.failure is None:
+        msg = f"`result` must be the ExplorationResult of a failure, not {describe(result)}"
+        raise InvalidArgumentError(msg)
     assert result.recording is not None
     failure = result.failure
     if failure.kind == "nondeterminism":

@@ -10,19 +10,20 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from simloop import _stdlib
-from simloop._errors import InvalidArgumentError, ReplayDivergenceError
-from simloop._kernel import has_leftover_callbacks, set_scheduler
+from simloop._errors import ExtensionError, InvalidArgumentError, ReplayDivergenceError
+from simloop._kernel import detach_instruments, has_leftover_callbacks, set_scheduler
 from simloop._loop import (
     SimLoop,
     enter_session,
     exit_session,
+    finish_run,
     note_failure,
     raise_unhandled,
     use_harness_defaults,
 )
 from simloop._options import check_recorded
 from simloop._scheduling import Fifo, RandomWalk, Scheduler
-from simloop._text import plural
+from simloop._text import describe, plural, shown
 from simloop._token import as_recording
 from simloop._trace import Trace
 
@@ -54,9 +55,12 @@ def run(
     """
     check_not_in_loop("simloop.run")
     if not asyncio.iscoroutine(main):
-        msg = f"`main` must be a coroutine, not {type(main).__name__} {main!r}"
+        msg = f"`main` must be a coroutine, not {describe(main)}"
         raise InvalidArgumentError(msg)
     try:
+        if debug is not None and not isinstance(debug, bool):
+            msg = f"`debug` must be True, False or None, not {describe(debug)}"
+            raise InvalidArgumentError(msg)
         if replay is not None:
             if seed is not None or scheduler is not None:
                 msg = "pass either `replay` or `seed`/`scheduler`: a replay fixes both"
@@ -105,6 +109,9 @@ def run_on(
         try:
             task = loop.create_task(main, name=name, context=contextvars.copy_context())
             result = loop.run_until_complete(task)
+        except ExtensionError:
+            _clean_up_quietly(loop)
+            raise
         except (Exception, asyncio.CancelledError) as exc:
             _fail(loop, exc, on_failure, cleanup=True)
             raise
@@ -114,6 +121,10 @@ def run_on(
         try:
             shut_down(loop)
             raise_unhandled(loop, final=True)
+            finish_run(loop)
+        except ExtensionError:
+            _clean_up_quietly(loop)
+            raise
         except (Exception, asyncio.CancelledError) as exc:
             # The cleanup itself failed: finish it in asyncio's order (a failed cleanup
             # must not leave tasks pending, their ``finally`` blocks never run).
@@ -147,7 +158,9 @@ def _fail(
         try:
             shut_down(loop)
         except (Exception, asyncio.CancelledError) as cleanup_error:  # noqa: BLE001 - as a note
-            exc.add_note(f"simloop: cleaning up after the failure also failed: {cleanup_error!r}")
+            exc.add_note(
+                f"simloop: cleaning up after the failure also failed: {shown(cleanup_error)}"
+            )
         except BaseException:
             abandon(loop)
             raise
@@ -157,9 +170,26 @@ def _fail(
     exc.add_note(note)
 
 
+def _clean_up_quietly(loop: SimLoop) -> None:
+    """A scheduler or instrument broke its contract: not a failure of the program, so no
+    replay note; the leftover tasks are still cancelled (in asyncio's order, without the
+    instruments: the broken one may be among them), so that none is left pending."""
+    set_scheduler(loop, Fifo(), cleanup=True)
+    detach_instruments(loop)
+    try:
+        shut_down(loop)
+    except (Exception, asyncio.CancelledError):  # noqa: BLE001 - the error being raised says it
+        pass
+    except BaseException:
+        abandon(loop)
+        raise
+    abandon(loop)
+
+
 def abandon(loop: SimLoop) -> None:
     """Leave the loop's unfinished tasks without a cleanup run, and without asyncio logging
     "Task was destroyed but it is pending!" for each when they are collected."""
+    _check_loop(loop)
     for task in asyncio.all_tasks(loop):
         _stdlib.silence_pending_destroy(task)
         coro = task.get_coro()
@@ -169,6 +199,7 @@ def abandon(loop: SimLoop) -> None:
 
 def shut_down(loop: SimLoop) -> None:
     """What ``asyncio.run`` does after the main task: cancel leftovers, finalize generators."""
+    _check_loop(loop)
     leftovers = sorted(asyncio.all_tasks(loop), key=_stdlib.task_sort_key)
     if leftovers:
         for task in leftovers:
@@ -189,6 +220,12 @@ def shut_down(loop: SimLoop) -> None:
         loop.run_until_complete(loop.shutdown_asyncgens())
     else:
         _stdlib.mark_async_generators_shut_down(loop)  # all that running it would do
+
+
+def _check_loop(loop: object) -> None:
+    if not isinstance(loop, SimLoop):
+        msg = f"`loop` must be a simloop.SimLoop, not {describe(loop)}"
+        raise InvalidArgumentError(msg)
 
 
 def replay_note(loop: SimLoop, exc: BaseException | None = None) -> str:
@@ -218,9 +255,9 @@ def replay_note(loop: SimLoop, exc: BaseException | None = None) -> str:
         )
     else:
         text = (
-            f"simloop: failed under {scheduler!r} {where}, "
+            f"simloop: failed under {shown(scheduler)} {where}, "
             f"{plural(trace.deviations, 'deviation')} from asyncio's order. Replay it exactly "
-            f"with simloop.run(..., replay={trace.token!r}) and the same program."
+            f"with simloop.run(..., replay={shown(trace.token)}) and the same program."
         )
     if trace.hash_seed == "random":
         text += (

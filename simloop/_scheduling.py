@@ -17,18 +17,27 @@ A scheduler may declare what lets the loop answer for it on its fast path, inste
 ``seed``
     An int that seeds the run's ``random``, ``os.urandom`` and ``uuid`` when the loop is
     given no seed of its own.
+
+and hooks the loop calls, if a scheduler has them: ``bind(loop)`` before the loop first runs,
+``finish(loop)`` once the run is over (:class:`Replay` checks there that the run went the
+whole way of its recording). A scheduler that raises anything but a
+:class:`~simloop.ReplayDivergenceError` (or answers something other than an option) ends the
+run with an :class:`~simloop.ExtensionError` naming it: a bug in the scheduler is not a
+failure of the program.
 """
 
 from __future__ import annotations
 
 import inspect
+import itertools
+import math
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from simloop._choices import ChoicePoint
 from simloop._errors import InvalidArgumentError, ReplayDivergenceError
-from simloop._text import plural
+from simloop._text import describe, plural, shown
 
 if TYPE_CHECKING:
     import asyncio
@@ -40,8 +49,10 @@ class Scheduler(Protocol):
 
     It is only asked about points with two or more options. A scheduler may also define
     ``bind(loop)``, which the loop calls once before its first run, to look at the loop while
-    it decides, and the declarations described in this module's documentation. A scheduler
-    instance belongs to one loop: it keeps the state of one run.
+    it decides; ``finish(loop)``, which the loop calls once when the run is over (before it
+    closes), to check that the run went as the scheduler expected; and the declarations
+    described in this module's documentation. A scheduler instance belongs to one loop: it
+    keeps the state of one run.
     """
 
     def choose(self, point: ChoicePoint) -> int:
@@ -67,6 +78,23 @@ class Fifo:
 
 def weighted_option(draw: float, weights: Sequence[float]) -> int:
     """The option a uniform ``draw`` in ``[0, 1)`` picks when options have these weights."""
+    if (
+        isinstance(draw, bool)
+        or not isinstance(draw, (int, float))
+        or not 0 <= draw < 1
+        or isinstance(weights, (str, bytes, bytearray))
+        or not isinstance(weights, Sequence)
+        or any(
+            isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < math.inf
+            for w in weights
+        )
+        or not 0 < sum(weights) < math.inf
+    ):
+        msg = (
+            "`draw` must be a number in [0, 1) and `weights` a sequence of non-negative "
+            f"finite numbers, not all zero, not {describe(draw)} and {describe(weights)}"
+        )
+        raise InvalidArgumentError(msg)
     target = draw * sum(weights)
     total = 0.0
     for option, weight in enumerate(weights):
@@ -86,7 +114,7 @@ class RandomWalk:
 
     def __init__(self, seed: int) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
-            msg = f"`seed` must be an int, not {type(seed).__name__} {seed!r}"
+            msg = f"`seed` must be an int, not {describe(seed)}"
             raise InvalidArgumentError(msg)
         self.seed = seed
         #: One call per choice: O(1) whatever n is. int() truncation gives a uniform pick up
@@ -112,8 +140,10 @@ class Replay:
     ``options`` and ``kinds``, when given (a trace records them), are the number of options
     and the kind of each recorded choice; a choice point with another number of options or
     another kind means the run has diverged from the recording, and raises
-    :class:`~simloop.ReplayDivergenceError`. With ``strict=False``, divergences are tolerated
-    instead: a choice out of range is clamped to the last option.
+    :class:`~simloop.ReplayDivergenceError`, and so does a run that ends before making every
+    recorded choice (checked by :meth:`finish`: such a run did not replay the recording).
+    With ``strict=False``, divergences are tolerated instead: a choice out of range is clamped
+    to the last option, and a run may end early.
     """
 
     def __init__(
@@ -126,6 +156,13 @@ class Replay:
     ) -> None:
         self.choices = _int_list(choices, "choices")
         self.options = None if options is None else _int_list(options, "options")
+        if kinds is not None and (
+            isinstance(kinds, str)
+            or not isinstance(kinds, Sequence)
+            or not all(isinstance(k, str) for k in kinds)
+        ):
+            msg = f"`kinds` must be a sequence of str, one per choice, not {describe(kinds)}"
+            raise InvalidArgumentError(msg)
         for name, values, noun in (
             ("options", self.options, "option count"),
             ("kinds", kinds, "kind"),
@@ -136,15 +173,13 @@ class Replay:
                     f"for {plural(len(self.choices), 'choice')}"
                 )
                 raise InvalidArgumentError(msg)
-        if kinds is not None and not all(isinstance(k, str) for k in kinds):
-            msg = "`kinds` must be a sequence of str, one per choice"
-            raise InvalidArgumentError(msg)
         self.kinds = None if kinds is None else list(kinds)
         if not isinstance(strict, bool):
-            msg = f"`strict` must be True or False, not {strict!r}"
+            msg = f"`strict` must be True or False, not {shown(strict)}"
             raise InvalidArgumentError(msg)
         self.strict = strict
         self._position = 0
+        self._diverged = False
 
     @property
     def position(self) -> int:
@@ -162,8 +197,28 @@ class Replay:
             recorded_n = n if self.options is None else self.options[i]
             recorded_kind = point.kind if self.kinds is None else self.kinds[i]
             if recorded_n != n or recorded_kind != point.kind or c >= n:
+                self._diverged = True
                 raise _divergence(i, c, self.options is not None, recorded_n, recorded_kind, point)
         return c if c < n else n - 1
+
+    def finish(self, loop: object = None) -> None:
+        """The run is over: with ``strict``, raise :class:`~simloop.ReplayDivergenceError` if
+        it made fewer choices than the recording (the loop calls this)."""
+        i = self._position
+        if not self.strict or self._diverged or i >= len(self.choices):
+            return  # (a divergence is reported once)
+        c = self.choices[i]
+        of = "" if self.options is None else f" of {self.options[i]}"
+        at = "" if self.kinds is None else f" at a {shown(self.kinds[i])} choice"
+        expected = f"option {c}{of}{at}"
+        msg = (
+            f"replay diverged at choice {i}: the recording has "
+            f"{plural(len(self.choices), 'choice')}, but this run ended after "
+            f"{plural(i, 'choice')} (the recording chose {expected} next). The program "
+            "changed since the recording, or it reads a source of nondeterminism simloop "
+            "does not control."
+        )
+        raise ReplayDivergenceError(msg, step=i, expected=expected, found="the end of the run")
 
     def __repr__(self) -> str:
         return f"Replay({plural(len(self.choices), 'choice')})"
@@ -173,8 +228,8 @@ def _divergence(
     i: int, c: int, known_n: bool, recorded_n: int, recorded_kind: str, point: ChoicePoint
 ) -> ReplayDivergenceError:
     of = f" of {recorded_n}" if known_n else ""
-    expected = f"option {c}{of} at a {recorded_kind!r} choice"
-    found = f"a {point.kind!r} choice with {plural(point.n, 'option')}"
+    expected = f"option {c}{of} at a {shown(recorded_kind)} choice"
+    found = f"a {shown(point.kind)} choice with {plural(point.n, 'option')}"
     meaning = f" (where option {c} would mean: {point.describe(c)})" if c < point.n else ""
     msg = (
         f"replay diverged at choice {i}: the recording chose {expected}, but this run makes "
@@ -184,15 +239,27 @@ def _divergence(
     return ReplayDivergenceError(msg, step=i, expected=expected, found=found)
 
 
+#: The most choices a recording may have (a token is at most 10 million characters).
+MAX_CHOICES = 100_000_000
+
+
 def _int_list(values: Iterable[int], name: str) -> list[int]:
+    if isinstance(values, (str, bytes, bytearray, Set, Mapping)):
+        # Iterable, but not a list of choices: characters, bytes, keys, or no order at all.
+        msg = f"`{name}` must be a sequence of ints, not {describe(values)}"
+        raise InvalidArgumentError(msg)
     try:
-        result = list(values)
+        # Read at most one past the limit: an endless iterable ends here, not in a MemoryError.
+        result = list(itertools.islice(values, MAX_CHOICES + 1))
     except TypeError:
-        msg = f"`{name}` must be an iterable of ints, not {type(values).__name__}"
+        msg = f"`{name}` must be an iterable of ints, not {describe(values)}"
         raise InvalidArgumentError(msg) from None
+    if len(result) > MAX_CHOICES:
+        msg = f"`{name}` must have at most {MAX_CHOICES:,} entries (is it endless?)"
+        raise InvalidArgumentError(msg)
     for i, value in enumerate(result):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            msg = f"`{name}[{i}]` must be a non-negative int, not {value!r}"
+            msg = f"`{name}[{i}]` must be a non-negative int, not {shown(value)}"
             raise InvalidArgumentError(msg)
     return result
 
@@ -214,20 +281,17 @@ def check_scheduler(scheduler: object) -> Scheduler:
         raise InvalidArgumentError(msg)
     if callable(getattr(scheduler, "schedulers", None)):
         msg = (
-            f"`scheduler` must be a scheduler (it decides one run), not the search {scheduler!r}: "
-            "pass the search to simloop.explore(main, search=...)"
+            "`scheduler` must be a scheduler (it decides one run), not the search "
+            f"{shown(scheduler)}: pass the search to simloop.explore(main, search=...)"
         )
         raise InvalidArgumentError(msg)
     choose = getattr(scheduler, "choose", None)
     if not callable(choose):
-        msg = (
-            "`scheduler` must have a choose(point) method, "
-            f"not {type(scheduler).__name__} {scheduler!r}"
-        )
+        msg = f"`scheduler` must have a choose(point) method, not {describe(scheduler)}"
         raise InvalidArgumentError(msg)
     if _takes_two_arguments(choose):
         msg = (
-            f"`scheduler` {scheduler!r} has a choose(kind, n) method; schedulers now answer "
+            f"`scheduler` {shown(scheduler)} has a choose(kind, n) method; schedulers now answer "
             "choose(point), where point.kind and point.n are what the two arguments were "
             "(see simloop.lowlevel.ChoicePoint)"
         )

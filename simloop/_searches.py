@@ -31,7 +31,7 @@ from simloop._errors import InvalidArgumentError
 from simloop._labels import task_of, task_woken_by
 from simloop._scheduling import Fifo, RandomWalk, Replay, Scheduler, weighted_option
 from simloop._stdlib import is_pending_sleep_timer
-from simloop._text import plural
+from simloop._text import describe, plural, shown
 from simloop._trace import Trace
 
 if TYPE_CHECKING:
@@ -40,14 +40,14 @@ if TYPE_CHECKING:
 
 def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        msg = f"`{name}` must be a positive int, not {value!r}"
+        msg = f"`{name}` must be a positive int, not {shown(value)}"
         raise InvalidArgumentError(msg)
     return value
 
 
 def _seed(value: Any) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        msg = f"`seed` must be an int or None, not {type(value).__name__} {value!r}"
+        msg = f"`seed` must be an int or None, not {describe(value)}"
         raise InvalidArgumentError(msg)
     return value
 
@@ -81,7 +81,7 @@ class Search:
         it, rather than silently run one of the two."""
         if self.seed is not None and self.seed != seed:
             msg = (
-                f"the search {self!r} was made with seed={self.seed}, and another seed "
+                f"the search {shown(self)} was made with seed={self.seed}, and another seed "
                 f"({seed}) was given beside it: give the seed in one place"
             )
             raise InvalidArgumentError(msg)
@@ -195,6 +195,11 @@ class PCTScheduler:
         return f"PCT(depth={self.depth}, seed={self.seed})"
 
 
+#: The deepest PCT search: a bug needing more ordering constraints than this is beyond any
+#: number of runs (each run finds a bug of depth d with probability about 1/(n k^(d-1))).
+MAX_PCT_DEPTH = 1000
+
+
 class PCT(Search):
     """The PCT search: one :class:`PCTScheduler` per run, seeds ``seed, seed + 1, ...``.
 
@@ -209,6 +214,10 @@ class PCT(Search):
         self, depth: int = 3, *, seed: int | None = None, expected_steps: int = 10
     ) -> None:
         self.depth = _positive_int(depth, "depth")
+        if depth > MAX_PCT_DEPTH:
+            # Each run draws depth - 1 change points: a huge depth would never start.
+            msg = f"`depth` must be at most {MAX_PCT_DEPTH}, not {shown(depth)}"
+            raise InvalidArgumentError(msg)
         self.seed = _seed(seed)
         self.expected_steps = _positive_int(expected_steps, "expected_steps")
         self.tasks_estimate = 1
@@ -294,8 +303,7 @@ class _PrefixScheduler(Replay):
         return super().choose(point)
 
     def __repr__(self) -> str:
-        shown = list(self.choices)
-        return f"the exhaustive search's schedule {shown}"
+        return f"the exhaustive search's schedule {list(self.choices)}"
 
 
 class Exhaustive(Search):
@@ -344,16 +352,16 @@ class Exhaustive(Search):
             and not isinstance(index, bool)
             and 0 <= index < count
         ):
-            msg = f"`shard` must be (index, count) with 0 <= index < count, not {shard!r}"
+            msg = f"`shard` must be (index, count) with 0 <= index < count, not {shown(shard)}"
             raise InvalidArgumentError(msg)
         #: (index, count): this search covers only its share of the first deviations, so
         #: ``count`` searches with indices ``0 .. count - 1`` cover the tree between them.
         self.shard = (index, count)
         if isinstance(max_deviations, bool) or not isinstance(max_deviations, int):
-            msg = f"`max_deviations` must be an int, not {max_deviations!r}"
+            msg = f"`max_deviations` must be an int, not {shown(max_deviations)}"
             raise InvalidArgumentError(msg)
         if max_deviations < 0:
-            msg = f"`max_deviations` must be at least 0, not {max_deviations!r}"
+            msg = f"`max_deviations` must be at least 0, not {shown(max_deviations)}"
             raise InvalidArgumentError(msg)
         self.max_deviations = max_deviations
         if timing is not None and (
@@ -506,7 +514,17 @@ def register_search(
 ) -> None:
     """Make a search known by ``name`` to :func:`simloop.explore` and the pytest plugin."""
     if not isinstance(name, str) or not name.isidentifier() or name != name.lower():
-        msg = f"`name` must be a lowercase identifier, not {name!r}"
+        msg = f"`name` must be a lowercase identifier, not {shown(name)}"
+        raise InvalidArgumentError(msg)
+    if not callable(factory):
+        msg = f"`factory` must be a function of the parameter, not {describe(factory)}"
+        raise InvalidArgumentError(msg)
+    for argument, text in (("summary", summary), ("parameter", parameter)):
+        if not isinstance(text, str) and not (argument == "parameter" and text is None):
+            msg = f"`{argument}` must be a str, not {describe(text)}"
+            raise InvalidArgumentError(msg)
+    if isinstance(minimum, bool) or not isinstance(minimum, int):
+        msg = f"`minimum` must be an int, not {describe(minimum)}"
         raise InvalidArgumentError(msg)
     SEARCHES[name] = SearchName(name, factory, summary, parameter, minimum)
 
@@ -519,20 +537,21 @@ def search_names() -> str:
 def parse_search_name(spec: str) -> tuple[SearchName, int | None]:
     """``"pct:2"`` -> (the "pct" entry, 2); :class:`~simloop.InvalidArgumentError` naming
     the known searches for anything else."""
+    if not isinstance(spec, str):
+        msg = f"`spec` must be a search's name, not {describe(spec)}"
+        raise InvalidArgumentError(msg)
     name, colon, number = spec.strip().lower().partition(":")
     entry = SEARCHES.get(name)
     if entry is None or (colon and entry.parameter is None):
-        msg = f"unknown search {spec!r}; use one of {search_names()}"
+        msg = f"unknown search {shown(spec)}; use one of {search_names()}"
         raise InvalidArgumentError(msg)
     if not colon:
         return entry, None
-    try:
-        value = int(number)
-    except ValueError:
-        value = entry.minimum - 1
+    # ASCII digits only: int() would also read "+2", " 2", "2_0" and other scripts' digits.
+    value = int(number) if number.isascii() and number.isdigit() else entry.minimum - 1
     if value < entry.minimum:
         wanted = {0: "non-negative", 1: "positive"}.get(entry.minimum, f"at least {entry.minimum}")
-        msg = f"{entry.name} needs a {wanted} int after ':', not {number!r}"
+        msg = f"{entry.name} needs a {wanted} int after ':', not {shown(number)}"
         raise InvalidArgumentError(msg)
     return entry, value
 
@@ -555,7 +574,7 @@ def make_search(spec: object, *, seed: int | None = None) -> Search:
         search = spec
     elif callable(getattr(spec, "schedulers", None)):
         msg = (
-            f"`search` {spec!r} has schedulers() but is not a simloop.lowlevel.Search: "
+            f"`search` {shown(spec)} has schedulers() but is not a simloop.lowlevel.Search: "
             "subclass Search (its other hooks default to doing nothing)"
         )
         raise InvalidArgumentError(msg)
@@ -565,7 +584,8 @@ def make_search(spec: object, *, seed: int | None = None) -> Search:
         except TypeError:
             msg = (
                 "`search` must be a search, a search's name, or a callable taking a seed and "
-                f"returning a scheduler (like simloop.RandomWalk); {spec!r} does not take a seed"
+                f"returning a scheduler (like simloop.RandomWalk); {shown(spec)} does not take "
+                "a seed"
             )
             raise InvalidArgumentError(msg) from None
         except ValueError:
@@ -575,7 +595,7 @@ def make_search(spec: object, *, seed: int | None = None) -> Search:
         msg = (
             f"`search` must be a search (such as simloop.PCT(2)), a search's name "
             f"({search_names()}), or a callable taking a seed and returning a scheduler, "
-            f"not {spec!r}"
+            f"not {shown(spec)}"
         )
         raise InvalidArgumentError(msg)
     return search if seed is None else search.seeded(seed)

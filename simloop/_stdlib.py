@@ -12,6 +12,7 @@ import asyncio.events
 import asyncio.format_helpers
 import asyncio.locks
 import asyncio.queues
+import asyncio.runners
 import asyncio.tasks
 import functools
 import gc
@@ -85,6 +86,20 @@ def drop_last_source_frame(task: Any) -> None:
 def has_async_generators(loop: Any) -> bool:
     """Whether async generators of ``loop`` are alive (``shutdown_asyncgens`` has work)."""
     return bool(loop._asyncgens)
+
+
+def keep_async_generator(loop: Any, agen: Any) -> None:
+    """Put an async generator (back) among the loop's open ones, for shutdown_asyncgens()."""
+    loop._asyncgens.add(agen)
+
+
+def take_async_generators(loop: Any) -> list[Any]:
+    """What ``shutdown_asyncgens()`` begins with: note that it was called, and take the
+    loop's open async generators out of its registry."""
+    loop._asyncgens_shutdown_called = True
+    generators = list(loop._asyncgens)
+    loop._asyncgens.clear()
+    return generators
 
 
 def mark_async_generators_shut_down(loop: Any) -> None:
@@ -171,12 +186,66 @@ def holds_unretrieved_exception(task: asyncio.Task[Any]) -> bool:
 
 
 def task_sort_key(task: asyncio.Task[Any]) -> tuple[int, str]:
-    """Order tasks by the loop-local number in their default name, then by name."""
+    """Order tasks by creation in their loop: a SimLoop task's creation number, else the
+    loop-local number in its default name; then by name."""
     name = task.get_name()
-    prefix, _, number = name.rpartition("-")
-    if prefix == "Task" and number.isdigit():
-        return (int(number), name)
+    number = getattr(task, "creation_number", None)
+    if isinstance(number, int):
+        return (number, name)
+    prefix, _, digits = name.rpartition("-")
+    if prefix == "Task" and digits.isdigit():
+        return (int(digits), name)
     return (sys.maxsize, name)
+
+
+# --- asyncio.Runner's cleanup -----------------------------------------------------------------
+
+_STOCK_CANCEL_ALL_TASKS: Callable[[Any], None] | None = getattr(
+    asyncio.runners, "_cancel_all_tasks", None
+)
+
+
+def cancel_leftovers_in_creation_order(loop_type: type) -> None:
+    """Make ``asyncio.Runner`` (behind ``asyncio.run`` and the pytest-asyncio and anyio
+    plugins) cancel the tasks a loop of ``loop_type`` left over in the order they were
+    created, as ``simloop.run`` does.
+
+    The Runner cancels them in the order of ``asyncio.all_tasks()``, a set built from a
+    process-wide ``WeakSet``: the order depends on which tasks of other loops came and went
+    before, so two identical runs in one process could clean up differently. Other loops
+    keep stock asyncio's cleanup (the same code, unsorted). Installed once; nothing happens
+    if this Python's Runner has no such function.
+    """
+    stock = _STOCK_CANCEL_ALL_TASKS
+    runners: Any = asyncio.runners
+    if stock is None or getattr(runners._cancel_all_tasks, "_simloop_sorted", False):
+        return
+
+    def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
+        if not isinstance(loop, loop_type):
+            stock(loop)
+            return
+        # asyncio.runners._cancel_all_tasks, with the leftovers sorted.
+        to_cancel = sorted(asyncio.all_tasks(loop), key=task_sort_key)
+        if not to_cancel:
+            return
+        for task in to_cancel:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*to_cancel, return_exceptions=True))
+        for task in to_cancel:
+            if task.cancelled():
+                continue
+            if task.exception() is not None:
+                loop.call_exception_handler(
+                    {
+                        "message": "unhandled exception during asyncio.run() shutdown",
+                        "exception": task.exception(),
+                        "task": task,
+                    }
+                )
+
+    _cancel_all_tasks._simloop_sorted = True  # type: ignore[attr-defined]
+    runners._cancel_all_tasks = _cancel_all_tasks
 
 
 def waited_future(task: asyncio.Task[Any]) -> asyncio.Future[Any] | None:
@@ -337,6 +406,16 @@ LIBRARY_DIRS: list[str] = []
 def add_library_dir(path: str) -> None:
     """Count the frames of code under ``path`` as library plumbing, not the user's program,
     in reports and traces (a test framework's plugin, say)."""
+    if (
+        not isinstance(path, (str, os.PathLike))
+        or not isinstance(os.fspath(path), str)
+        or "\0" in os.fspath(path)
+    ):
+        from simloop._errors import InvalidArgumentError
+        from simloop._text import describe
+
+        msg = f"`path` must be a directory's path (a str), not {describe(path)}"
+        raise InvalidArgumentError(msg)
     directory = os.path.join(os.path.abspath(path), "")
     if directory not in LIBRARY_DIRS:
         LIBRARY_DIRS.append(directory)
@@ -348,7 +427,14 @@ def is_library_frame(frame: FrameType) -> bool:
     simloop's own code is its private modules (``_*.py``); the bundled demo programs in
     ``simloop/demo/`` count as user code.
     """
-    filename = frame.f_code.co_filename
+    try:
+        filename = frame.f_code.co_filename
+    except AttributeError:
+        from simloop._errors import InvalidArgumentError
+        from simloop._text import describe
+
+        msg = f"`frame` must be a frame, not {describe(frame)}"
+        raise InvalidArgumentError(msg) from None
     if filename.startswith(_ASYNCIO_DIR) or any(filename.startswith(d) for d in LIBRARY_DIRS):
         return True
     return filename.startswith(_SIMLOOP_DIR) and os.path.basename(filename).startswith("_")

@@ -23,6 +23,7 @@ from typing import Any
 from simloop._clock import NS_PER_SECOND
 from simloop._errors import InvalidArgumentError, TraceFormatError
 from simloop._options import check_settings
+from simloop._text import shown
 from simloop._trace import Trace
 
 PREFIX = "sl2-"
@@ -113,9 +114,9 @@ def _unpack(body: str) -> bytes:
 def decode(token: str) -> Trace:
     """A :class:`~simloop.Trace` (schedule only, no events) from a replay token."""
     if not isinstance(token, str) or not token.startswith((PREFIX, _PREFIX_V1)):
-        shown = token if isinstance(token, str) and len(token) < 40 else repr(token)[:40] + "..."
+        start = token if isinstance(token, str) and len(token) < 40 else shown(token)[:40] + "..."
         msg = (
-            f"not a simloop replay token: {shown!r} (tokens start with {PREFIX!r}; copy the "
+            f"not a simloop replay token: {start!r} (tokens start with {PREFIX!r}; copy the "
             "whole token from the failure report)"
         )
         raise TraceFormatError(msg)
@@ -221,5 +222,7 @@ def as_recording(recording: Trace | str | os.PathLike[str]) -> Trace:
             msg = f"{os.fspath(recording)!r} is neither a replay token nor a trace file"
             raise TraceFormatError(msg)
         return Trace.load(recording)
-    msg = f"`recording` must be a Trace, a replay token or a trace file path, not {recording!r}"
+    msg = (
+        f"`recording` must be a Trace, a replay token or a trace file path, not {shown(recording)}"
+    )
     raise InvalidArgumentError(msg)

@@ -111,6 +111,7 @@ from simloop._stdlib import (
     get_running_loop_or_none,
     is_library_frame,
 )
+from simloop._text import describe
 from simloop._watching import watched_values
 
 if TYPE_CHECKING:
@@ -172,6 +173,7 @@ __all__ = [
     "choose",
     "current_loop",
     "debug_program",
+    "describe",
     "describe_task",
     "describe_tasks",
     "exception_of",

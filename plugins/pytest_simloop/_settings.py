@@ -36,6 +36,9 @@ MARKER_OPTIONS = (*EXPLORATION_OPTIONS, *lowlevel.PLUGIN_OPTIONS)
 
 DEFAULT_RUNS = 100
 
+#: The most items one test may be split into (each shard is a test item pytest collects).
+MAX_SHARDS = 1000
+
 #: The shard part of a sharded test's id: ``[simloop-shard-3/8]`` or ``-simloop-shard-3/8``.
 _SHARD_ID = re.compile(r"-?simloop-shard-\d+/\d+|\[simloop-shard-\d+/\d+\]")
 
@@ -191,6 +194,9 @@ def session_seed(config: pytest.Config) -> int | None:
 
 def artifacts_dir(config: pytest.Config) -> Path:
     raw = config.getoption("simloop_artifacts") or config.getini("simloop_artifacts")
+    if raw and "\0" in str(raw):
+        msg = f"--simloop-artifacts / simloop_artifacts must be a path, not {raw!r}"
+        raise pytest.UsageError(msg)
     path = Path(str(raw)) if raw else Path(".simloop")
     return path if path.is_absolute() else Path(config.rootpath) / path
 
@@ -323,7 +329,7 @@ def resolve(item: pytest.Item) -> Settings:
         shards = config.getoption("simloop_shards")
     if shards is None:
         shards = _int_ini(config, "simloop_shards") or 1
-    _check_int(item, "shards", shards, minimum=1)
+    _check_int(item, "shards", shards, minimum=1, maximum=MAX_SHARDS)
 
     shrink = given.get("shrink", True)
     if not isinstance(shrink, bool):
@@ -370,18 +376,23 @@ def _int_ini(config: pytest.Config, name: str) -> int | None:
         raise pytest.UsageError(msg) from None
 
 
-def _check_int(item: pytest.Item, name: str, value: Any, *, minimum: int | None) -> None:
+def _check_int(
+    item: pytest.Item, name: str, value: Any, *, minimum: int | None, maximum: int | None = None
+) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        msg = f"{item.nodeid}: simloop {name} must be an int, not {type(value).__name__} {value!r}"
+        msg = f"{item.nodeid}: simloop {name} must be an int, not {lowlevel.describe(value)}"
         raise pytest.UsageError(msg)
     if minimum is not None and value < minimum:
         msg = f"{item.nodeid}: simloop {name} must be at least {minimum}, not {value!r}"
+        raise pytest.UsageError(msg)
+    if maximum is not None and value > maximum:
+        msg = f"{item.nodeid}: simloop {name} must be at most {maximum}, not {value!r}"
         raise pytest.UsageError(msg)
 
 
 def _parse_search(spec: str, *, where: str) -> None:
     try:
-        lowlevel.parse_search_name(spec)
+        lowlevel.make_search(spec)  # made and dropped: its parameter is checked too
     except simloop.InvalidArgumentError as error:
         msg = f"{where}: {error}"
         raise pytest.UsageError(msg) from None
@@ -429,16 +440,15 @@ def check_session_options(config: pytest.Config) -> None:
                     ),
                     stacklevel=2,
                 )
-    for option, minimum in (("simloop_runs", 1), ("simloop_shards", 1)):
-        value = config.getoption(option)
-        if value is not None and value < minimum:
-            flag = "--" + option.replace("_", "-")
-            msg = f"{flag} must be at least {minimum}, not {value!r}"
-            raise pytest.UsageError(msg)
-        ini_value = _int_ini(config, option)
-        if ini_value is not None and ini_value < minimum:
-            msg = f"{option} must be at least {minimum}, not {ini_value!r}"
-            raise pytest.UsageError(msg)
+    for option, maximum in (("simloop_runs", None), ("simloop_shards", MAX_SHARDS)):
+        flag = "--" + option.replace("_", "-")
+        for value, where in ((config.getoption(option), flag), (_int_ini(config, option), option)):
+            if value is not None and value < 1:
+                msg = f"{where} must be at least 1, not {value!r}"
+                raise pytest.UsageError(msg)
+            if value is not None and maximum is not None and value > maximum:
+                msg = f"{where} must be at most {maximum}, not {value!r}"
+                raise pytest.UsageError(msg)
     for name in lowlevel.PLUGIN_OPTIONS:
         found = _session_loop_option(config, name)
         if found is not None:
@@ -481,9 +491,10 @@ def shards_of(definition: pytest.Item) -> int:
         shards = definition.config.getoption("simloop_shards")
     if shards is None:
         shards = _int_ini(definition.config, "simloop_shards") or 1
-    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
-        msg = f"{definition.nodeid}: simloop shards must be a positive int, not {shards!r}"
-        raise pytest.UsageError(msg)
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
+        # Not split: resolve() refuses the value once the test is collected, a usage error
+        # (raised here, during collection, pytest would report a collection error instead).
+        return 1
     if shards == 1:
         return 1
     settings = resolve(definition)

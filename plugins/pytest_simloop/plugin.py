@@ -35,6 +35,7 @@ from pytest_simloop._harness import SimloopHarness
 from pytest_simloop._programs import DeferredAsyncFixture, TestProgram, is_async_fixture
 from simloop import (
     ExplorationResult,
+    ExtensionError,
     InvalidArgumentError,
     SimulationError,
     Trace,
@@ -63,6 +64,8 @@ class _TestState:
     report: str | None = None
     #: Function-scoped fixtures of a @given test, other than simloop's (see below).
     unsafe_fixtures: list[str] = attrs.field(factory=list)
+    #: Artifacts that could not be read or written (see _database): shown, never raised.
+    warnings: list[str] = attrs.field(factory=list)
 
 
 _STATE = pytest.StashKey[_TestState]()
@@ -384,6 +387,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
                 pairs=pairs,
                 progress=progress,
             )
+        except ExtensionError as error:
+            # A bug in a scheduler, search or instrument: no schedule of the test failed, so
+            # nothing is shrunk, saved or replayed. Its cause shows where the bug is; the
+            # frames inside simloop that met it are noise.
+            raise error.with_traceback(None) from error.__cause__
         finally:
             if progress is not None:
                 progress.clear()
@@ -393,6 +401,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             assert result.recording is not None
             database.save(nodeid, result.recording)
     state.result = result
+    _note_problems(state, database)
     if not result.found:
         return True
     _fail(pyfuncitem, state, result, database)
@@ -432,6 +441,15 @@ class _ProgressLine:
             self.writer.write("\r" + " " * self.shown + "\r")
             self.writer.flush()
             self.shown = 0
+
+
+def _note_problems(state: _TestState, database: FailureDatabase) -> None:
+    """Keep what the artifacts could not do, once each, to show as warnings (not Python
+    warnings: ``-W error`` would turn them into a failure the test does not have)."""
+    for problem in database.problems:
+        if problem not in state.warnings:
+            state.warnings.append(problem)
+    database.problems.clear()
 
 
 def _run_hypothesis_test(item: pytest.Function, state: _TestState) -> None:
@@ -598,21 +616,22 @@ def _fail(
         outcome={"kind": failure.kind, "summary": failure.summary()},
         program={"kind": "pytest", "target": item.nodeid, "rootdir": str(item.config.rootpath)},
     )
-    trace_path = database.trace_path(item.nodeid, trace)
-    trace.save(trace_path)
-    pictures = _write_pictures(item, trace, trace_path)
+    trace_path = database.save_trace(item.nodeid, trace)
+    pictures = [] if trace_path is None else _write_pictures(trace, trace_path, database)
+    _note_problems(state, database)
     command = replay_command(item, result.recording.token)
     report = lowlevel.format_failure(
         result,
         planned_runs=state.settings.runs if state.settings.replay is None else None,
         replay_command=command,
-        trace_path=_display_path(item.config, trace_path),
+        trace_path=None if trace_path is None else _display_path(item.config, trace_path),
         replayed=state.settings.replay is not None,
     )
     if not result.nondeterminism and failure.kind not in ("divergence", "nondeterminism"):
         report += f"\n  debug:  {command} --simloop-debug"
     for label, path in pictures:
         report += f"\n  {label}{_display_path(item.config, path)}"
+    report += "".join(f"\n  warning: {problem}" for problem in state.warnings)
     __tracebackhide__ = True
     state.report = report
     exception = failure.exception
@@ -636,15 +655,19 @@ def _fail(
     raise exception
 
 
-def _write_pictures(item: pytest.Item, trace: Trace, trace_path: Any) -> list[tuple[str, Any]]:
+def _write_pictures(
+    trace: Trace, trace_path: Any, database: FailureDatabase
+) -> list[tuple[str, Any]]:
     """The HTML report and the Perfetto JSON of a failing run, beside its trace. Writing them
-    must never hide the test's failure: a directory that refuses them gets a warning."""
+    must never hide the test's failure: a directory that refuses them is noted in the
+    database's ``problems``, shown as a warning."""
     if not trace.events:
         return []
     written = []
     base = str(trace_path)[: -len(".json")] if str(trace_path).endswith(".json") else trace_path
+    title = f"simloop: {trace.program.get('target', '')}" if trace.program else "simloop"
     pictures = (
-        ("html:   ", ".html", trace.to_html(title=f"simloop: {item.nodeid}")),
+        ("html:   ", ".html", trace.to_html(title=title)),
         ("perfetto: ", ".perfetto.json", json.dumps(trace.to_perfetto())),
     )
     for label, suffix, text in pictures:
@@ -652,7 +675,7 @@ def _write_pictures(item: pytest.Item, trace: Trace, trace_path: Any) -> list[tu
         try:
             path.write_text(text, encoding="utf-8")
         except OSError as error:
-            item.warn(pytest.PytestWarning(f"simloop: could not write {path}: {error}"))
+            database.problems.append(f"could not write {path} ({error})")
             continue
         written.append((label, path))
     return written
@@ -703,6 +726,7 @@ def pytest_runtest_makereport(
                 and not state.settings.loop_options.timer_jitter
                 and not state.settings.loop_options.sleep_jitter,
                 "coverage": None if result.coverage is None else str(result.coverage),
+                "warnings": list(state.warnings),
             },
         )
     )
@@ -721,6 +745,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     steps = sum(stats["steps"] for _, stats in explored)
     found = sum(1 for _, stats in explored if stats["found"])
     terminalreporter.section("simloop")
+    for nodeid, stats in sorted(explored):
+        for problem in stats.get("warnings", ()):
+            terminalreporter.write_line(f"warning: {nodeid}: {problem}", yellow=True)
     if config.getoption("verbose") > 0:
         for nodeid, stats in sorted(explored):
             search = f"{stats['search']}: " if stats.get("search") else ""

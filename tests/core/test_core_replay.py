@@ -121,6 +121,107 @@ def test_non_strict_replay_clamps_instead_of_diverging() -> None:
         loop.close()
 
 
+# --- a replay that ends before its recording -------------------------------------------------
+
+
+def long_and_short(long: bool):
+    """A program whose run with ``long`` makes every choice of its short run, then more."""
+
+    async def main() -> None:
+        await two_sleepers()
+        if long:
+            await three_sleepers()
+
+    return main
+
+
+def recording_of_the_long_run() -> simloop.Trace:
+    loop = simloop.SimLoop(seed=3)
+    try:
+        loop.run_until_complete(long_and_short(True)())
+        trace = loop.trace
+    finally:
+        loop.close()
+    assert len(trace.choices) > 2
+    return trace
+
+
+def ended_early(trace: simloop.Trace, at: int) -> str:
+    return (
+        f"replay diverged at choice {at}: the recording has {len(trace.choices)} choices, but "
+        f"this run ended after {at} choices (the recording chose option {trace.choices[at]} of "
+        f"{trace.options[at]} at a 'ready' choice next)." + REASON
+    )
+
+
+def test_a_replay_that_ends_before_its_recording_diverged() -> None:
+    trace = recording_of_the_long_run()
+    short = long_and_short(False)
+    made = len(simloop.replay(short, trace, strict=False).trace.choices)
+    assert 0 < made < len(trace.choices)
+    assert trace.choices[:made] == simloop.replay(short, trace, strict=False).trace.choices
+
+    result = simloop.replay(short, trace)
+    assert result.failure is not None
+    assert result.failure.kind == "divergence"
+    error = result.failure.exception
+    assert str(error) == ended_early(trace, made)
+    assert (error.step, error.found) == (made, "the end of the run")
+
+    with pytest.raises(ReplayDivergenceError) as caught:
+        simloop.run(short(), replay=trace.token)
+    assert str(caught.value) == ended_early(trace, made)
+
+
+def test_a_replay_that_ends_early_diverges_under_asyncio_runner_too() -> None:
+    trace = recording_of_the_long_run()
+    short = long_and_short(False)
+    made = len(simloop.replay(short, trace, strict=False).trace.choices)
+
+    def factory() -> simloop.SimLoop:
+        return simloop.SimLoop(**trace.loop_options())
+
+    # Raised by the Runner's __exit__, which closes the loop.
+    with pytest.raises(ReplayDivergenceError) as caught, asyncio.Runner(loop_factory=factory) as r:
+        r.run(short())
+    assert str(caught.value) == ended_early(trace, made)
+
+
+def test_a_replay_followed_to_its_end_or_lenient_passes() -> None:
+    trace = recording_of_the_long_run()
+    assert simloop.replay(long_and_short(True), trace).failure is None
+    assert simloop.replay(long_and_short(False), trace, strict=False).failure is None
+    # A hand-written prefix: past its end, every answer is asyncio's.
+    assert simloop.run(long_and_short(True)(), scheduler=simloop.Replay([0, 1])) is None
+
+
+def test_a_prefix_whose_deviation_is_never_reached_diverges() -> None:
+    scheduler = simloop.Replay([0, 0, 0, 0, 0, 1])
+    loop = simloop.SimLoop(scheduler=scheduler)
+    loop.run_until_complete(two_sleepers())
+    with pytest.raises(ReplayDivergenceError) as caught:
+        loop.close()
+    assert loop.is_closed()
+    assert caught.value.step == scheduler.position
+    assert caught.value.expected == "option 0"  # the next choice the run did not make
+
+
+def test_a_failure_is_not_replaced_by_the_early_end() -> None:
+    """A replay that fails before the end of its recording reports the failure; closing the
+    loop while it propagates (asyncio.Runner's cleanup) does not replace it."""
+
+    async def fails() -> None:
+        await two_sleepers()
+        raise RuntimeError("the program's own failure")
+
+    def factory() -> simloop.SimLoop:
+        return simloop.SimLoop(scheduler=simloop.Replay([0] * 20))
+
+    failure = pytest.raises(RuntimeError, match="the program's own failure")
+    with failure, asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(fails())
+
+
 def test_run_cleans_up_after_a_divergence() -> None:
     loops: list[asyncio.AbstractEventLoop] = []
 

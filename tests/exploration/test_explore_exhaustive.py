@@ -25,7 +25,7 @@ from explore_support import (
     program_runner,
     trimmed,
 )
-from hypothesis import given
+from hypothesis import assume, event, given
 from hypothesis import strategies as st
 from simprog import all_ops
 from simprog_strategies import fast, programs
@@ -56,8 +56,9 @@ def test_a_complete_search_reaches_every_outcome(desc: dict[str, Any]) -> None:
     run = program_runner(desc)
     search = simloop.Exhaustive(1_000)
     searched = drive(search, run, cap=150)
-    if searched is None:
-        return  # too big a tree for this test
+    event("tree within the cap" if searched is not None else "tree too big")
+    assume(searched is not None)  # too big a tree for this test
+    assert searched is not None
     assert search.complete
     assert search.runs == len(searched)
     schedules = [trimmed(trace.choices) for _, trace, _ in searched]
@@ -67,8 +68,9 @@ def test_a_complete_search_reaches_every_outcome(desc: dict[str, Any]) -> None:
     assert walks <= outcomes(searched)
 
     everything = enumerate_schedules(run, cap=150)
-    if everything is None:
-        return
+    event("brute force within the cap" if everything is not None else "brute force too big")
+    assume(everything is not None)
+    assert everything is not None
     assert outcomes(searched) == {outcome for _, outcome in everything}
     assert set(schedules) <= {schedule for schedule, _ in everything}
     if len(schedules) < len(everything):
@@ -83,8 +85,9 @@ def test_a_bounded_search_reaches_every_outcome_of_its_bound(
 ) -> None:
     run = program_runner(desc)
     everything = enumerate_schedules(run, max_deviations=bound, cap=200)
-    if everything is None:
-        return
+    event("brute force within the cap" if everything is not None else "brute force too big")
+    assume(everything is not None)
+    assert everything is not None
     searched = drive(simloop.Exhaustive(bound), run, cap=200)
     assert searched is not None
     assert outcomes(searched) == {outcome for _, outcome in everything}

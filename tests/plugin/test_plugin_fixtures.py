@@ -509,7 +509,10 @@ def test_deadlock_report(tester: pytest.Pytester) -> None:
         [
             "E * simloop.DeadlockError: deadlock at t=0s: the main task 'test_deadlock' is not "
             "done, but nothing is ready to run and no timer is pending.",
+            # In creation order: the main task (named after the test) first.
             "    3 unfinished tasks:",
+            "      'test_deadlock' (waiting) at test_hang.py:15 in scenario",
+            "        waits in gather() for 'Task-*', 'Task-*'",
             "      'Task-2' (waiting) at test_hang.py:9 in lock_order",
             "          async with locks[[]second_name[]]:",
             "        waits on Lock #2 `locks[[]'b'[]]` (created at test_hang.py:14 in scenario), "
@@ -518,8 +521,6 @@ def test_deadlock_report(tester: pytest.Pytester) -> None:
             "          async with locks[[]second_name[]]:",
             "        waits on Lock #1 `locks[[]'a'[]]` (created at test_hang.py:14 in scenario), "
             "held by 'Task-2'",
-            "      'test_deadlock' (waiting) at test_hang.py:15 in scenario",
-            "        waits in gather() for 'Task-*', 'Task-*'",
             "    wait-for cycle: 'Task-2' -> 'Task-3' -> 'Task-2'",
             "    simloop: replay this exact run with: "
             "pytest 'test_hang.py::test_deadlock' --simloop-replay=sl2-*",

@@ -349,13 +349,101 @@ def test_failure_database_is_per_test(tester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["test_other.py::test_other: *: 1 schedule, *"])
 
 
-def test_corrupt_database_file_is_ignored(tester: pytest.Pytester) -> None:
+@pytest.mark.parametrize(
+    ("content", "warning"),
+    [
+        ("{not json", "*/failures/test_race-*.json is not JSON (JSONDecodeError: *); ignored it"),
+        (
+            "[1, 2]",
+            "*/failures/test_race-*.json is not a simloop failure database file; ignored it",
+        ),
+        (
+            '{"format": "simloop-failures", "tokens": 5}',
+            "*/failures/test_race-*.json: `tokens` must be a list of replay tokens, not int; "
+            "ignored it",
+        ),
+        (
+            '{"format": "simloop-failures", "tokens": [5]}',
+            "*/failures/test_race-*.json: entry 0 is not a replay token (int 5); skipped it",
+        ),
+        (
+            '{"format": "simloop-failures", "tokens": ["sl2-garbage"]}',
+            "*/failures/test_race-*.json: entry 0: corrupt replay token *; skipped it",
+        ),
+        (
+            b"\xff\xfe",
+            "cannot read the failure database file */test_race-*.json (UnicodeDecodeError: *)",
+        ),
+    ],
+    ids=["not JSON", "not an object", "tokens not a list", "not a token", "bad token", "not UTF-8"],
+)
+def test_a_malformed_database_file_is_skipped_with_a_warning(
+    tester: pytest.Pytester, content: str | bytes, warning: str
+) -> None:
     tester.makepyfile(test_race=race_module())
     tester.runpytest().assert_outcomes(failed=1)
     (saved,) = (tester.path / ".simloop" / "failures").iterdir()
-    saved.write_text("{not json")
+    if isinstance(content, bytes):
+        saved.write_bytes(content)
+    else:
+        saved.write_text(content)
     result = tester.runpytest("--simloop-search=fifo")
     result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*= simloop =*", f"warning: test_race.py::test_race: {warning}"])
+
+
+def test_good_entries_beside_a_bad_one_still_run_first(tester: pytest.Pytester) -> None:
+    tester.makepyfile(test_race=race_module())
+    token = replay_token(tester.runpytest())
+    (saved,) = (tester.path / ".simloop" / "failures").iterdir()
+    data = json.loads(saved.read_text())
+    data["tokens"] = [None, "sl2-", token]
+    saved.write_text(json.dumps(data))
+    result = tester.runpytest("--simloop-search=fifo")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "simloop: failed on schedule 1 of 50 (a schedule saved by an earlier failure); *",
+            "  warning: */failures/test_race-*.json: entry 0 is not a replay token "
+            "(NoneType None); skipped it",
+            "  warning: */failures/test_race-*.json: entry 1: *; skipped it",
+        ]
+    )
+
+
+@pytest.mark.parametrize("search", ["portfolio", "fifo"], ids=["failing", "passing"])
+def test_unwritable_artifacts_never_hide_the_outcome(tester: pytest.Pytester, search: str) -> None:
+    """Artifacts that cannot be written (here the directory is a file) are warned about; the
+    test's own outcome, assertion, interleaving and replay command are all still there."""
+    tester.makepyfile(test_race=race_module())
+    (tester.path / "not-a-dir").write_text("a file")
+    result = tester.runpytest("--simloop-artifacts=not-a-dir", f"--simloop-search={search}")
+    if search == "fifo":
+        result.assert_outcomes(passed=1)
+        assert result.ret == pytest.ExitCode.OK
+        return
+    result.assert_outcomes(failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    token = replay_token(result)
+    result.stdout.fnmatch_lines(
+        [
+            "E       AssertionError: lost update: 1",
+            "*- simloop -*",
+            "simloop: failed on schedule *",
+            "    step vtime*",
+            f"  replay: pytest 'test_race.py::test_race' --simloop-replay={token}",
+            "  warning: cannot save the failing schedule to */not-a-dir/failures/test_race-*.json "
+            "(NotADirectoryError: *)",
+            "  warning: cannot save the failure's trace to */not-a-dir/traces/test_race-*.json "
+            "(NotADirectoryError: *)",
+        ]
+    )
+    result.stdout.no_fnmatch_line("  trace:  *")
+    result.stdout.fnmatch_lines(
+        ["*= simloop =*", "warning: test_race.py::test_race: cannot save the failing schedule *"]
+    )
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
 
 
 # --- artifacts and traces -------------------------------------------------------------------
@@ -480,11 +568,13 @@ def test_nondeterministic_failure_gets_no_replay_command(tester: pytest.Pytester
             "  trace:  .simloop/traces/test_flaky-*.json",
         ]
     )
-    # Where the runs diverged.
+    # Where the runs diverged: the replay ended before the recording did.
     result.stdout.fnmatch_lines(
         [
             "  WARNING: replaying the failing schedule did not fail the same way: * the replay "
-            "passed. * The failing run took * steps, the replay *.",
+            "failed differently (ReplayDivergenceError: replay diverged at choice 0: the "
+            "recording has 4 choices, but this run ended after 0 choices *). * The failing run "
+            "took * steps, the replay *.",
         ]
     )
     assert replay_tokens(result) == set()
@@ -514,3 +604,54 @@ def test_the_progress_line_is_rewritten_in_place_and_cleared() -> None:
     ]
     line.clear()
     assert writer.text.endswith("\r" + " " * 71 + "\r")
+
+
+# --- a broken scheduler or search is not the test's failure -------------------------------------
+
+
+def test_a_broken_search_is_reported_as_such(tester: pytest.Pytester) -> None:
+    tester.makepyfile(
+        test_broken=source(
+            """
+            import asyncio
+            import pytest
+            import simloop
+
+            class Stubborn:
+                def choose(self, point):
+                    raise LookupError("cannot decide")
+
+                def __repr__(self):
+                    return "Stubborn()"
+
+            class Hands(simloop.Search):
+                def schedulers(self):
+                    yield simloop.Fifo()
+                    yield Stubborn()
+
+                def __repr__(self):
+                    return "Hands()"
+
+            @pytest.mark.simloop(runs=5, search=Hands())
+            async def test_two_steps():
+                await asyncio.gather(asyncio.sleep(0), asyncio.sleep(0))
+            """
+        )
+    )
+    result = tester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            '*raise LookupError("cannot decide")',
+            "E       LookupError: cannot decide",
+            "*The above exception was the direct cause of the following exception:*",
+            "E   simloop.ExtensionError: scheduler Stubborn() raised LookupError: cannot "
+            "decide answering a 'ready' choice among 2 options; that is a bug in the scheduler, "
+            "not a failure of the program",
+            "    simloop: the scheduler came from the search Hands()",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*_kernel.py*")
+    result.stdout.no_fnmatch_line("*replay this exact run*")
+    result.stdout.no_fnmatch_line("*- simloop -*")
+    assert not (tester.path / ".simloop").exists()

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -51,6 +52,7 @@ import attrs
 import simloop
 
 NS_PER_MS = 1_000_000
+NS_PER_SECOND = 1_000_000_000
 
 Op = list[Any]
 Description = dict[str, Any]
@@ -363,7 +365,10 @@ class _FakeSelector:
         if timeout is None:
             # Stock asyncio would block forever in the selector: nothing is ready, no timer.
             raise ReferenceDeadlock
-        self._loop.fake_now += timeout
+        if timeout > 0:
+            # Waiting until the next timer is due: move to its deadline exactly (adding the
+            # float timeout could land a nanosecond short of it, or past a tie).
+            self._loop.advance_to_next_timer(timeout)
         return []
 
     def close(self) -> None:
@@ -392,24 +397,78 @@ def _ordered_task_factory(loop: Any, coro: Any, **kwargs: Any) -> OrderedTask:
     return OrderedTask(coro, loop=loop, **kwargs)
 
 
+class SequencedTimer(asyncio.TimerHandle):
+    """A stock timer that, among timers due at the same instant, comes after those scheduled
+    before it.
+
+    Stock asyncio orders its timer heap by deadline only, so timers due together fire in an
+    order that depends on the heap's history (a *timer tie*). Breaking ties in the order the
+    timers were scheduled picks one of the orders stock asyncio allows, the one SimLoop's
+    ``Fifo`` promises, so that programs with ties can be compared too.
+    """
+
+    __slots__ = ("sequence", "when_ns")
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, SequencedTimer):
+            return (self.when_ns, self.sequence) < (other.when_ns, other.sequence)
+        return NotImplemented
+
+
 class ReferenceLoop(asyncio.BaseEventLoop):
     """Stock asyncio's ``BaseEventLoop._run_once``, unchanged, on a fake clock.
 
-    ``time()`` reads ``fake_now``; the selector's ``select(timeout)`` adds ``timeout`` to it and
-    returns no events, so sleeping to the next timer is instant. Everything else, the ready
-    queue, the timer heap and when timers become due, is stock asyncio's own code.
+    ``time()`` reads a fake clock in integer nanoseconds, as SimLoop's (a float clock would
+    turn equal deadlines reached by different sums into different ones); the selector's
+    ``select(timeout)`` moves it to the next timer's deadline and returns no events, so
+    sleeping to the next timer is instant. Timers due together fire in the order they were
+    scheduled (:class:`SequencedTimer`). Everything else, the ready queue, the timer heap and
+    when timers become due, is stock asyncio's own code.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.fake_now = 0.0
+        self.fake_now_ns = 0
         self.task_keys = 0
+        self.timers_scheduled = 0
         self._selector = _FakeSelector(self)
         self._clock_resolution = 1e-9
         self.set_task_factory(_ordered_task_factory)
 
     def time(self) -> float:
-        return self.fake_now
+        return self.fake_now_ns / NS_PER_SECOND
+
+    def call_later(self, delay: float, callback: Any, *args: Any, context: Any = None) -> Any:
+        if delay is None:
+            raise TypeError("delay must not be None")
+        when_ns = self.fake_now_ns + max(0, round(delay * NS_PER_SECOND))
+        return self._timer_at(when_ns, callback, args, context)
+
+    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> Any:
+        if when is None:
+            raise TypeError("when cannot be None")
+        return self._timer_at(round(when * NS_PER_SECOND), callback, args, context)
+
+    def _timer_at(self, when_ns: int, callback: Any, args: Any, context: Any) -> Any:
+        # BaseEventLoop.call_at, with a sequenced timer at an exact deadline.
+        self._check_closed()
+        timer = SequencedTimer(when_ns / NS_PER_SECOND, callback, args, self, context)
+        self.timers_scheduled += 1
+        timer.sequence = self.timers_scheduled
+        timer.when_ns = when_ns
+        heapq.heappush(self._scheduled, timer)
+        timer._scheduled = True
+        return timer
+
+    def advance_to_next_timer(self, timeout: float) -> None:
+        """What the selector's wait does: the clock reaches the earliest timer's deadline
+        (``_run_once`` asked to wait ``timeout``, capped at a day, until then)."""
+        wait_ns = round(timeout * NS_PER_SECOND)
+        pending = [t.when_ns for t in self._scheduled if not t.cancelled()]
+        if pending and min(pending) - self.fake_now_ns <= wait_ns + 1:  # +1: float rounding
+            self.fake_now_ns = max(self.fake_now_ns, min(pending))
+        else:
+            self.fake_now_ns += wait_ns  # the selector's longest wait: a day
 
     def _process_events(self, event_list: Any) -> None:
         pass

@@ -6,10 +6,12 @@ same program description; their observable logs (who did what, in which order, a
 virtual time), results and outcomes must be equal.
 
 Stock asyncio leaves one order undefined: timers due at the same instant fire in heap order,
-which depends on the heap's history. Programs with such a *timer tie* are excluded. A tie is
-detected by running the program with ``Replay([])`` (stock order, but in lanes mode, where the
-loop makes a TIMER_TIE choice whenever several due timers share a deadline) and counting those
-choices; the tests check that enough tie-free, interesting programs remain.
+which depends on the heap's history. The reference loop breaks such *timer ties* in the order
+the timers were scheduled (:class:`simprog.SequencedTimer`), one of the orders stock asyncio
+allows and the one ``Fifo`` promises, so programs with ties are compared too: when tied timers
+fire, and in which order, is part of what must match. Ties are counted by running the program
+with ``Replay([])`` (stock order, but in lanes mode, where the loop makes a TIMER_TIE choice
+whenever several due timers share a deadline); the test checks that enough programs have them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from hypothesis import assume, event, given
+from hypothesis import event, given
 from simprog import (
     ChoiceCounter,
     Outcome,
@@ -72,7 +74,6 @@ def test_fifo_matches_stock_asyncio() -> None:
         ties, lanes = run_with_tie_count(desc)
         event("timer tie" if ties else "no timer tie")
         seen["ties" if ties else "no ties"] += 1
-        assume(not ties)
 
         stock = run_reference(desc)
         assert stock.kind in ("ok", "deadlock"), stock.result
@@ -85,14 +86,18 @@ def test_fifo_matches_stock_asyncio() -> None:
         assert fifo.observable() == stock.observable()
         # Stock order in lanes mode, on the observed batch loop.
         assert lanes.observable() == stock.observable()
+        # Stock order in lanes mode, on the chosen hot path (no instrument).
+        chosen = run_sim(desc, scheduler=simloop.Replay([], strict=False))
+        assert chosen.observable() == stock.observable()
         # Through simloop.run, which cleans up leftover tasks as the runner does.
         assert run_simloop_run(desc).observable() == stock.observable()
 
     check()
 
-    checked = seen["no ties"]
-    # Enough programs survive the tie filter...
-    assert checked >= 0.5 * (seen["ties"] + checked), seen
+    checked = seen["ties"] + seen["no ties"]
+    # Both kinds of program are common...
+    assert seen["ties"] >= 0.2 * checked, seen
+    assert seen["no ties"] >= 0.2 * checked, seen
     # ...and they do the interesting things, each in a fair share of them.
     if not thorough():
         assert checked >= EXAMPLES, seen

@@ -79,7 +79,9 @@ def test_an_all_zero_schedule_is_fifo(
     assert run_sim(desc, scheduler=simloop.Fifo(), seed=seed, **variation).fingerprint() == (
         fifo.fingerprint()
     )
-    replay = run_sim(desc, scheduler=simloop.Replay([0] * zeros), seed=seed, **variation)
+    # Lenient: a strict replay of more zeros than the run makes choices diverges at its end.
+    zeros_first = simloop.Replay([0] * zeros, strict=False)
+    replay = run_sim(desc, scheduler=zeros_first, seed=seed, **variation)
     assert replay.observable() == fifo.observable()
     assert replay.fingerprint() == fifo.fingerprint()
     assert replay.trace is not None

@@ -57,6 +57,11 @@ EXCLUDED: dict[str, str] = {
         "_default_executor; SimLoop accepts an executor but never uses it"
     ),
     "BaseEventLoopTests::test_check_thread": REAL_THREADS,
+    "BaseEventLoopTests::test_asyncgen_finalization_by_gc_in_other_thread": (
+        "expects an async generator that the garbage collector frees during a run (here in an "
+        "executor job) to be closed at once; simloop closes such a generator at the end of the "
+        "run, since when the collector runs is not up to the schedule"
+    ),
 }
 if sys.version_info >= (3, 13):
     EXCLUDED["BaseEventLoopTests::test_custom_run_forever_integration"] = _RUN_ONCE
