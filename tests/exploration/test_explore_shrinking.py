@@ -139,6 +139,29 @@ def test_a_failure_of_asyncios_own_order_shrinks_to_no_deviation() -> None:
     assert result.recording.deviations == 0
 
 
+@pytest.mark.parametrize("budget", [1, 2, 3])
+def test_a_tiny_budget_that_reaches_asyncios_order_late_still_ends_at_no_deviation(
+    budget: int,
+) -> None:
+    # With a budget too small for the first pass, asyncio's own order is reached only by the
+    # minimality checks; they must stop there (they once asked for "fewer than 0").
+    async def always_fails() -> None:
+        async def worker() -> None:
+            for _ in range(5):
+                await asyncio.sleep(0)
+
+        await asyncio.gather(*(worker() for _ in range(6)))
+        raise ValueError("always")
+
+    result = simloop.explore(always_fails, runs=10, seed=1, shrink_budget=budget)
+    assert result.shrink is not None
+    assert result.shrink.deviations_before > 0
+    assert result.shrink.deviations_after == 0
+    assert result.shrink.minimal
+    assert result.recording is not None
+    assert result.recording.deviations == 0
+
+
 def test_a_zero_budget_keeps_the_originalschedule() -> None:
     unshrunk = simloop.explore(bank_race, runs=100, seed=3, shrink=False)
     result = simloop.explore(bank_race, runs=100, seed=3, shrink_budget=0)
