@@ -39,6 +39,7 @@ import os
 import queue
 import random
 import signal
+import socket
 import sys
 import threading
 import time
@@ -670,6 +671,56 @@ _SIGNAL = (
 )
 
 
+# --- sockets bound inside a run ----------------------------------------------------------------
+#
+# Code that makes a socket itself, binds it and hands it to the loop (aiohttp's test server,
+# ``socket.create_server()``, servers that take a listening socket) binds inside the
+# simulation: in a simulating thread, ``bind`` asks the loop's network to adopt the socket then
+# and there, and a simulated socket binds in its place (on a simulated port, so that the
+# address is the same in every run). From then on the real socket's ``getsockname``,
+# ``listen`` and ``close`` are the simulated one's. The network is :mod:`simloop.net`, reached
+# through the loop's one hook into it (``simloop._noio``); a bind it does not take (an address
+# family it does not simulate) reaches the real ``bind``, which the audit hook fences.
+
+_real_socket_bind = socket.socket.bind
+_real_socket_listen = socket.socket.listen
+_real_socket_getsockname = socket.socket.getsockname
+_real_socket_close = socket.socket.close
+
+
+def _socket_bind(self: socket.socket, address: Any) -> None:
+    if _fence_guards and _get_ident() in _fence_guards:
+        from simloop import _noio  # the loop's hook into the network (imports the loop)
+
+        if _noio.bind_real_socket(self, address):
+            return
+    _real_socket_bind(self, address)
+
+
+def _socket_listen(self: socket.socket, *backlog: int) -> None:
+    from simloop import _noio
+
+    stand_in = _noio.stand_in_of(self)
+    if stand_in is None:
+        _real_socket_listen(self, *backlog)
+    else:
+        stand_in.listen(*backlog)
+
+
+def _socket_getsockname(self: socket.socket) -> Any:
+    from simloop import _noio
+
+    stand_in = _noio.stand_in_of(self)
+    return _real_socket_getsockname(self) if stand_in is None else stand_in.getsockname()
+
+
+def _socket_close(self: socket.socket) -> None:
+    from simloop import _noio
+
+    _noio.release_real_socket(self)
+    _real_socket_close(self)
+
+
 # --- datetime ---------------------------------------------------------------------------------
 #
 # ``datetime.datetime.now``/``utcnow`` and ``datetime.date.today`` (which ``datetime.today``
@@ -758,6 +809,10 @@ def _patch_targets() -> list[tuple[Any, str, Any]]:
         _reported_wait(threading.Event, "wait", "threading.Event.wait()"),
         _reported_wait(threading.Condition, "wait", "threading.Condition.wait()"),
         _reported_wait(threading.Thread, "join", "threading.Thread.join()"),
+        (socket.socket, "bind", _socket_bind),
+        (socket.socket, "listen", _socket_listen),
+        (socket.socket, "getsockname", _socket_getsockname),
+        (socket.socket, "close", _socket_close),
     ]
     if _real_getrandom is not None:
         targets.append((os, "getrandom", _getrandom))

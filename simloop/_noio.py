@@ -12,6 +12,8 @@ unreproducible, and what to do instead.
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from typing import Any, NoReturn
 
 from simloop._errors import EscapedSimulationError
@@ -23,6 +25,29 @@ def _network_io() -> Any:
     from simloop.net import _loopio
 
     return _loopio
+
+
+def bind_real_socket(sock: Any, address: Any) -> bool:
+    """Bind a socket the program made itself (``socket.socket()``) inside the simulation, if
+    the running loop is a SimLoop: its network adopts the socket and a simulated one binds in
+    its place. False if there is no SimLoop running, or the network does not take it."""
+    loop = asyncio.events._get_running_loop()
+    if not isinstance(loop, NoRealIO):
+        return False
+    return bool(_network_io().bind_real_socket(loop, sock, address))
+
+
+def stand_in_of(sock: Any) -> Any:
+    """The simulated socket that adopted the real socket ``sock``, or None."""
+    loopio = sys.modules.get("simloop.net._loopio")
+    return None if loopio is None else loopio.adopted_stand_in(sock)
+
+
+def release_real_socket(sock: Any) -> None:
+    """The real socket ``sock`` is being closed: close the simulated socket that adopted it."""
+    loopio = sys.modules.get("simloop.net._loopio")
+    if loopio is not None:
+        loopio.release_real_socket(sock)
 
 
 _FD_WHY = "watching a real file descriptor depends on the world outside the simulation"

@@ -7,9 +7,10 @@ argument checks and messages, the same order of attempts and the same errors, ov
 :class:`~simloop.net.SimSocket` instead of real sockets.
 
 Sockets that code made itself with ``socket.socket()`` (aiohappyeyeballs does, for aiohttp) are
-real but never connected: the simulation fences ``connect``, ``bind`` and ``sendto`` on them. The
-loop *adopts* such a socket when it is handed one (``sock_connect``, ``create_connection(sock=)``):
-a simulated socket stands in for it from then on.
+real but never connected: the simulation fences ``connect`` and ``sendto`` on them. The loop
+*adopts* such a socket when it is handed one (``sock_connect``, ``create_connection(sock=)``), or
+when the program binds it (aiohttp's test server, ``socket.create_server()``): a simulated socket
+stands in for it from then on.
 """
 
 from __future__ import annotations
@@ -90,6 +91,36 @@ def sim_socket(loop: SimLoop, sock: Any) -> SimSocket:
         return stand_in
     msg = f"expected a socket, not {type(sock).__name__} {sock!r}"
     raise TypeError(msg)
+
+
+def bind_real_socket(loop: SimLoop, sock: socket.socket, address: Any) -> bool:
+    """``sock.bind(address)`` on a real socket inside a run: adopt it and bind its simulated
+    stand-in there instead (so ``getsockname()`` is a simulated address, the same in every
+    run). False for a socket the network does not simulate (the real bind is then fenced)."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX) or sock.type not in (
+        socket.SOCK_STREAM,
+        socket.SOCK_DGRAM,
+    ):
+        return False
+    sim_socket(loop, sock).bind(address)
+    return True
+
+
+def adopted_stand_in(sock: Any) -> SimSocket | None:
+    """The simulated socket standing in for the real socket ``sock``, if one adopted it."""
+    try:
+        return _adopted.get(sock)
+    except TypeError:  # not weakly referable: never adopted
+        return None
+
+
+def release_real_socket(sock: Any) -> None:
+    """The real socket ``sock`` is being closed: so is its stand-in (freeing its port)."""
+    stand_in = adopted_stand_in(sock)
+    if stand_in is not None:
+        del _adopted[sock]
+        if stand_in._adopted is sock:  # else the stand-in is closing, and closes ``sock``
+            stand_in.close()
 
 
 def _check_nonblocking(loop: SimLoop, sock: SimSocket) -> None:

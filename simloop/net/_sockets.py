@@ -529,9 +529,9 @@ class SimSocket:
     def close(self) -> None:
         if self._state == "closed":
             return
-        if self._adopted is not None:
-            self._adopted.close()
-            self._adopted = None
+        adopted, self._adopted = self._adopted, None
+        if adopted is not None:
+            adopted.close()  # the real socket it adopted (whose close comes back here: done)
         state = self._state
         self._state = "closed"
         self._reader = self._writer = None
