@@ -533,14 +533,17 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
     def _asyncgen_finalizer_hook(self, agen: Any) -> None:
         # An open async generator that is freed: stock asyncio schedules its aclose() at
         # once. Freed by its last reference going away, that moment is part of the run, and
-        # so it is here; freed by the garbage collector during a run (it was in a reference
-        # cycle), the moment is whenever the collector ran, which no schedule controls. Such
-        # a generator is kept (it was about to be freed) and closed at a moment the run
-        # defines: with the ones still open, by shutdown_asyncgens(), in the order they
-        # started. A run is simloop's whole session (simloop.run, explore, replay: cleanup
-        # included) or a run_until_complete call; between the calls of a loop driven by hand
-        # or by asyncio.Runner, the next call starts with its aclose(), as in asyncio.
-        if _collector.running and (self.is_running() or self._guards.active):
+        # so it is here; freed by the garbage collector (it was in a reference cycle), the
+        # moment is whenever the collector ran, which no schedule controls: during a step, or
+        # between two calls of a loop driven by hand or by asyncio.Runner. Such a generator is
+        # kept (it was about to be freed) and closed at a moment the program defines: with the
+        # ones still open, by shutdown_asyncgens(), in the order they started (simloop.run,
+        # explore and asyncio.Runner call it; a loop driven by hand must, as in asyncio). One
+        # freed once the loop is closed cannot be closed any more: it is left as it is.
+        if self.is_closed():
+            self._asyncgen_numbers.pop(id(agen), None)
+            return
+        if _collector.running:
             self._collected_asyncgens.append(agen)
             _stdlib.keep_async_generator(self, agen)  # the collector dropped it from there
             return

@@ -224,3 +224,46 @@ def test_when_the_collector_runs_does_not_change_the_run() -> None:
         logs[collect] = log
         gc.collect()
     assert logs[True] == logs[False] == ["main done", "in a cycle closed", "kept open closed"]
+
+
+@pytest.mark.parametrize("when", ["never", "in the run", "between the runner's calls"])
+def test_when_the_collector_runs_does_not_change_the_runners_cleanup(when: str) -> None:
+    """The same under asyncio.Runner, which drives the loop in several calls (the main task,
+    cancelling leftovers, closing generators): a collection between two calls used to close
+    the generators it freed ahead of the others (found by bench/torture.py)."""
+
+    async def numbers(name: str, log: list[str]) -> Any:
+        try:
+            yield 1
+            yield 2
+        finally:
+            log.append(f"{name} closed")
+            await asyncio.sleep(0)
+
+    async def main(log: list[str]) -> None:
+        kept = numbers("kept open, started first", log)
+        await kept.__anext__()
+        main.kept = kept  # type: ignore[attr-defined]
+        in_cycle = numbers("in a cycle", log)
+        await in_cycle.__anext__()
+        holder: dict[str, Any] = {"generator": in_cycle}
+        holder["self"] = holder
+        del holder, in_cycle
+        if when == "in the run":
+            gc.collect()
+        log.append("main done")
+
+    log: list[str] = []
+    enabled = gc.isenabled()
+    gc.disable()  # the collector runs only where the test says
+    try:
+        with asyncio.Runner(loop_factory=simloop.SimLoop) as runner:
+            runner.run(main(log))
+            if when == "between the runner's calls":
+                gc.collect()
+    finally:
+        if enabled:
+            gc.enable()
+    main.kept = None  # type: ignore[attr-defined]
+    gc.collect()
+    assert log == ["main done", "kept open, started first closed", "in a cycle closed"]
