@@ -9,6 +9,7 @@ the handle, and in debug mode where the handle was created (``source_traceback``
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 import pytest
@@ -59,7 +60,9 @@ def test_the_context_is_stock_asyncios(form: str, debug: bool) -> None:
         else ["exception", "handle", "message"]
     )
     assert context["message"] == expected["message"]
-    assert context["message"].startswith("Exception in callback failing_callback('x')")
+    # 3.13 shows a callback's arguments only in debug mode (stock asyncio's repr of a handle).
+    shown = "'x'" if debug or sys.version_info < (3, 13) else ""
+    assert context["message"].startswith(f"Exception in callback failing_callback({shown})")
     assert type(context["exception"]) is ValueError
     assert str(context["exception"]) == "callback x failed"
     assert context["handle"] is handle
