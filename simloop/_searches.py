@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import inspect
 import random
+import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -154,17 +155,21 @@ class PCTScheduler:
         self._random = random.Random(seed)
         count = max(1, expected_steps)
         self._change_points = sorted(self._random.randint(1, count) for _ in range(depth - 1))
-        self._priorities: dict[int, tuple[float, Any]] = {}
+        # id(task) -> (priority, a weak reference to the task). Weak: the loop holds this
+        # scheduler, and a task holds its loop, so a strong one would make every run's tasks,
+        # loop and frames a cycle that only the garbage collector frees; the reference tells a
+        # task from a later one given the same id.
+        self._priorities: dict[int, tuple[float, weakref.ref[Any]]] = {}
         self._steps = 0
         #: Tasks seen in this run (the search uses them to size the next).
         self.tasks_seen = 0
 
     def _priority(self, owner: Any) -> float:
         entry = self._priorities.get(id(owner))
-        if entry is None or entry[1] is not owner:
+        if entry is None or entry[1]() is not owner:
             self.tasks_seen += 1
             # Random, distinct with probability 1, and all above the change-point priorities.
-            entry = (self.depth + self._random.random(), owner)
+            entry = (self.depth + self._random.random(), weakref.ref(owner))
             self._priorities[id(owner)] = entry
         return entry[0]
 
@@ -188,7 +193,7 @@ class PCTScheduler:
             self._change_points.pop(0)
             owner = owners[best]
             if owner is not None:
-                self._priorities[id(owner)] = (len(self._change_points) + 1.0, owner)
+                self._priorities[id(owner)] = (len(self._change_points) + 1.0, weakref.ref(owner))
         return best
 
     def __repr__(self) -> str:
