@@ -17,10 +17,11 @@ sources of nondeterminism deterministic *for that thread*:
   (``threading.Event.wait``, ``Condition.wait``, ``Thread.join``, so ``queue.Queue.get``);
 
 and it turns calls that would reach the real world (threads, real socket connections and
-bindings, blocking DNS lookups, subprocesses, signal handlers) into
+bindings, blocking DNS lookups, subprocesses) into
 :class:`~simloop.EscapedSimulationError` at the call site. (The loop's own network methods run
 on the simulated network, :mod:`simloop.net`; anyio's worker threads run as executor jobs:
-see :mod:`simloop._anyio`.)
+see :mod:`simloop._anyio`; signal handlers are installed on the run, not the process: see
+:mod:`simloop._signals`.)
 
 The patches are installed when the first loop starts running and removed when the last one
 stops, also after an exception or ``KeyboardInterrupt``. Each patched function checks which
@@ -671,6 +672,80 @@ _SIGNAL = (
 )
 
 
+# --- signal handlers --------------------------------------------------------------------------
+#
+# In a fenced thread running a SimLoop, handlers are installed on the run and signals the
+# program sends itself reach them there (simloop._signals). In a fenced thread without one,
+# installing a handler is an escape; elsewhere, everything is real.
+
+_real_signal = signal.signal
+_real_getsignal = signal.getsignal
+_real_raise_signal = signal.raise_signal
+_real_kill = os.kill
+
+
+def _simulated_signals_loop() -> Any:
+    """The SimLoop whose run takes this thread's signal calls, or None."""
+    if not (_fence_guards and _get_ident() in _fence_guards):
+        return None
+    from simloop import _noio
+
+    return _noio.simulated_signals_loop()
+
+
+def _signal_signal(signalnum: Any, handler: Any) -> Any:
+    loop = _simulated_signals_loop()
+    if loop is not None:
+        from simloop import _signals
+
+        previous = _signals.set_handler(loop, signalnum, handler)
+        return _real_getsignal(signalnum) if previous is _signals.NOT_INSTALLED else previous
+    if _fence_guards and _get_ident() in _fence_guards:
+        raise EscapedSimulationError(escape_message("signal.signal()", *_SIGNAL))
+    return _real_signal(signalnum, handler)
+
+
+def _signal_getsignal(signalnum: Any) -> Any:
+    loop = _simulated_signals_loop()
+    if loop is not None:
+        from simloop import _signals
+
+        handler = _signals.get_handler(loop, signalnum)
+        if handler is not _signals.NOT_INSTALLED:
+            return handler
+    return _real_getsignal(signalnum)
+
+
+def _signal_raise_signal(signalnum: Any) -> None:
+    loop = _simulated_signals_loop()
+    if loop is not None:
+        from simloop import _signals
+
+        if _signals.deliver(loop, signalnum, sys._getframe(1)):
+            return
+    _real_raise_signal(signalnum)
+
+
+def _os_kill(pid: int, signalnum: int) -> None:
+    loop = _simulated_signals_loop()
+    if loop is not None and pid == os.getpid():
+        from simloop import _signals
+
+        if _signals.deliver(loop, signalnum, sys._getframe(1)):
+            return
+    _real_kill(pid, signalnum)
+
+
+for _patch, _original in (
+    (_signal_signal, _real_signal),
+    (_signal_getsignal, _real_getsignal),
+    (_signal_raise_signal, _real_raise_signal),
+    (_os_kill, _real_kill),
+):
+    _patch.__doc__ = _original.__doc__
+    _patch.__wrapped__ = _original  # type: ignore[union-attr]
+
+
 # --- sockets bound inside a run ----------------------------------------------------------------
 #
 # Code that makes a socket itself, binds it and hands it to the loop (aiohttp's test server,
@@ -805,7 +880,10 @@ def _patch_targets() -> list[tuple[Any, str, Any]]:
             "start",
             _fenced("threading.Thread.start()", *_THREAD, threading.Thread.start),
         ),
-        (signal, "signal", _fenced("signal.signal()", *_SIGNAL, signal.signal)),
+        (signal, "signal", _signal_signal),
+        (signal, "getsignal", _signal_getsignal),
+        (signal, "raise_signal", _signal_raise_signal),
+        (os, "kill", _os_kill),
         _reported_wait(threading.Event, "wait", "threading.Event.wait()"),
         _reported_wait(threading.Condition, "wait", "threading.Condition.wait()"),
         _reported_wait(threading.Thread, "join", "threading.Thread.join()"),

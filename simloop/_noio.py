@@ -5,7 +5,8 @@ loop's simulated network, :mod:`simloop.net`. This is the loop's one hook into i
 network is imported when a program first uses it, never by the loop itself, and each loop gets
 its own (made on first use, or installed with :func:`simloop.net.install`).
 
-The others (file descriptors, pipes, subprocesses, signal handlers) raise
+Signal handlers are installed on the run, not on the process (:mod:`simloop._signals`). The
+others (file descriptors, pipes, subprocesses) raise
 :class:`~simloop.EscapedSimulationError` naming the call, why it would make the run
 unreproducible, and what to do instead.
 """
@@ -16,6 +17,7 @@ import asyncio
 import sys
 from typing import Any, NoReturn
 
+from simloop import _signals
 from simloop._errors import EscapedSimulationError
 from simloop._guards import escape_message
 
@@ -35,6 +37,13 @@ def bind_real_socket(sock: Any, address: Any) -> bool:
     if not isinstance(loop, NoRealIO):
         return False
     return bool(_network_io().bind_real_socket(loop, sock, address))
+
+
+def simulated_signals_loop() -> Any:
+    """The SimLoop running in this thread, whose run the signal handlers it installs belong
+    to; None if there is none."""
+    loop = asyncio.events._get_running_loop()
+    return loop if isinstance(loop, NoRealIO) else None
 
 
 def stand_in_of(sock: Any) -> Any:
@@ -75,14 +84,17 @@ class NoRealIO:
         return False
 
     def add_signal_handler(self, sig: int, callback: Any, *args: Any) -> None:
-        _escape(
-            "add_signal_handler",
-            "real signals arrive at times simloop does not control",
-            "Call the handler directly from the test instead.",
-        )
+        # Installed on the run, not the process (see simloop._signals).
+        if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
+            msg = "coroutines cannot be used with add_signal_handler()"
+            raise TypeError(msg)
+        if self.is_closed():  # type: ignore[attr-defined]
+            msg = "Event loop is closed"
+            raise RuntimeError(msg)
+        _signals.add_loop_handler(self, sig, callback, args)
 
     def remove_signal_handler(self, sig: int) -> bool:
-        return False
+        return _signals.remove_loop_handler(self, sig)
 
     async def getaddrinfo(self, *args: Any, **kwargs: Any) -> Any:
         return await _network_io().getaddrinfo(self, *args, **kwargs)

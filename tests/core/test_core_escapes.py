@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -36,10 +35,6 @@ THREAD = (
     "a real thread runs outside simloop's control, so the run could not be replayed. Use "
     "`await asyncio.to_thread(...)` or `loop.run_in_executor(...)`, which simloop runs "
     "deterministically."
-)
-SIGNAL = (
-    "real signals arrive at times simloop does not control, so the run could not be replayed. "
-    "Call the handler directly from the test instead."
 )
 FD = (
     "watching a real file descriptor depends on the world outside the simulation, so the run "
@@ -86,19 +81,9 @@ ESCAPES: list[tuple[str, Callable[[], Any], str]] = [
         "os.system() was called inside a simulated run: " + PROCESS + ALLOW,
     ),
     (
-        "signal.signal",
-        lambda: signal.signal(signal.SIGUSR1, signal.SIG_DFL),
-        "signal.signal() was called inside a simulated run: " + SIGNAL + ALLOW,
-    ),
-    (
         "add_reader",
         lambda: _loop().add_reader(0, print),
         "loop.add_reader() was called inside a simulated run: " + FD,
-    ),
-    (
-        "add_signal_handler",
-        lambda: _loop().add_signal_handler(signal.SIGUSR1, print),
-        "loop.add_signal_handler() was called inside a simulated run: " + SIGNAL,
     ),
     (
         "open_connection to a public name",

@@ -1,10 +1,13 @@
 """Real networking libraries, unmodified, on the simulated network: aiohttp (server, client,
-HTTPS), websockets, httpx (on asyncio, through anyio) and a database-style client and server
-written in pure asyncio. Each is also explored, and the search finds a bug planted in it."""
+HTTPS), websockets, httpx (on asyncio, through anyio), uvicorn (with its signal handlers) and a
+database-style client and server written in pure asyncio. Each is also explored, and the search
+finds a bug planted in it."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import ssl
 from typing import Any
 
@@ -12,6 +15,7 @@ import aiohttp
 import httpx
 import pytest
 import trustme
+import uvicorn
 import websockets
 from aiohttp import web
 
@@ -253,6 +257,65 @@ def test_exploring_httpx_finds_requests_landing_out_of_order() -> None:
     result = simloop.explore(lambda: httpx_calls(planted=True), runs=60)
     assert result.found
     assert not simloop.explore(lambda: httpx_calls(planted=False), runs=15).found
+
+
+# --- uvicorn: an ASGI server that installs signal handlers -------------------------------------
+
+
+def counting_app(*, planted: bool) -> Any:
+    """A plain ASGI app counting its requests; ``planted``: read, await, write back."""
+    state = {"hits": 0}
+    lock = asyncio.Lock()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if planted:
+            seen = state["hits"]
+            await asyncio.sleep(0.001)
+            state["hits"] = seen + 1
+        else:
+            async with lock:
+                state["hits"] += 1
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(state["hits"]).encode()})
+
+    app.state = state  # type: ignore[attr-defined]
+    return app
+
+
+async def uvicorn_serves(*, planted: bool) -> tuple[list[str], list[int]]:
+    """uvicorn serving three concurrent httpx requests, stopped by SIGTERM; uvicorn hands the
+    signal on to the handler in place before it (the test's) once it has shut down."""
+    terminated: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: terminated.append(signum))
+    app = counting_app(planted=planted)
+    config = uvicorn.Config(app, host="127.0.0.1", port=8000, log_level="warning")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    async with httpx.AsyncClient(base_url="http://127.0.0.1:8000") as client:
+        responses = await asyncio.gather(*(client.get("/") for _ in range(3)))
+    os.kill(os.getpid(), signal.SIGTERM)
+    await serving
+    assert app.state["hits"] == 3, app.state
+    return sorted(r.text for r in responses), terminated
+
+
+def test_uvicorn_serves_httpx_and_stops_on_sigterm() -> None:
+    process_handler = signal.getsignal(signal.SIGTERM)
+    assert simloop.run(uvicorn_serves(planted=False)) == (["1", "2", "3"], [signal.SIGTERM])
+    assert signal.getsignal(signal.SIGTERM) is process_handler
+
+
+def test_exploring_uvicorn_finds_the_lost_update() -> None:
+    # Three requests that overlap in the app: the lost update shows in asyncio's own order.
+    assert simloop.explore(lambda: uvicorn_serves(planted=True), runs=5).found
+    assert not simloop.explore(lambda: uvicorn_serves(planted=False), runs=15).found
 
 
 # --- a database-style client and server in pure asyncio ----------------------------------------
