@@ -772,6 +772,22 @@ def _socket_bind(self: socket.socket, address: Any) -> None:
     _real_socket_bind(self, address)
 
 
+_real_socketpair = socket.socketpair
+
+
+def _socket_socketpair(*args: Any, **kwargs: Any) -> tuple[socket.socket, socket.socket]:
+    pair = _real_socketpair(*args, **kwargs)
+    if _fence_guards and _get_ident() in _fence_guards:
+        from simloop import _noio
+
+        _noio.adopt_socket_pair(*pair)
+    return pair
+
+
+_socket_socketpair.__doc__ = _real_socketpair.__doc__
+_socket_socketpair.__wrapped__ = _real_socketpair  # type: ignore[attr-defined]
+
+
 def _socket_listen(self: socket.socket, *backlog: int) -> None:
     from simloop import _noio
 
@@ -888,6 +904,7 @@ def _patch_targets() -> list[tuple[Any, str, Any]]:
         _reported_wait(threading.Condition, "wait", "threading.Condition.wait()"),
         _reported_wait(threading.Thread, "join", "threading.Thread.join()"),
         (socket.socket, "bind", _socket_bind),
+        (socket, "socketpair", _socket_socketpair),
         (socket.socket, "listen", _socket_listen),
         (socket.socket, "getsockname", _socket_getsockname),
         (socket.socket, "close", _socket_close),

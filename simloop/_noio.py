@@ -46,6 +46,14 @@ def simulated_signals_loop() -> Any:
     return loop if isinstance(loop, NoRealIO) else None
 
 
+def adopt_socket_pair(a: Any, b: Any) -> None:
+    """``socket.socketpair()`` made ``a`` and ``b`` in a simulating thread: if a SimLoop runs
+    there, its network adopts them as a connected pair."""
+    loop = asyncio.events._get_running_loop()
+    if isinstance(loop, NoRealIO):
+        _network_io().adopt_socket_pair(loop, a, b)
+
+
 def stand_in_of(sock: Any) -> Any:
     """The simulated socket that adopted the real socket ``sock``, or None."""
     loopio = sys.modules.get("simloop.net._loopio")

@@ -30,7 +30,7 @@ from simloop import EscapedSimulationError, SimLoop
 from simloop.net import _compat, _tls
 from simloop.net._network import Network, ip_family, network_of
 from simloop.net._server import Server
-from simloop.net._sockets import SimSocket
+from simloop.net._sockets import SimSocket, connected_pair
 from simloop.net._transports import DatagramTransport, StreamTransport
 
 _SERVICES = {
@@ -84,13 +84,39 @@ def sim_socket(loop: SimLoop, sock: Any) -> SimSocket:
                 "the run could not be replayed. Create it inside the run with socket.socket() "
                 "or simloop.net.socket(), unbound."
             )
+        try:
+            peer = sock.getpeername()
+        except OSError:
+            pass  # not connected: the simulation may take it
+        else:
+            raise EscapedSimulationError(
+                f"A real socket ({sock.family.name}, connected to {peer!r}) was handed to the "
+                "loop inside a simulated run: it was connected outside the simulation, so the "
+                "run could not be replayed. Create it inside the run (socket.socketpair() "
+                "and socket.socket() made there are simulated), or with simloop.net.socket()."
+            )
         stand_in = SimSocket(sock.family, sock.type, sock.proto, network=_network(loop))
-        stand_in.setblocking(False)
-        stand_in._adopted = sock  # closed with its stand-in
-        _adopted[sock] = stand_in
+        _adopt(sock, stand_in)
         return stand_in
     msg = f"expected a socket, not {type(sock).__name__} {sock!r}"
     raise TypeError(msg)
+
+
+def _adopt(sock: socket.socket, stand_in: SimSocket) -> None:
+    stand_in.setblocking(False)
+    stand_in._adopted = sock  # closed with its stand-in
+    _adopted[sock] = stand_in
+
+
+def adopt_socket_pair(loop: SimLoop, a: socket.socket, b: socket.socket) -> None:
+    """``socket.socketpair()`` made ``a`` and ``b`` inside a run: their stand-ins are a
+    connected pair, so handed to the loop they talk to each other. (A pair the network does
+    not simulate, not a Unix stream pair, stays real; the loop refuses it.)"""
+    if a.family != socket.AF_UNIX or a.type != socket.SOCK_STREAM:
+        return
+    stand_ins = connected_pair(_network(loop), a.proto)
+    for real, stand_in in zip((a, b), stand_ins, strict=True):
+        _adopt(real, stand_in)
 
 
 def bind_real_socket(loop: SimLoop, sock: socket.socket, address: Any) -> bool:

@@ -1136,6 +1136,23 @@ def new_socket(
     return SimSocket(family, type, proto)
 
 
+def connected_pair(network: Network, proto: int = 0) -> tuple[SimSocket, SimSocket]:
+    """Two ``AF_UNIX`` stream sockets connected to each other, as ``socket.socketpair()``
+    makes them: no addresses (``''`` both ways), on the host the caller runs on."""
+    ends = (
+        SimSocket(socket.AF_UNIX, socket.SOCK_STREAM, proto, network=network),
+        SimSocket(socket.AF_UNIX, socket.SOCK_STREAM, proto, network=network),
+    )
+    a, b = ends
+    link = network.link(a.host, b.host)
+    a._out = b._in = _Pipe(network, a, b, link)
+    b._out = a._in = _Pipe(network, b, a, link)
+    for end in ends:
+        end._state = "connected"
+        end._peer = ""
+    return ends
+
+
 def loop_of(sock: SimSocket) -> SimLoop:
     loop = sock.net.loop
     assert loop is not None

@@ -152,3 +152,80 @@ def test_without_the_fence_a_bind_is_real() -> None:
 
     port = simloop.run(main(), forbid_escapes=False)
     assert port != 0
+
+
+# --- socket.socketpair() -------------------------------------------------------------------------
+
+
+class Collect(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed.set_result(exc)
+
+
+async def talk_over_a_socketpair() -> tuple[bytes, bytes, Any, Any]:
+    """websockets' tests connect two protocols this way: each end of a socketpair handed to
+    ``create_connection(sock=...)``."""
+    loop = asyncio.get_running_loop()
+    a, b = socket.socketpair()
+    ta, pa = await loop.create_connection(Collect, sock=a)
+    tb, pb = await loop.create_connection(Collect, sock=b)
+    ta.write(b"ping")
+    tb.write(b"pong")
+    ta.write_eof()
+    await asyncio.sleep(0.01)
+    peers = ta.get_extra_info("peername"), tb.get_extra_info("sockname")
+    ta.close()
+    tb.close()
+    await pa.closed, pb.closed
+    return bytes(pa.data), bytes(pb.data), *peers
+
+
+def test_a_socketpair_made_in_the_run_is_a_connected_simulated_pair() -> None:
+    stock = asyncio.run(talk_over_a_socketpair())
+    assert stock == (b"pong", b"ping", "", "")
+    assert simloop.run(talk_over_a_socketpair()) == stock
+    assert simloop.explore(talk_over_a_socketpair, runs=20).found is False
+
+
+def test_a_socket_connected_before_the_run_is_refused_not_silently_disconnected() -> None:
+    a, b = socket.socketpair()
+
+    async def main() -> None:
+        await asyncio.get_running_loop().create_connection(asyncio.Protocol, sock=a)
+
+    try:
+        with pytest.raises(simloop.EscapedSimulationError) as info:
+            simloop.run(main())
+    finally:
+        a.close()
+        b.close()
+    assert str(info.value).startswith(
+        "A real socket (AF_UNIX, connected to '') was handed to the loop inside a simulated "
+        "run: it was connected outside the simulation"
+    )
+
+
+def test_patching_base_transport_get_extra_info_reaches_simulated_transports() -> None:
+    from unittest import mock
+
+    async def main() -> Any:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", 8080)
+        with mock.patch("asyncio.BaseTransport.get_extra_info", return_value=("sock", 1234)):
+            patched = writer.get_extra_info("sockname")
+        writer.close()
+        await writer.wait_closed()
+        return patched
+
+    async def with_a_server() -> Any:
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 8080)
+        async with server:
+            return await main()
+
+    assert simloop.run(with_a_server()) == ("sock", 1234)
