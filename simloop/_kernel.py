@@ -90,6 +90,14 @@ if TYPE_CHECKING:
 #: values, from 0 (on time, option 0) to the full jitter.
 JITTER_LEVELS = 8
 
+#: While callbacks are always ready, virtual time stands still; but a real loop's clock moves
+#: while it works. Once the loop has been busy, with the clock standing, for as many steps as
+#: the next timer is nanoseconds away divided by this, the clock moves to that timer, as a real
+#: clock would have by then: a program that polls with ``sleep(0)`` for a timer goes on as on a
+#: stock loop. One microsecond per step is faster than any real loop runs a step, so a timer
+#: fires during busy work only when it would have on a real loop too.
+BUSY_STEP_NS = 1_000
+
 #: A time limit every virtual time is past: the value the hot paths compare with while
 #: ``loop.time`` is replaced, so that every batch boundary takes the slow path (which follows the
 #: replacement), at no cost to the common case.
@@ -548,6 +556,9 @@ class Kernel(asyncio.BaseEventLoop):
         if not ntodo and not self._stopping:
             self._advance_clock()
             ntodo = self._ready_count()
+        elif heap and not self._stopping:
+            self._advance_clock_while_busy()
+            ntodo = self._ready_count()
         if ntodo and self._now_ns > self._time_limit_ns:
             raise self._limit_error(TimeLimitError)
         return ntodo
@@ -592,12 +603,17 @@ class Kernel(asyncio.BaseEventLoop):
         self._collect_due_timers(later_ns)
         return self._ready_count()
 
-    def _batch_boundary_needs_work(self) -> bool:
-        """Whether the next batch must go through :meth:`_start_batch` first."""
+    def _batch_boundary_needs_work(self, steps: int) -> bool:
+        """Whether the next batch must go through :meth:`_start_batch` first (``steps``: the
+        steps run so far, which the caller counts)."""
         heap = self._timers.heap
         return bool(
             self._stopping
-            or (heap and heap[0][0] < (self._now_ns + 1) << SEQUENCE_BITS)
+            or (
+                heap
+                and (heap[0][0] >> SEQUENCE_BITS) - self._now_ns
+                <= (steps - self._clock_moved_at) * BUSY_STEP_NS
+            )
             or self._pending_errors
             or self._instruments
             or self._now_ns > self._time_limit_ns
@@ -652,7 +668,7 @@ class Kernel(asyncio.BaseEventLoop):
                 if over:
                     raise self._limit_error(StepLimitError)
                 if ready:
-                    if self._batch_boundary_needs_work():
+                    if self._batch_boundary_needs_work(steps):
                         return
                 else:
                     # Nothing is ready: move the clock to the next timer if that is all the
@@ -867,7 +883,7 @@ class Kernel(asyncio.BaseEventLoop):
                 if over:
                     raise self._limit_error(StepLimitError)
                 if active:
-                    if self._batch_boundary_needs_work():
+                    if self._batch_boundary_needs_work(steps):
                         return
                 else:
                     # Nothing is ready. The common case, one timer due at the next instant,
@@ -1006,6 +1022,33 @@ class Kernel(asyncio.BaseEventLoop):
         self._lanes.flush_pending()
         self._lanes.add_lane(ordered)
 
+    def _advance_clock_while_busy(self) -> None:
+        """Callbacks are ready: if the loop has been busy long enough that a real clock would
+        have reached the next timer (see :data:`BUSY_STEP_NS`), move the clock there."""
+        when = self._timers.next_deadline()
+        if (
+            when is None
+            or when - self._now_ns > (self._steps - self._clock_moved_at) * BUSY_STEP_NS
+        ):
+            return
+        if when > self._time_limit_ns:
+            raise self._limit_error(TimeLimitError, next_timer_ns=when)
+        if when > self._now_ns:
+            self._move_clock(when)
+        self._collect_due_timers()
+
+    def _move_clock(self, when: int) -> None:
+        """Move the virtual clock forward to ``when``, telling the instruments."""
+        old = self._now_ns
+        self._now_ns = when
+        self._clock_moved_at = self._steps
+        try:
+            for instrument in self._instruments:
+                instrument.clock_advanced(_as_simloop(self), old, when)
+        except Exception as exc:
+            self._check_hook_error(instrument, "clock_advanced", exc)
+            raise
+
     def _advance_clock(self) -> None:
         """Nothing is ready: jump to the next timer, or report why the run cannot go on."""
         when = self._timers.next_deadline()
@@ -1021,15 +1064,7 @@ class Kernel(asyncio.BaseEventLoop):
             late = step_ns * self._make_choice(_lateness_point(step_ns))
             when = min(when + late, max(when, self._time_limit_ns))
         if when > self._now_ns:
-            old = self._now_ns
-            self._now_ns = when
-            self._clock_moved_at = self._steps
-            try:
-                for instrument in self._instruments:
-                    instrument.clock_advanced(_as_simloop(self), old, when)
-            except Exception as exc:
-                self._check_hook_error(instrument, "clock_advanced", exc)
-                raise
+            self._move_clock(when)
         self._collect_due_timers()
 
     # --- why a run cannot go on ----------------------------------------------------------

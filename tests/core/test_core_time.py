@@ -439,3 +439,80 @@ def test_a_subclass_may_keep_its_own_steps_but_a_simloop_refuses() -> None:
         assert plain.steps == 0
     finally:
         plain.close()
+
+
+# --- the clock while the loop is busy ------------------------------------------------------------
+
+
+async def poll_for_a_timer(delay: float) -> tuple[int, float]:
+    """Poll with sleep(0) for a flag that a timer sets: works on a stock loop, whose clock moves
+    while the poller spins."""
+    loop = asyncio.get_running_loop()
+    flag: list[bool] = []
+    loop.call_later(delay, flag.append, True)
+    polls = 0
+    while not flag:
+        await asyncio.sleep(0)
+        polls += 1
+    return polls, loop.time()
+
+
+@pytest.mark.parametrize("seed", [None, 1, 2])
+def test_a_busy_loop_reaches_a_timer_after_a_microsecond_per_step(seed: int | None) -> None:
+    assert asyncio.run(poll_for_a_timer(0.01))[0] > 0  # stock asyncio: the poll ends too
+    polls, now = simloop.run(poll_for_a_timer(0.01), seed=seed)
+    assert now == 0.01  # the clock moved to the timer, not past it
+    # Busy for 10 ms at 1 µs a step: 10,000 steps; then the timer's callback is ready beside
+    # the poller, and a seeded scheduler may let the poller run a few more times first.
+    assert 10_000 <= polls < 10_100
+
+
+def test_busy_work_does_not_bring_a_distant_timeout_early() -> None:
+    async def main() -> tuple[int, float]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[int] = asyncio.Queue()
+
+        async def producer() -> None:
+            for i in range(20_000):
+                await queue.put(i)
+                await asyncio.sleep(0)
+
+        async with asyncio.timeout(1):  # 20,000 busy steps are 20 ms at 1 µs a step
+            task = asyncio.create_task(producer())
+            received = 0
+            while received < 20_000:
+                await queue.get()
+                received += 1
+            await task
+        return received, loop.time()
+
+    assert simloop.run(main()) == (20_000, 0.0)
+
+
+def test_a_timeout_around_a_spinning_task_fires_at_its_deadline() -> None:
+    async def spin() -> None:
+        while True:
+            await asyncio.sleep(0)
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(spin(), timeout=0.005)
+        return loop.time()
+
+    assert simloop.run(main()) == 0.005
+    assert simloop.explore(main, runs=20).found is False
+
+
+def test_a_busy_loop_does_not_pass_max_time() -> None:
+    with pytest.raises(simloop.TimeLimitError) as info:
+        simloop.run(poll_for_a_timer(0.01), max_time=0.005)
+    assert str(info.value).startswith(
+        "time limit reached: the run would advance virtual time to 0.01s, past max_time=0.005s."
+    )
+
+
+def test_a_spin_with_a_timer_too_far_for_max_steps_is_still_a_step_limit() -> None:
+    # A second of spinning is a million steps at 1 µs each: past the default max_steps.
+    with pytest.raises(simloop.StepLimitError, match="without the clock moving"):
+        simloop.run(poll_for_a_timer(1.0))
