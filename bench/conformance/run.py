@@ -91,9 +91,10 @@ def load_libraries(path: Path = LIBRARIES_FILE) -> dict[str, Library]:
     """The libraries of ``libraries.toml``, by name."""
     with path.open("rb") as file:
         data = tomllib.load(file)
-    toolchain = tuple(data["toolchain"]["deps"])
     libraries = {}
     for name, entry in data["library"].items():
+        # A library whose test tools need another pytest replaces the toolchain.
+        toolchain = tuple(entry.get("toolchain", data["toolchain"]["deps"]))
         driver = entry["driver"]
         if driver not in DRIVERS:
             msg = f"{path.name}: {name}: `driver` must be one of {DRIVERS}, not {driver!r}"
