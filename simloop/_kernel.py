@@ -91,11 +91,12 @@ if TYPE_CHECKING:
 JITTER_LEVELS = 8
 
 #: While callbacks are always ready, virtual time stands still; but a real loop's clock moves
-#: while it works. Once the loop has been busy, with the clock standing, for as many steps as
-#: the next timer is nanoseconds away divided by this, the clock moves to that timer, as a real
-#: clock would have by then: a program that polls with ``sleep(0)`` for a timer goes on as on a
-#: stock loop. One microsecond per step is faster than any real loop runs a step, so a timer
-#: fires during busy work only when it would have on a real loop too.
+#: while it works. Once the loop has been busy, with the clock standing, since the next timer
+#: was scheduled, for as many steps as that timer is nanoseconds away divided by this, the
+#: clock moves to that timer, as a real clock would have by then: a program that polls with
+#: ``sleep(0)`` for a timer goes on as on a stock loop. One microsecond per step is faster than
+#: any real loop runs a step, so a timer fires during busy work only when it would have on a
+#: real loop too.
 BUSY_STEP_NS = 1_000
 
 #: A time limit every virtual time is past: the value the hot paths compare with while
@@ -236,6 +237,8 @@ class Kernel(asyncio.BaseEventLoop):
         self._schedule = Schedule()
         self._marks: dict[str, bool] = {}  # simloop.sometimes(): label -> condition seen true
         self._steps = 0
+        #: Where the hot loops' current batch started (they keep the step count in a local).
+        self._batch_start = 0
         self._max_steps = options.max_steps
         self._step_limit = -1
         # The step count when the clock last moved (set once per clock jump, not per step):
@@ -477,7 +480,16 @@ class Kernel(asyncio.BaseEventLoop):
         # TimerQueue.push, inlined (a timer per sleep).
         timers = self._timers
         timers.sequence = sequence = timers.sequence + 1
-        heappush(timers.heap, ((min(when_ns, NEVER_NS) << SEQUENCE_BITS) | sequence, timer))
+        heappush(
+            timers.heap,
+            (
+                (min(when_ns, NEVER_NS) << SEQUENCE_BITS) | sequence,
+                timer,
+                # The steps run so far (to the start of the batch: the hot loops count theirs
+                # in a local, and store where each batch starts).
+                max(self._steps, self._batch_start),
+            ),
+        )
         timer._scheduled = True
         return timer  # type: ignore[no-any-return]
 
@@ -612,7 +624,7 @@ class Kernel(asyncio.BaseEventLoop):
             or (
                 heap
                 and (heap[0][0] >> SEQUENCE_BITS) - self._now_ns
-                <= (steps - self._clock_moved_at) * BUSY_STEP_NS
+                <= (steps - max(self._clock_moved_at, heap[0][2])) * BUSY_STEP_NS
             )
             or self._pending_errors
             or self._instruments
@@ -634,7 +646,7 @@ class Kernel(asyncio.BaseEventLoop):
             or timers.cancelled > MIN_CANCELLED_TO_COMPACT
         ):
             return None
-        key, timer = heap[0]
+        key, timer, _ = heap[0]
         when: int = key >> SEQUENCE_BITS
         if timer._cancelled or when >= NEVER_NS or when > self._time_limit_ns:
             return None
@@ -649,6 +661,7 @@ class Kernel(asyncio.BaseEventLoop):
         done = 0
         try:
             while True:
+                self._batch_start = steps  # the step count timers are scheduled at
                 over = 0 <= limit < steps + ntodo
                 if over:
                     ntodo = max(0, limit - steps)
@@ -766,6 +779,7 @@ class Kernel(asyncio.BaseEventLoop):
         done = 0
         try:
             while True:
+                self._batch_start = steps  # the step count timers are scheduled at
                 over = 0 <= limit < steps + ntodo
                 if over:
                     ntodo = max(0, limit - steps)
@@ -1026,10 +1040,11 @@ class Kernel(asyncio.BaseEventLoop):
         """Callbacks are ready: if the loop has been busy long enough that a real clock would
         have reached the next timer (see :data:`BUSY_STEP_NS`), move the clock there."""
         when = self._timers.next_deadline()
-        if (
-            when is None
-            or when - self._now_ns > (self._steps - self._clock_moved_at) * BUSY_STEP_NS
-        ):
+        if when is None:
+            return
+        # Busy since the clock last moved, or since the timer was scheduled if later.
+        busy_steps = self._steps - max(self._clock_moved_at, self._timers.heap[0][2])
+        if when - self._now_ns > busy_steps * BUSY_STEP_NS:
             return
         if when > self._time_limit_ns:
             raise self._limit_error(TimeLimitError, next_timer_ns=when)

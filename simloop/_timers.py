@@ -27,14 +27,15 @@ MIN_CANCELLED_TO_COMPACT = 64
 
 
 class TimerQueue:
-    """The loop's pending timers. ``heap`` holds ``(key, timer)`` pairs (see the module
-    docstring); the loop's hot paths read and pop its top in place, once per batch, rather
-    than through a method call."""
+    """The loop's pending timers. ``heap`` holds ``(key, timer, armed)`` entries: the key (see
+    the module docstring), the timer, and the loop's step count when it was scheduled (how long
+    the loop has been busy since, see ``Kernel._advance_clock_while_busy``). The loop's hot
+    paths read and pop its top in place, once per batch, rather than through a method call."""
 
     __slots__ = ("cancelled", "heap", "sequence")
 
     def __init__(self) -> None:
-        self.heap: list[tuple[int, Any]] = []
+        self.heap: list[tuple[int, Any, int]] = []
         self.sequence = 0
         #: Cancelled timers still in the heap (asyncio's ``_timer_cancelled_count``).
         self.cancelled = 0
@@ -54,7 +55,7 @@ class TimerQueue:
         groups: list[list[Any]] = []
         last_deadline = -1
         while heap and heap[0][0] < bound:
-            key, timer = heappop(heap)
+            key, timer, _ = heappop(heap)
             timer._scheduled = False
             if timer._cancelled:
                 self.cancelled -= 1

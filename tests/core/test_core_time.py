@@ -489,6 +489,19 @@ def test_busy_work_does_not_bring_a_distant_timeout_early() -> None:
     assert simloop.run(main()) == (20_000, 0.0)
 
 
+def test_busy_time_counts_from_when_the_timer_was_scheduled() -> None:
+    async def main() -> float:
+        for _ in range(20_000):  # 20 ms of busy time at 1 µs a step, no timer pending
+            await asyncio.sleep(0)
+        async with asyncio.timeout(0.005):  # scheduled now: 5 ms from here, not from the start
+            for _ in range(100):
+                await asyncio.sleep(0)
+        return asyncio.get_running_loop().time()
+
+    assert simloop.run(main()) == 0.0
+    assert simloop.explore(main, runs=10).found is False
+
+
 def test_a_timeout_around_a_spinning_task_fires_at_its_deadline() -> None:
     async def spin() -> None:
         while True:
