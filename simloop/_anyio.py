@@ -72,11 +72,21 @@ def route_worker_threads() -> None:
                 context = contextvars.copy_context()
                 if set_library is not None:
                     context.run(set_library, None)
-                return await loop.run_in_executor(None, context.run, func, *args)
+                return await loop.run_in_executor(None, _call_in_worker, context, func, args)
 
     run_sync_in_worker_thread.__doc__ = run_original.__doc__
     backend.run_sync_in_worker_thread = classmethod(run_sync_in_worker_thread)
     _routed = (backend, original)
+
+
+def _call_in_worker(context: contextvars.Context, func: Callable[..., Any], args: Any) -> Any:
+    """What anyio's worker thread does with ``func``: a StopIteration it raises reaches the
+    caller as the RuntimeError that a coroutine raising it gets (anyio's worker runs the call in
+    one), not as the executor's own message."""
+    try:
+        return context.run(func, *args)
+    except StopIteration as exc:
+        raise RuntimeError("coroutine raised StopIteration") from exc
 
 
 def unroute_worker_threads() -> None:

@@ -15,10 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from simloop import _stdlib
+
+#: The loop whose executor job each thread is running (a job runs with no running loop, as in
+#: a worker thread), by thread id: how code that must reach the simulation from inside a job
+#: (a socket bound there, a signal sent there) finds it.
+_job_loops: dict[int, list[Any]] = {}
+
+
+def loop_of_running_job() -> Any:
+    """The SimLoop whose executor job the calling thread is running, or None."""
+    loops = _job_loops.get(threading.get_ident())
+    return loops[-1] if loops else None
 
 
 class SimulatedExecutor:
@@ -87,6 +99,8 @@ class ExecutorJob:
         outer_job = executor.job
         executor.job = self
         _stdlib.set_running_loop(None)
+        job_loops = _job_loops.setdefault(threading.get_ident(), [])
+        job_loops.append(executor.loop)
         outcome: tuple[bool, Any]
         try:
             outcome = (True, contextvars.Context().run(self.func, *self.args))
@@ -98,6 +112,9 @@ class ExecutorJob:
                 exc = wrapped
             outcome = (False, exc)
         finally:
+            job_loops.pop()
+            if not job_loops:
+                del _job_loops[threading.get_ident()]
             _stdlib.set_running_loop(executor.loop)
             executor.job = outer_job
         if self.elapsed_ns:

@@ -761,6 +761,7 @@ _real_socket_bind = socket.socket.bind
 _real_socket_listen = socket.socket.listen
 _real_socket_getsockname = socket.socket.getsockname
 _real_socket_close = socket.socket.close
+_real_socket_accept = socket.socket.accept
 
 
 def _socket_bind(self: socket.socket, address: Any) -> None:
@@ -796,6 +797,15 @@ def _socket_listen(self: socket.socket, *backlog: int) -> None:
         _real_socket_listen(self, *backlog)
     else:
         stand_in.listen(*backlog)
+
+
+def _socket_accept(self: socket.socket) -> Any:
+    from simloop import _noio
+
+    stand_in = _noio.stand_in_of(self)
+    if stand_in is None:
+        return _real_socket_accept(self)
+    return stand_in.accept_for_real_socket(self.getblocking())
 
 
 def _socket_getsockname(self: socket.socket) -> Any:
@@ -908,6 +918,7 @@ def _patch_targets() -> list[tuple[Any, str, Any]]:
         (socket.socket, "listen", _socket_listen),
         (socket.socket, "getsockname", _socket_getsockname),
         (socket.socket, "close", _socket_close),
+        (socket.socket, "accept", _socket_accept),
     ]
     if _real_getrandom is not None:
         targets.append((os, "getrandom", _getrandom))

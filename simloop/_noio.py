@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from simloop import _signals
 from simloop._errors import EscapedSimulationError
+from simloop._executor import loop_of_running_job
 from simloop._guards import escape_message
 
 
@@ -29,28 +30,36 @@ def _network_io() -> Any:
     return _loopio
 
 
+def _simulating_loop() -> Any:
+    """The SimLoop this thread runs, or whose executor job it runs (a job has no running
+    loop, as in a worker thread); None if there is none."""
+    loop = asyncio.events._get_running_loop()
+    if loop is None:
+        loop = loop_of_running_job()
+    return loop if isinstance(loop, NoRealIO) else None
+
+
 def bind_real_socket(sock: Any, address: Any) -> bool:
     """Bind a socket the program made itself (``socket.socket()``) inside the simulation, if
-    the running loop is a SimLoop: its network adopts the socket and a simulated one binds in
+    a SimLoop runs in this thread: its network adopts the socket and a simulated one binds in
     its place. False if there is no SimLoop running, or the network does not take it."""
-    loop = asyncio.events._get_running_loop()
-    if not isinstance(loop, NoRealIO):
+    loop = _simulating_loop()
+    if loop is None:
         return False
     return bool(_network_io().bind_real_socket(loop, sock, address))
 
 
 def simulated_signals_loop() -> Any:
-    """The SimLoop running in this thread, whose run the signal handlers it installs belong
-    to; None if there is none."""
-    loop = asyncio.events._get_running_loop()
-    return loop if isinstance(loop, NoRealIO) else None
+    """The SimLoop of this thread (see :func:`_simulating_loop`), whose run the signal
+    handlers installed here belong to; None if there is none."""
+    return _simulating_loop()
 
 
 def adopt_socket_pair(a: Any, b: Any) -> None:
     """``socket.socketpair()`` made ``a`` and ``b`` in a simulating thread: if a SimLoop runs
     there, its network adopts them as a connected pair."""
-    loop = asyncio.events._get_running_loop()
-    if isinstance(loop, NoRealIO):
+    loop = _simulating_loop()
+    if loop is not None:
         _network_io().adopt_socket_pair(loop, a, b)
 
 

@@ -147,6 +147,11 @@ class PCTScheduler:
     callbacks that belong to no task (timer callbacks, future callbacks) are plumbing and run
     first, as asyncio would. Among timers due together, each sleep's timer stands for the task
     it wakes. Any other choice is made at random, by the point's weights.
+
+    Strict priorities would let a task that never blocks (one polling with ``sleep(0)``) starve
+    the others forever, which no real loop does (asyncio runs every ready callback within an
+    iteration): a task that wins :data:`MAX_STREAK` choices in a row against others drops below
+    every priority, as at a change point.
     """
 
     def __init__(self, depth: int, seed: int, expected_steps: int) -> None:
@@ -163,6 +168,11 @@ class PCTScheduler:
         self._steps = 0
         #: Tasks seen in this run (the search uses them to size the next).
         self.tasks_seen = 0
+        # The task that won the latest contested choices (by id), how many in a row, and how
+        # many tasks were dropped for winning too long (each below the one before).
+        self._streak_owner = 0
+        self._streak = 0
+        self._dropped = 0
 
     def _priority(self, owner: Any) -> float:
         entry = self._priorities.get(id(owner))
@@ -189,6 +199,23 @@ class PCTScheduler:
             priority = float("inf") if owner is None else self._priority(owner)
             if priority > best_priority:
                 best, best_priority = option, priority
+        winner = owners[best]
+        if winner is not None:
+            if id(winner) == self._streak_owner:
+                self._streak += 1
+            else:
+                self._streak_owner, self._streak = id(winner), 1
+            if self._streak > MAX_STREAK and any(o is not None and o is not winner for o in owners):
+                # Starving the others for longer than a real loop ever could: drop below all.
+                self._dropped += 1
+                self._priorities[id(winner)] = (1.0 / (1 + self._dropped), weakref.ref(winner))
+                self._streak = 0
+                return max(
+                    (option for option, owner in enumerate(owners) if owner is not winner),
+                    key=lambda option: (
+                        float("inf") if owners[option] is None else self._priority(owners[option])
+                    ),
+                )
         while self._change_points and self._change_points[0] <= self._steps:
             self._change_points.pop(0)
             owner = owners[best]
@@ -199,6 +226,11 @@ class PCTScheduler:
     def __repr__(self) -> str:
         return f"PCT(depth={self.depth}, seed={self.seed})"
 
+
+#: A task that wins this many contested PCT choices in a row drops below every other (see
+#: :class:`PCTScheduler`): far beyond the starvation a real bug needs (the bug family's deepest
+#: loses 20 picks in a row), far short of the step limit.
+MAX_STREAK = 1_000
 
 #: The deepest PCT search: a bug needing more ordering constraints than this is beyond any
 #: number of runs (each run finds a bug of depth d with probability about 1/(n k^(d-1))).

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections.abc
 import errno
+import functools
 import io
 import os
 import socket
@@ -102,7 +103,23 @@ def sim_socket(loop: SimLoop, sock: Any) -> SimSocket:
     raise TypeError(msg)
 
 
+#: Options a program sets on a real socket before binding it that decide whether the bind
+#: succeeds: the stand-in takes them over.
+_BIND_OPTIONS = tuple(
+    (socket.SOL_SOCKET, getattr(socket, name))
+    for name in ("SO_REUSEADDR", "SO_REUSEPORT")
+    if hasattr(socket, name)
+)
+
+
 def _adopt(sock: socket.socket, stand_in: SimSocket) -> None:
+    for level, option in _BIND_OPTIONS:
+        try:
+            value = sock.getsockopt(level, option)
+        except OSError:
+            continue
+        if value:
+            stand_in.setsockopt(level, option, value)
     stand_in.setblocking(False)
     stand_in._adopted = sock  # closed with its stand-in
     _adopted[sock] = stand_in
@@ -383,6 +400,10 @@ async def _connect_sock(
         if sock is not None:
             sock.close()
         raise
+    finally:
+        # The raised error's traceback holds this frame: without this, the error and the list
+        # holding it would be a reference cycle (as stock asyncio, gh-124859).
+        exceptions = my_exceptions = None  # type: ignore[assignment]
 
 
 async def create_connection(
@@ -448,14 +469,18 @@ async def create_connection(
                 continue
         if connected is None:
             flat = [exc for sub in exceptions for exc in sub]
-            if all_errors:
-                raise ExceptionGroup("create_connection failed", flat)
-            if len(flat) == 1:
-                raise flat[0]
-            model = str(flat[0])
-            if all(str(exc) == model for exc in flat):
-                raise flat[0]
-            raise OSError("Multiple exceptions: {}".format(", ".join(str(exc) for exc in flat)))
+            try:
+                if all_errors:
+                    raise ExceptionGroup("create_connection failed", flat)
+                if len(flat) == 1:
+                    raise flat[0]
+                model = str(flat[0])
+                if all(str(exc) == model for exc in flat):
+                    raise flat[0]
+                raise OSError("Multiple exceptions: {}".format(", ".join(str(exc) for exc in flat)))
+            finally:
+                # No cycle through this frame (see _connect_sock).
+                exceptions = flat = None  # type: ignore[assignment]
         sim = connected
     else:
         if sock is None:
@@ -785,7 +810,7 @@ async def create_unix_server(
             raise ValueError("path and sock can not be specified at the same time")
         path = os.fspath(path)
         if isinstance(path, bytes):
-            path = path.decode()
+            path = os.fsdecode(path)  # any bytes, as the kernel takes them
         listener = SimSocket(socket.AF_UNIX, socket.SOCK_STREAM, network=_network(loop))
         host = listener.host
         if path and path[0] != "\x00":
@@ -953,40 +978,61 @@ async def _wait(
         return attempt()
     except (BlockingIOError, InterruptedError):
         pass
+    future = _when_ready(sock, loop, attempt, write)
+    try:
+        return await future
+    finally:
+        # An error raised here holds this frame in its traceback: no cycle through the future
+        # that holds the error (as stock asyncio's sock_* methods, gh-124859).
+        future = None  # type: ignore[assignment]
+
+
+def _when_ready(
+    sock: SimSocket, loop: SimLoop, attempt: Callable[[], Any], write: bool
+) -> asyncio.Future[Any]:
+    """A future with the outcome of ``attempt``, retried each time ``sock`` becomes ready."""
     future = loop.create_future()
-
-    def ready() -> None:
-        if future.done():
-            return
-        try:
-            result = attempt()
-        except (BlockingIOError, InterruptedError):
-            return
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            future.set_exception(exc)
-        else:
-            future.set_result(result)
-        if write:
-            sock._clear_writer()
-        else:
-            sock._clear_reader()
-
+    ready = functools.partial(_retry, future, sock, attempt, write)
     if write:
         sock._set_writer(ready)
     else:
         sock._set_reader(ready)
+    future.add_done_callback(functools.partial(_forget_if_cancelled, sock, write))
+    return future
 
-    def done(_: asyncio.Future[Any]) -> None:
-        if future.cancelled():
-            if write:
-                sock._clear_writer()
-            else:
-                sock._clear_reader()
 
-    future.add_done_callback(done)
-    return await future
+def _retry(
+    future: asyncio.Future[Any] | None, sock: SimSocket, attempt: Callable[[], Any], write: bool
+) -> None:
+    """``sock`` is ready: try again; on an outcome, settle ``future`` and stop watching."""
+    assert future is not None
+    if future.done():
+        return
+    try:
+        result = attempt()
+    except (BlockingIOError, InterruptedError):
+        return
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+    finally:
+        # The error's traceback holds this frame: no cycle through the future holding it.
+        future = None
+    if write:
+        sock._clear_writer()
+    else:
+        sock._clear_reader()
+
+
+def _forget_if_cancelled(sock: SimSocket, write: bool, future: asyncio.Future[Any]) -> None:
+    if future.cancelled():
+        if write:
+            sock._clear_writer()
+        else:
+            sock._clear_reader()
 
 
 async def sock_recv(loop: SimLoop, sock: Any, n: int) -> bytes:

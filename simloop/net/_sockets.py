@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import contextvars
 import errno
+import os
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -468,6 +469,25 @@ class SimSocket:
         conn = self._backlog.popleft()
         return conn, conn._peer
 
+    def accept_for_real_socket(self, blocking: bool) -> tuple[SimSocket, Address]:
+        """``accept()`` called on the real socket this one stands in for: a connection already
+        waiting is taken whatever the blocking mode (as a real blocking accept returns at once);
+        with none waiting, a blocking socket would stop the simulated world."""
+        if self._state != "listening":
+            raise OSError(errno.EINVAL, "Invalid argument")
+        if not self._backlog:
+            if not blocking:
+                raise _would_block()
+            raise EscapedSimulationError(
+                "socket.accept() was called on a blocking socket with no connection waiting, "
+                "inside a simulated run: it would stop the whole simulated world until one "
+                "came, so the run could not go on. Call `sock.setblocking(False)` and use "
+                "`await loop.sock_accept(sock)` instead."
+            )
+        conn = self._backlog.popleft()
+        conn.setblocking(blocking)
+        return conn, conn._peer
+
     def send(self, data: Any, flags: int = 0) -> int:
         self._blocking_check("send")
         return self._send(data)
@@ -605,7 +625,7 @@ class SimSocket:
     def _normal_address(self, address: Address) -> Address:
         if self.family == socket.AF_UNIX:
             if isinstance(address, bytes):
-                address = address.decode()
+                address = os.fsdecode(address)  # any bytes, as the kernel takes them
             if not isinstance(address, str):
                 msg = f"AF_UNIX address must be str or bytes, not {type(address).__name__}"
                 raise TypeError(msg)
@@ -697,18 +717,30 @@ class SimSocket:
             if not bound:
                 del ports[self._local[1]]
 
-    def _autobind(self, target_ip: str, target_host: Host) -> None:
-        """Bind before connecting or sending, as the kernel does: the source address toward
-        that target, and the next ephemeral port."""
+    def _source_toward(self, target_ip: str, target_host: Host) -> str:
+        """The source address the kernel routes from toward ``target_ip``."""
         if target_host is self.host and (
             is_loopback(target_ip) or target_ip in self.host.addresses or is_wildcard(target_ip)
         ):
             if is_loopback(target_ip) or is_wildcard(target_ip):
-                source = "127.0.0.1" if self.family == socket.AF_INET else "::1"
-            else:
-                source = target_ip
-        else:
-            source = self.host.source_address(self.family)
+                return "127.0.0.1" if self.family == socket.AF_INET else "::1"
+            return target_ip
+        return self.host.source_address(self.family)
+
+    def _bind_for_connect(self, target_ip: str, target_host: Host) -> None:
+        """Before connecting, as the kernel does: an unbound socket is bound (see
+        :meth:`_autobind`); one bound to a wildcard address takes the routed source address,
+        keeping its port."""
+        if self._local is None:
+            self._autobind(target_ip, target_host)
+        elif is_wildcard(self._local[0]):
+            source = self._source_toward(target_ip, target_host)
+            self._local = (source, *self._local[1:])
+
+    def _autobind(self, target_ip: str, target_host: Host) -> None:
+        """Bind before connecting or sending, as the kernel does: the source address toward
+        that target, and the next ephemeral port."""
+        source = self._source_toward(target_ip, target_host)
         ports = self._ports()
         port = self.host.ephemeral_port(ports)
         self._local = (source, port) if self.family == socket.AF_INET else (source, port, 0, 0)
@@ -782,7 +814,10 @@ class SimSocket:
             return
         self._read_settling = True
         assert self._reader_context is not None
-        self._reader_context.run(reader)
+        try:
+            self._reader_context.run(reader)
+        finally:
+            reader = None  # no cycle through a stored error (see _writable_event)
         loop = self.net.loop
         assert loop is not None
         loop.call_soon(self._read_settled)
@@ -798,7 +833,12 @@ class SimSocket:
         writer = self._writer
         if writer is not None:
             assert self._writer_context is not None
-            self._writer_context.run(writer)
+            try:
+                self._writer_context.run(writer)
+            finally:
+                # An error the writer stored keeps this frame alive (its traceback's frames
+                # link back here): it must not keep the writer, and its future, too.
+                writer = None
 
     def _readable_soon(self) -> None:
         if not self._read_poll:
@@ -833,8 +873,7 @@ class SimSocket:
                 target_ip = "127.0.0.1" if self.family == socket.AF_INET else "::1"
                 address = (target_ip, *address[1:])
             target_host = net.host_at(target_ip, self.host)
-            if self._local is None:
-                self._autobind(target_ip, target_host)
+            self._bind_for_connect(target_ip, target_host)
         self._state = "connecting"
         self._peer = address
         loop = net.loop
@@ -998,8 +1037,7 @@ class SimSocket:
             self._peer = address
             return
         target_host = self.net.host_at(address[0], self.host)
-        if self._local is None:
-            self._autobind(address[0], target_host)
+        self._bind_for_connect(address[0], target_host)
         self._peer = address
 
     def _sendto(self, data: bytes, address: Address) -> int:

@@ -224,3 +224,30 @@ def test_a_runs_tasks_are_freed_when_it_ends_without_the_collector(search: str) 
     assert not result.found
     assert len(tasks) >= 4 * 5
     assert alive == []
+
+
+async def poll_for_a_flag_another_task_sets() -> int:
+    """A poller that never blocks, waiting on a task that needs a turn: any real loop is fair
+    enough to end this; strict priorities with the poller on top would starve the setter."""
+    flag: list[bool] = []
+    polls = 0
+
+    async def setter() -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
+        flag.append(True)
+
+    task = asyncio.create_task(setter())
+    while not flag:
+        await asyncio.sleep(0)
+        polls += 1
+    await task
+    return polls
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_pct_never_starves_a_task_for_longer_than_a_real_loop_could(depth: int) -> None:
+    result = simloop.explore(poll_for_a_flag_another_task_sets, runs=30, search=simloop.PCT(depth))
+    assert not result.found, result.failure
+    # Some schedules did put the poller first: the streak bound (1,000 wins) is what ended them.
+    assert result.total_steps > 5_000
