@@ -690,19 +690,19 @@ def _simulated_signals_loop() -> Any:
         return None
     from simloop import _noio
 
-    return _noio.simulated_signals_loop()
+    return _noio.simulating_loop()
 
 
 def _signal_signal(signalnum: Any, handler: Any) -> Any:
-    loop = _simulated_signals_loop()
-    if loop is not None:
-        from simloop import _signals
+    if not (_fence_guards and _get_ident() in _fence_guards):
+        return _real_signal(signalnum, handler)
+    from simloop import _noio, _signals
 
-        previous = _signals.set_handler(loop, signalnum, handler)
-        return _real_getsignal(signalnum) if previous is _signals.NOT_INSTALLED else previous
-    if _fence_guards and _get_ident() in _fence_guards:
+    loop = _noio.simulating_loop()
+    if loop is None:
         raise EscapedSimulationError(escape_message("signal.signal()", *_SIGNAL))
-    return _real_signal(signalnum, handler)
+    previous = _signals.set_handler(loop, signalnum, handler)
+    return _real_getsignal(signalnum) if previous is _signals.NOT_INSTALLED else previous
 
 
 def _signal_getsignal(signalnum: Any) -> Any:

@@ -30,7 +30,7 @@ def _network_io() -> Any:
     return _loopio
 
 
-def _simulating_loop() -> Any:
+def simulating_loop() -> Any:
     """The SimLoop this thread runs, or whose executor job it runs (a job has no running
     loop, as in a worker thread); None if there is none."""
     loop = asyncio.events._get_running_loop()
@@ -43,22 +43,16 @@ def bind_real_socket(sock: Any, address: Any) -> bool:
     """Bind a socket the program made itself (``socket.socket()``) inside the simulation, if
     a SimLoop runs in this thread: its network adopts the socket and a simulated one binds in
     its place. False if there is no SimLoop running, or the network does not take it."""
-    loop = _simulating_loop()
+    loop = simulating_loop()
     if loop is None:
         return False
     return bool(_network_io().bind_real_socket(loop, sock, address))
 
 
-def simulated_signals_loop() -> Any:
-    """The SimLoop of this thread (see :func:`_simulating_loop`), whose run the signal
-    handlers installed here belong to; None if there is none."""
-    return _simulating_loop()
-
-
 def adopt_socket_pair(a: Any, b: Any) -> None:
     """``socket.socketpair()`` made ``a`` and ``b`` in a simulating thread: if a SimLoop runs
     there, its network adopts them as a connected pair."""
-    loop = _simulating_loop()
+    loop = simulating_loop()
     if loop is not None:
         _network_io().adopt_socket_pair(loop, a, b)
 
@@ -102,12 +96,6 @@ class NoRealIO:
 
     def add_signal_handler(self, sig: int, callback: Any, *args: Any) -> None:
         # Installed on the run, not the process (see simloop._signals).
-        if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
-            msg = "coroutines cannot be used with add_signal_handler()"
-            raise TypeError(msg)
-        if self.is_closed():  # type: ignore[attr-defined]
-            msg = "Event loop is closed"
-            raise RuntimeError(msg)
         _signals.add_loop_handler(self, sig, callback, args)
 
     def remove_signal_handler(self, sig: int) -> bool:

@@ -183,6 +183,15 @@ class PCTScheduler:
             self._priorities[id(owner)] = entry
         return entry[0]
 
+    def _highest(self, owners: list[Any]) -> int:
+        """The option whose owner has the highest priority (no owner: plumbing, first)."""
+        best, best_priority = 0, -1.0
+        for option, owner in enumerate(owners):
+            priority = float("inf") if owner is None else self._priority(owner)
+            if priority > best_priority:
+                best, best_priority = option, priority
+        return best
+
     def choose(self, point: ChoicePoint) -> int:
         handles = point.option_handles()
         owners = [task_of(h) for h in handles]
@@ -194,11 +203,7 @@ class PCTScheduler:
                 return weighted_option(self._random.random(), point.weights)
             return self._random.randrange(point.n)
         self._steps += 1
-        best, best_priority = 0, -1.0
-        for option, owner in enumerate(owners):
-            priority = float("inf") if owner is None else self._priority(owner)
-            if priority > best_priority:
-                best, best_priority = option, priority
+        best = self._highest(owners)
         winner = owners[best]
         if winner is not None:
             if id(winner) == self._streak_owner:
@@ -210,12 +215,7 @@ class PCTScheduler:
                 self._dropped += 1
                 self._priorities[id(winner)] = (1.0 / (1 + self._dropped), weakref.ref(winner))
                 self._streak = 0
-                return max(
-                    (option for option, owner in enumerate(owners) if owner is not winner),
-                    key=lambda option: (
-                        float("inf") if owners[option] is None else self._priority(owners[option])
-                    ),
-                )
+                return self._highest(owners)
         while self._change_points and self._change_points[0] <= self._steps:
             self._change_points.pop(0)
             owner = owners[best]

@@ -24,6 +24,7 @@ The table lives as long as its loop; nothing is restored at the end, since nothi
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import errno
 import signal
@@ -118,39 +119,47 @@ def get_handler(loop: Any, sig: Any) -> Any:
     return NOT_INSTALLED
 
 
-def add_loop_handler(loop: Any, sig: Any, callback: Callable[..., object], args: Any) -> None:
-    """``loop.add_signal_handler(sig, callback, *args)``, checked as stock asyncio checks it."""
+def _loop_signal(sig: Any) -> int:
+    """``sig`` as ``loop.add_signal_handler``/``remove_signal_handler`` check it (stock
+    asyncio's ``_check_signal``)."""
     if not isinstance(sig, int):
         msg = f"sig must be an int, not {sig!r}"
         raise TypeError(msg)
     if sig not in signal.valid_signals():
         msg = f"invalid signal number {sig}"
         raise ValueError(msg)
+    return int(sig)
+
+
+def add_loop_handler(loop: Any, sig: Any, callback: Callable[..., object], args: Any) -> None:
+    """``loop.add_signal_handler(sig, callback, *args)``, checked in stock asyncio's order."""
+    if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
+        msg = "coroutines cannot be used with add_signal_handler()"
+        raise TypeError(msg)
+    number = _loop_signal(sig)
+    if loop.is_closed():
+        msg = "Event loop is closed"
+        raise RuntimeError(msg)
     if threading.current_thread() is not threading.main_thread():
         msg = "set_wakeup_fd only works in main thread of the main interpreter"
         raise RuntimeError(msg)
-    if sig in _UNCATCHABLE:
-        msg = f"sig {sig:d} cannot be caught"
+    if number in _UNCATCHABLE:
+        msg = f"sig {number:d} cannot be caught"
         raise RuntimeError(msg)
     table = table_of(loop)
-    table.loop_callbacks[int(sig)] = (callback, tuple(args), contextvars.copy_context())
-    table.handlers[int(sig)] = _noop_handler
+    table.loop_callbacks[number] = (callback, tuple(args), contextvars.copy_context())
+    table.handlers[number] = _noop_handler
 
 
 def remove_loop_handler(loop: Any, sig: Any) -> bool:
     """``loop.remove_signal_handler(sig)``: whether a handler was installed."""
-    if not isinstance(sig, int):
-        msg = f"sig must be an int, not {sig!r}"
-        raise TypeError(msg)
-    if sig not in signal.valid_signals():
-        msg = f"invalid signal number {sig}"
-        raise ValueError(msg)
+    number = _loop_signal(sig)
     table = _tables.get(loop)
-    if table is None or table.loop_callbacks.pop(int(sig), None) is None:
+    if table is None or table.loop_callbacks.pop(number, None) is None:
         return False
     # What stock asyncio leaves in place: the default handler (Python's own for SIGINT).
-    table.handlers[int(sig)] = (
-        signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+    table.handlers[number] = (
+        signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL
     )
     return True
 

@@ -101,25 +101,28 @@ def test_a_failed_connection_leaves_no_reference_cycle_to_its_error() -> None:
     assert on_both(referrers_of_a_refused_connection_error) == ([], [])
 
 
-def answering(data: bytes) -> Callable[[Any, Any], Coroutine[Any, Any, None]]:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def read_from_a_unix_server(address: str | bytes, data: bytes, **where: Any) -> bytes:
+    """Start a Unix server that sends ``data`` (``where``: its ``path=`` or ``sock=``), connect
+    to ``address`` and read what it sends."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(data)
         await writer.drain()
         writer.close()
         await writer.wait_closed()
 
-    return handle
+    server = await asyncio.start_unix_server(answer, **where)
+    reader, writer = await asyncio.open_unix_connection(address)
+    received = await reader.read()
+    writer.close()
+    server.close()
+    await server.wait_closed()
+    return received
 
 
 async def unix_server_at_a_path_that_is_not_utf8() -> bytes:
     path = os.path.join(tempfile.mkdtemp(), "s").encode() + b"\xf0"
-    server = await asyncio.start_unix_server(answering(b"hi"), path=path)
-    reader, writer = await asyncio.open_unix_connection(path)
-    data = await reader.read()
-    writer.close()
-    server.close()
-    await server.wait_closed()
-    return data
+    return await read_from_a_unix_server(path, b"hi", path=path)
 
 
 def test_a_unix_path_may_be_any_bytes() -> None:
@@ -133,13 +136,7 @@ async def bind_in_a_worker_then_serve() -> bytes:
     sock.setblocking(False)
     await asyncio.to_thread(sock.bind, path)
     sock.listen()
-    server = await asyncio.start_unix_server(answering(b"ok"), sock=sock)
-    reader, writer = await asyncio.open_unix_connection(path)
-    data = await reader.read()
-    writer.close()
-    server.close()
-    await server.wait_closed()
-    return data
+    return await read_from_a_unix_server(path, b"ok", sock=sock)
 
 
 def test_a_socket_bound_in_an_executor_job_is_simulated() -> None:
