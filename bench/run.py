@@ -9,7 +9,10 @@ compare like with like on whatever machine runs them. A ratio below 1 means SimL
 Each figure is the best of ``--repeat`` runs.
 
 The "exploration" rows compare ``simloop.explore`` of a small program (random walks, and the
-default Portfolio) with ``asyncio.run`` of the same program, run as many times, in runs/s.
+default Portfolio) with ``asyncio.run`` of the same program, run as many times, in runs/s. Their
+last column runs the program on one stock loop made beforehand, with nothing around each run
+but ``run_until_complete``: the program's own steps at stock asyncio's speed, and so the most
+that saving per-run work can give against ``asyncio.run`` without making the steps faster.
 """
 
 from __future__ import annotations
@@ -259,6 +262,22 @@ def stock_runs(main: Callable[[], Coroutine[Any, Any, Any]], n: int) -> float:
     return perf_counter() - t0
 
 
+def stock_steps_only(main: Callable[[], Coroutine[Any, Any, Any]], n: int) -> float:
+    """Seconds for ``n`` runs of ``main`` on one stock loop made beforehand, with nothing
+    around each run but ``run_until_complete``: what the program's own steps cost stock
+    asyncio. ``asyncio.run``'s rate divided by this one's is the most any tool that executes
+    the steps at stock asyncio's speed can reach against ``asyncio.run``, whatever it saves
+    around them."""
+    loop = asyncio.new_event_loop()
+    try:
+        t0 = perf_counter()
+        for _ in range(n):
+            loop.run_until_complete(main())
+        return perf_counter() - t0
+    finally:
+        loop.close()
+
+
 def explored_runs(main: Callable[[], Coroutine[Any, Any, Any]], n: int, search: str) -> float:
     """Seconds for ``simloop.explore`` of ``main`` under ``n`` schedules of ``search``."""
     t0 = perf_counter()
@@ -275,6 +294,7 @@ def exploration_rows(scale: float, repeat: int) -> None:
     print(
         f"{'exploration (runs/s)':34} {'asyncio.run':>11} "
         + " ".join(f"{name:>10} {'ratio':>6}" for name in EXPLORE_SEARCHES)
+        + f" {'steps only':>10} {'bound':>6}"
     )
     for name, main in EXPLORED:
         stock = best_of(repeat, lambda m=main: stock_runs(m, n))
@@ -282,8 +302,15 @@ def exploration_rows(scale: float, repeat: int) -> None:
         for search in EXPLORE_SEARCHES:
             seconds = best_of(repeat, lambda m=main, s=search: explored_runs(m, n, s))
             cells.append(f"{n / seconds:8.0f}/s {stock / seconds:5.2f}x")
+        steps = best_of(repeat, lambda m=main: stock_steps_only(m, n))
+        cells.append(f"{n / steps:8.0f}/s {stock / steps:5.2f}x")
         print(f"{'explore ' + name:34} {cells[0]:>11} " + " ".join(cells[1:]))
         sys.stdout.flush()
+    print(
+        "steps only: the program on one stock loop made beforehand (run_until_complete, "
+        "nothing else);\nbound: its ratio, the most a tool running the steps at stock "
+        "asyncio's speed can reach"
+    )
 
 
 WORKLOADS: list[tuple[str, Callable[[LoopFactory, float], float], str]] = [

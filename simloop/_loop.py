@@ -450,11 +450,17 @@ class SimLoop(NoRealIO, Kernel):  # type: ignore[misc]
         """Fail with the exceptions nobody retrieved (see :mod:`simloop._unhandled`)."""
         policy = self._unhandled
         if policy.enabled:
+            if final and policy.judged_clean_at == self._steps and policy.nothing_recorded():
+                # A final look found nothing, and nothing has run or been reported since
+                # (close() after the harness's own final look): it would find nothing again.
+                return
             found = policy.collect(
                 self, final=final, main=self._main_future, ready_handles=self._ready_handles
             )
             if found:
                 policy.raise_found(found)
+            elif final:
+                policy.judged_clean_at = self._steps
 
     def _note_unhandled(self, exc: BaseException) -> None:
         self._unhandled.last_failure = exc

@@ -200,7 +200,7 @@ def abandon(loop: SimLoop) -> None:
 def shut_down(loop: SimLoop) -> None:
     """What ``asyncio.run`` does after the main task: cancel leftovers, finalize generators."""
     _check_loop(loop)
-    leftovers = sorted(asyncio.all_tasks(loop), key=_stdlib.task_sort_key)
+    leftovers = _stdlib.tasks_of_loop(loop, _stdlib.is_pending)  # in creation order
     if leftovers:
         for task in leftovers:
             task.cancel()

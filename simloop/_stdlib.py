@@ -180,6 +180,11 @@ def tasks_of_loop(
     return sorted(found.values(), key=task_sort_key)
 
 
+def is_pending(task: asyncio.Task[Any]) -> bool:
+    """Whether ``task`` is not done yet (what ``asyncio.all_tasks`` keeps)."""
+    return not task.done()
+
+
 def holds_unretrieved_exception(task: asyncio.Task[Any]) -> bool:
     """Whether ``task`` finished with an exception nobody has looked at yet."""
     return task.done() and not task.cancelled() and has_unretrieved_exception(task)

@@ -54,7 +54,7 @@ def _freed_by_the_collector() -> bool:
 class UnhandledPolicy:
     """What one loop does with exceptions nobody retrieved."""
 
-    __slots__ = ("collected", "contexts", "enabled", "last_failure", "suspects")
+    __slots__ = ("collected", "contexts", "enabled", "judged_clean_at", "last_failure", "suspects")
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled
@@ -66,6 +66,12 @@ class UnhandledPolicy:
         self.suspects: list[asyncio.Task[Any]] = []
         #: The exception the last run of the loop failed with (its cleanup must not hide it).
         self.last_failure: BaseException | None = None
+        #: The loop's step count when a final look last found nothing (-1: never).
+        self.judged_clean_at = -1
+
+    def nothing_recorded(self) -> bool:
+        """No exception-handler context nor collected task waits to be judged."""
+        return not (self.contexts or self.collected)
 
     def record(self, context: dict[str, Any], *, open: bool) -> bool:
         """Keep an exception-handler context to judge at the next point; False if it is not

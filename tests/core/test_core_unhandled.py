@@ -13,6 +13,7 @@ from core_support import fifo_note
 
 import simloop
 from simloop import UnhandledExceptionsError
+from simloop._loop import raise_unhandled
 
 TAIL = (
     ". A crash in a background task or a callback is only logged by asyncio; simloop fails the "
@@ -292,3 +293,24 @@ def test_a_task_lost_in_a_cycle_fails_the_run() -> None:
     text, notes = outcome(lost_task, collect=True)
     assert text.startswith("1 exception nobody retrieved: ValueError('lost by Task-2')")
     assert "simloop: from task 'Task-2' (exception never retrieved)" in notes
+
+
+def test_a_report_after_the_final_look_still_fails_at_close() -> None:
+    # close() skips its own final look when one already found nothing and nothing ran since;
+    # an exception reported in between (no step runs for it) must still be judged.
+    loop = simloop.SimLoop(fail_on_unhandled=True)
+    assert loop.run_until_complete(asyncio.sleep(0, "ok")) == "ok"
+    raise_unhandled(loop, final=True)  # the harness's look: nothing
+    loop.call_exception_handler({"message": "reported late", "exception": KeyError("late")})
+    with pytest.raises(UnhandledExceptionsError) as info:
+        loop.close()
+    assert [repr(e) for e in info.value.exceptions] == ["KeyError('late')"]
+    assert loop.is_closed()
+
+
+def test_close_after_a_clean_final_look_finds_nothing_new() -> None:
+    loop = simloop.SimLoop(fail_on_unhandled=True)
+    loop.run_until_complete(asyncio.sleep(0))
+    raise_unhandled(loop, final=True)
+    loop.close()  # nothing to report: no error
+    assert loop.is_closed()
