@@ -682,6 +682,10 @@ _real_signal = signal.signal
 _real_getsignal = signal.getsignal
 _real_raise_signal = signal.raise_signal
 _real_kill = os.kill
+# The interval timers (absent on Windows).
+_real_alarm: Any = getattr(signal, "alarm", None)
+_real_setitimer: Any = getattr(signal, "setitimer", None)
+_real_getitimer: Any = getattr(signal, "getitimer", None)
 
 
 def _simulated_signals_loop() -> Any:
@@ -736,14 +740,61 @@ def _os_kill(pid: int, signalnum: int) -> None:
     _real_kill(pid, signalnum)
 
 
-for _patch, _original in (
-    (_signal_signal, _real_signal),
-    (_signal_getsignal, _real_getsignal),
-    (_signal_raise_signal, _real_raise_signal),
-    (_os_kill, _real_kill),
-):
-    _patch.__doc__ = _original.__doc__
-    _patch.__wrapped__ = _original  # type: ignore[union-attr]
+def _timer_loop(call: str) -> Any:
+    """The SimLoop whose run owns this thread's interval timer; None outside a fenced thread
+    (the real timer is used). A fenced thread with no SimLoop cannot have one."""
+    if not (_fence_guards and _get_ident() in _fence_guards):
+        return None
+    from simloop import _noio
+
+    loop = _noio.simulating_loop()
+    if loop is None:
+        raise EscapedSimulationError(escape_message(call, *_SIGNAL))
+    return loop
+
+
+def _signal_alarm(seconds: Any) -> int:
+    loop = _timer_loop("signal.alarm()")
+    if loop is None:
+        left: int = _real_alarm(seconds)
+        return left
+    from simloop import _signals
+
+    return _signals.set_alarm(loop, seconds)
+
+
+def _signal_setitimer(which: Any, seconds: Any, interval: Any = 0.0) -> tuple[float, float]:
+    loop = _timer_loop("signal.setitimer()")
+    if loop is None:
+        previous: tuple[float, float] = _real_setitimer(which, seconds, interval)
+        return previous
+    from simloop import _signals
+
+    return _signals.set_itimer(loop, which, seconds, interval)
+
+
+def _signal_getitimer(which: Any) -> tuple[float, float]:
+    loop = _simulated_signals_loop()
+    if loop is None:
+        current: tuple[float, float] = _real_getitimer(which)
+        return current
+    from simloop import _signals
+
+    return _signals.get_itimer(loop, which)
+
+
+_SIGNAL_PATCHES: list[tuple[Any, Any, str]] = [
+    (_signal_signal, _real_signal, "signal"),
+    (_signal_getsignal, _real_getsignal, "getsignal"),
+    (_signal_raise_signal, _real_raise_signal, "raise_signal"),
+    (_signal_alarm, _real_alarm, "alarm"),
+    (_signal_setitimer, _real_setitimer, "setitimer"),
+    (_signal_getitimer, _real_getitimer, "getitimer"),
+]
+for _patch, _original, _name in (*_SIGNAL_PATCHES, (_os_kill, _real_kill, "kill")):
+    if _original is not None:
+        _patch.__doc__ = _original.__doc__
+        _patch.__wrapped__ = _original
 
 
 # --- sockets bound inside a run ----------------------------------------------------------------
@@ -906,9 +957,7 @@ def _patch_targets() -> list[tuple[Any, str, Any]]:
             "start",
             _fenced("threading.Thread.start()", *_THREAD, threading.Thread.start),
         ),
-        (signal, "signal", _signal_signal),
-        (signal, "getsignal", _signal_getsignal),
-        (signal, "raise_signal", _signal_raise_signal),
+        *((signal, name, patch) for patch, original, name in _SIGNAL_PATCHES if original),
         (os, "kill", _os_kill),
         _reported_wait(threading.Event, "wait", "threading.Event.wait()"),
         _reported_wait(threading.Condition, "wait", "threading.Condition.wait()"),

@@ -20,6 +20,17 @@ Delivery follows what a real process does:
 
 A signal for which the run installed nothing is the process's business: it is sent for real.
 The table lives as long as its loop; nothing is restored at the end, since nothing real changed.
+
+The real-time interval timer (:func:`signal.alarm`, ``signal.setitimer(ITIMER_REAL, ...)``,
+``getitimer``) is the run's too, and counts virtual time: armed for 5 s, it sends SIGALRM when
+the loop's clock reaches 5 s later, exactly, in every run. It arrives between two steps, as a
+real SIGALRM does while the loop waits in its selector: a handler of ``signal.signal`` runs
+then (what it raises ends the run, as it would leave ``run_until_complete``), a callback of
+``loop.add_signal_handler`` becomes ready. With no handler for SIGALRM in the run, the
+process's own Python handler runs; if the process has none, SIGALRM would end it, which the run
+reports as an :class:`~simloop.EscapedSimulationError` instead. The CPU-time timers
+(``ITIMER_VIRTUAL``, ``ITIMER_PROF``) measure real CPU time, which no run controls: arming one
+inside a run raises :class:`~simloop.EscapedSimulationError`.
 """
 
 from __future__ import annotations
@@ -27,13 +38,17 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import errno
+import math
 import signal
+import sys
 import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
 
+from simloop._clock import NS_PER_SECOND, format_seconds
 from simloop._errors import EscapedSimulationError
+from simloop._kernel import call_later_ns, fail, now_ns
 
 #: Signals no process can catch: installing a handler for them fails as on a real system.
 _UNCATCHABLE = frozenset(
@@ -48,13 +63,25 @@ def _noop_handler(signum: int, frame: Any) -> None:
 class SignalTable:
     """The handlers one simulated run installed, by signal number."""
 
-    __slots__ = ("__weakref__", "handlers", "loop_callbacks")
+    __slots__ = (
+        "__weakref__",
+        "alarm",
+        "alarm_due_ns",
+        "alarm_interval_ns",
+        "handlers",
+        "loop_callbacks",
+    )
 
     def __init__(self) -> None:
         #: What ``signal.signal`` installed: a callable, ``SIG_IGN`` or ``SIG_DFL``.
         self.handlers: dict[int, Any] = {}
         #: What ``loop.add_signal_handler`` installed: (callback, args, context).
         self.loop_callbacks: dict[int, tuple[Callable[..., object], tuple[Any, ...], Any]] = {}
+        #: The armed ITIMER_REAL: the loop's timer that sends SIGALRM, or None; when it is
+        #: due (virtual ns) and the interval it is re-armed with (0: once).
+        self.alarm: asyncio.TimerHandle | None = None
+        self.alarm_due_ns = 0
+        self.alarm_interval_ns = 0
 
 
 _tables: weakref.WeakKeyDictionary[Any, SignalTable] = weakref.WeakKeyDictionary()
@@ -191,3 +218,149 @@ def deliver(loop: Any, sig: Any, frame: Any) -> bool:
         raise EscapedSimulationError(msg)
     handler(number, frame)
     return True
+
+
+# --- the real-time interval timer: SIGALRM in virtual time ------------------------------------
+
+#: Microseconds: the resolution of ``setitimer``'s ``struct timeval``.
+_NS_PER_US = 1_000
+#: The largest number of seconds ``setitimer`` accepts (a 64-bit ``time_t``).
+_MAX_SECONDS = 2**63 - 1
+
+
+def _itimer_error() -> OSError:
+    return signal.ItimerError(errno.EINVAL, "Invalid argument")
+
+
+def _check_which(which: Any, what: str) -> int:
+    """``which`` as ``setitimer``/``getitimer`` read it: ITIMER_REAL is simulated; the CPU-time
+    timers are escapes; anything else fails as on a real system."""
+    if isinstance(which, float) or not hasattr(which, "__index__"):
+        msg = f"'{type(which).__name__}' object cannot be interpreted as an integer"
+        raise TypeError(msg)
+    number = int(which.__index__())
+    if number == signal.ITIMER_REAL:
+        return number
+    cpu_timers = {signal.ITIMER_VIRTUAL: "ITIMER_VIRTUAL", signal.ITIMER_PROF: "ITIMER_PROF"}
+    if number in cpu_timers:
+        msg = (
+            f"{what} of signal.{cpu_timers[number]} was called inside a simulated run: that timer "
+            "counts the process's real CPU time, which differs from run to run, so the run could "
+            "not be replayed. Use signal.ITIMER_REAL (or signal.alarm), which counts the run's "
+            "virtual time, or an asyncio timeout."
+        )
+        raise EscapedSimulationError(msg)
+    raise _itimer_error()
+
+
+def _timeval_ns(seconds: Any) -> int:
+    """``seconds`` as ``setitimer`` reads it, in virtual nanoseconds: rounded up to the
+    microsecond (so a tiny positive delay still arms the timer, as on a real system)."""
+    if isinstance(seconds, float):
+        if math.isnan(seconds):
+            msg = "Invalid value NaN (not a number)"
+            raise ValueError(msg)
+    elif hasattr(seconds, "__index__"):
+        seconds = int(seconds.__index__())
+    else:
+        msg = f"'{type(seconds).__name__}' object cannot be interpreted as an integer"
+        raise TypeError(msg)
+    if seconds > _MAX_SECONDS:
+        msg = "timestamp out of range for platform time_t"
+        raise OverflowError(msg)
+    if seconds < 0:
+        raise _itimer_error()
+    if isinstance(seconds, int):
+        return seconds * NS_PER_SECOND
+    microseconds: int = math.ceil(seconds * 1_000_000)
+    return microseconds * _NS_PER_US
+
+
+def _seconds(ns: int) -> float:
+    """Virtual nanoseconds as ``getitimer`` reports them: seconds, rounded up to the µs."""
+    return -(-ns // _NS_PER_US) / 1_000_000
+
+
+def get_itimer(loop: Any, which: Any) -> tuple[float, float]:
+    """``signal.getitimer(which)`` inside a run on ``loop``: (seconds left, interval)."""
+    _check_which(which, "signal.getitimer()")
+    table = _tables.get(loop)
+    if table is None or table.alarm is None:
+        return (0.0, 0.0)
+    left = max(0, table.alarm_due_ns - now_ns(loop=loop))
+    return (_seconds(left), _seconds(table.alarm_interval_ns))
+
+
+def set_itimer(loop: Any, which: Any, seconds: Any, interval: Any = 0.0) -> tuple[float, float]:
+    """``signal.setitimer(which, seconds, interval)`` inside a run on ``loop``: arm (or, with
+    0 seconds, disarm) the run's ITIMER_REAL; returns what it was, as ``getitimer``."""
+    _check_which(which, "signal.setitimer()")
+    delay_ns = _timeval_ns(seconds)
+    interval_ns = _timeval_ns(interval)
+    previous = get_itimer(loop, which)
+    table = table_of(loop)
+    _arm(loop, table, delay_ns, interval_ns)
+    return previous
+
+
+def set_alarm(loop: Any, seconds: Any) -> int:
+    """``signal.alarm(seconds)`` inside a run on ``loop``: the seconds left on the timer it
+    replaces, rounded as the C library's ``alarm`` does (never 0 while one was armed)."""
+    if isinstance(seconds, float) or not hasattr(seconds, "__index__"):
+        msg = f"'{type(seconds).__name__}' object cannot be interpreted as an integer"
+        raise TypeError(msg)
+    number = int(seconds.__index__())
+    if not -(2**31) <= number < 2**31:
+        msg = f"Python int too {'large' if number > 0 else 'small'} to convert to C int"
+        raise OverflowError(msg)
+    table = table_of(loop)
+    left_ns = max(0, table.alarm_due_ns - now_ns(loop=loop)) if table.alarm is not None else 0
+    # alarm() takes an unsigned number of seconds: a negative one is a very long alarm.
+    _arm(loop, table, (number % 2**32) * NS_PER_SECOND, 0)
+    whole, rest = divmod(left_ns, NS_PER_SECOND)
+    if rest >= NS_PER_SECOND // 2 or (whole == 0 and rest > 0):
+        whole += 1
+    return whole
+
+
+def _arm(loop: Any, table: SignalTable, delay_ns: int, interval_ns: int) -> None:
+    if table.alarm is not None:
+        table.alarm.cancel()
+        table.alarm = None
+    table.alarm_due_ns = table.alarm_interval_ns = 0
+    if delay_ns:
+        table.alarm_due_ns = now_ns(loop=loop) + delay_ns
+        table.alarm_interval_ns = interval_ns
+        table.alarm = call_later_ns(delay_ns, _alarm_rang, weakref.ref(loop), loop=loop)
+
+
+def _alarm_rang(loop_ref: weakref.ref[Any]) -> None:
+    """The run's ITIMER_REAL is due: re-arm it if it has an interval, and send SIGALRM."""
+    loop = loop_ref()
+    table = _tables.get(loop)
+    if loop is None or table is None:
+        return
+    table.alarm = None
+    if table.alarm_interval_ns:
+        _arm(loop, table, table.alarm_interval_ns, table.alarm_interval_ns)
+    else:
+        table.alarm_due_ns = 0
+    try:
+        if deliver(loop, signal.SIGALRM, sys._getframe(0)):
+            return
+        # The run installed nothing for SIGALRM: the process's own handler hears of it.
+        handler = signal.getsignal(signal.SIGALRM)
+        if callable(handler):
+            handler(signal.SIGALRM, sys._getframe(0))
+        elif handler is not signal.SIG_IGN:
+            msg = (
+                "SIGALRM from signal.alarm() or signal.setitimer() came due at "
+                f"t={format_seconds(now_ns(loop=loop))} inside a simulated run, and neither the "
+                "run nor the process has a handler for it: its default action would end the "
+                "process, which a simulation cannot do. Install a handler with "
+                "signal.signal(signal.SIGALRM, ...) or loop.add_signal_handler() before arming "
+                "the timer, or disarm it with signal.alarm(0)."
+            )
+            raise EscapedSimulationError(msg)
+    except BaseException as exc:  # noqa: BLE001 - a handler's exception ends the run
+        fail(exc, loop=loop)
