@@ -520,6 +520,11 @@ class Kernel(asyncio.BaseEventLoop):
                 else:
                     self._run_batches_chosen(ntodo)
             if self._stopping:
+                if self._pending_errors:
+                    # A failure from the batch that stopped the loop (say, a callback that
+                    # ran beside the main task's done callback): the run ends with it, not
+                    # the next one.
+                    raise self._pending_errors.pop(0)
                 return
 
     def _run_one_iteration(self) -> None:
@@ -1226,7 +1231,8 @@ def _ns(value: object, name: str) -> int:
 
 def fail(exc: BaseException, *, loop: SimLoop | None = None) -> None:
     """End the run with ``exc``: it is raised out of ``run_until_complete`` at the next batch
-    boundary (so a component can fail the run from a callback or a hook)."""
+    boundary (so a component can fail the run from a callback or a hook), or as the loop
+    stops, if the batch running now stops it."""
     if not isinstance(exc, BaseException):
         msg = f"`exc` must be an exception, not {shown(exc)}"
         raise InvalidArgumentError(msg)

@@ -5,7 +5,8 @@ hook raises something other than a failure, are bugs in those objects, not in th
 run: the run ends with :class:`simloop.ExtensionError` naming the object (the original
 exception as its cause), never with a failure of the program, and without the note that says
 how to replay the run. (What exploration does with them is in
-tests/exploration/test_explore_extensions.py.)
+tests/exploration/test_explore_extensions.py.) And ``lowlevel.fail()``, the way a component
+fails the run on purpose.
 """
 
 from __future__ import annotations
@@ -275,3 +276,31 @@ def test_add_instrument_refuses_what_is_not_an_instrument() -> None:
         "choice_made, step_finished, clock_advanced); subclass simloop.Instrument, whose hooks "
         "default to doing nothing"
     )
+
+
+# --- lowlevel.fail() --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheduler", [simloop.Fifo(), simloop.RandomWalk(3)], ids=repr)
+def test_a_failure_in_the_batch_that_stops_the_loop_ends_that_run(
+    scheduler: lowlevel.Scheduler,
+) -> None:
+    """``lowlevel.fail()`` from a callback that runs in the same batch as the main task's done
+    callback (which stops the loop): the run ends with it, instead of returning the result and
+    leaving the failure to whatever runs on the loop next."""
+
+    async def fails_on_the_way_out() -> str:
+        asyncio.get_running_loop().call_soon(lowlevel.fail, RuntimeError("component broke"))
+        return "result"
+
+    with pytest.raises(RuntimeError, match="component broke"):
+        simloop.run(fails_on_the_way_out(), scheduler=scheduler)
+
+    loop = simloop.SimLoop(scheduler=scheduler)
+    try:
+        with pytest.raises(RuntimeError, match="component broke"):
+            loop.run_until_complete(fails_on_the_way_out())
+        # Nothing is left over for the next run on the same loop.
+        assert loop.run_until_complete(asyncio.sleep(0, "next")) == "next"
+    finally:
+        loop.close()
