@@ -17,6 +17,7 @@ import asyncio
 import os
 import traceback
 import warnings
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Protocol
 
@@ -137,8 +138,9 @@ class ExplorationResult:
     failing_scheduler: str | None
     #: What shrinking did (``None`` if it did not run).
     shrink: ShrinkReport | None
-    #: Set when replaying the failing schedule did not fail the same way: the program is
-    #: nondeterministic. Says where the runs first diverged.
+    #: Set when the program's runs do not repeat: replaying the failing schedule did not fail
+    #: the same way (says where the runs first diverged), or a schedule that passed earlier
+    #: fails when run again (see ``stale_run``). No replay reproduces such a failure.
     nondeterminism: str | None
     #: Real seconds the exploration took.
     seconds: float
@@ -155,6 +157,9 @@ class ExplorationResult:
     coverage: Coverage | None = None
     #: The search that chose the schedules, as its repr: ``"Portfolio(seed=0)"``.
     search: str = ""
+    #: 1-based index of a schedule that passed, then failed when run again after the failure:
+    #: state made outside the program outlived a run (``nondeterminism`` says more).
+    stale_run: int | None = None
 
     def raise_failure(self) -> None:
         """Raise the failure's exception (with notes on how to replay it), if there was one."""
@@ -462,7 +467,9 @@ def explore(
     A failure is shrunk within ``shrink_budget`` replays, then checked: no single deviation
     can be dropped (1-minimal), and up to ``minimality_budget`` schedules with fewer
     deviations are run to show that none fails the same way (``result.shrink`` says what was
-    shown; 0 skips the check).
+    shown; 0 skips the check). Before that, a few schedules that passed earlier are run again:
+    if one fails now, state made outside ``main`` outlived a run, and the result says so
+    (``result.stale_run``, ``result.nondeterminism``) instead of shrinking the failure.
     """
     check_not_in_loop("simloop.explore")
     _check_main(main, "simloop.explore")
@@ -577,6 +584,10 @@ def _explore(
     failing_scheduler = None
     total_virtual_ns = 0
     passing_first_runs: list[Trace] = []
+    # The first schedules that passed and the latest ones, with their run numbers: run
+    # again if a later one fails, to tell a program that starts from the same state every run.
+    passed: list[tuple[int, Trace]] = []
+    latest_passed: deque[tuple[int, Trace]] = deque(maxlen=RECHECKED_RUNS)
     marks: dict[str, bool] = {}
 
     def note_marks(trace: Trace) -> None:
@@ -594,6 +605,8 @@ def _explore(
             failing_scheduler = SAVED_SCHEDULE
             break
         passing_first_runs.append(schedule)
+        if len(passed) < RECHECKED_RUNS:
+            passed.append((count, result.trace))
     if first is None:
         for candidate in _schedulers_of(search):
             seed = getattr(candidate, "seed", None)
@@ -613,6 +626,10 @@ def _explore(
                 first = result
                 failing_scheduler = repr(candidate)
                 break
+            if len(passed) < RECHECKED_RUNS:
+                passed.append((count, result.trace))
+            else:
+                latest_passed.append((count, result.trace))
             if count >= runs:
                 break
             if progress is not None and not count % 16:
@@ -645,6 +662,27 @@ def _explore(
             search=repr(search),
         )
     assert first.failure is not None
+    if passed:
+        stale = _passes_again(program, [*passed, *reversed(latest_passed)], count)
+        if stale is not None:
+            return ExplorationResult(
+                found=True,
+                runs=count,
+                failure=first.failure,
+                recording=_schedule_only(first.trace),
+                trace=with_outcome(first.trace, first.failure),
+                failing_run=count,
+                failing_scheduler=failing_scheduler,
+                shrink=None,
+                nondeterminism=stale[1],
+                seconds=_perf_counter() - started,
+                total_steps=total_steps,
+                total_virtual_ns=total_virtual_ns,
+                passing_first_runs=tuple(passing_first_runs),
+                coverage=coverage,
+                search=repr(search),
+                stale_run=stale[0],
+            )
     recording = first.trace
     shrink_report = None
     # A step limit is a livelock, or a long run: each replay would take as long again, and
@@ -679,6 +717,40 @@ def _explore(
         coverage=coverage,
         search=repr(search),
     )
+
+
+#: How many of the first and of the latest schedules that passed an exploration runs again
+#: when a later one fails (see :func:`_passes_again`).
+RECHECKED_RUNS = 4
+
+
+def _passes_again(
+    program: Program, passed: list[tuple[int, Trace]], failing_run: int
+) -> tuple[int, str] | None:
+    """Run schedules that passed (``(run number, schedule)``) again, now that run
+    ``failing_run`` failed. None if they all pass again, as they do for a program that starts
+    from the same state every run; else the first that did not, and what happened: state made
+    outside the program outlived a run, and no replay of the failure can be trusted."""
+    for run, schedule in passed:
+        again = replay_program(program, schedule, record_events=False)
+        if again.failure is None:
+            continue
+        if again.failure.kind == "divergence":
+            now = "no longer makes the choices it made then"
+        else:
+            now = f"fails too, with {again.failure.summary()}"
+        return run, (
+            f"schedule {run} passed, and run again after schedule {failing_run} failed, it "
+            f"{now}: the program does not start from the same state in every run. Something "
+            "it uses was made outside it, outlives a run, and an earlier run changed it: a "
+            "pytest fixture that is not async (pytest makes it once per test, and all the "
+            "test's schedules share it), a module global or cache, or an asyncio lock, event "
+            "or queue made outside the run, which stays bound to the first loop that used it. "
+            "Make it inside the program (in the test itself, or in an async fixture, which "
+            "runs inside each schedule), or reset it at the start of each run: until then no "
+            "replay reproduces this failure."
+        )
+    return None
 
 
 def with_outcome(trace: Trace, failure: Failure | None) -> Trace:

@@ -54,7 +54,12 @@ def format_failure(
         lines.append("")
         lines.extend("  " + line for line in interleaving_table(result.trace.events, failure.step))
     lines.append("")
-    if result.nondeterminism:
+    if result.stale_run is not None:
+        lines.append(
+            "  no replay command: a replay would start from a different state (see above); "
+            "make every run start from the same state first"
+        )
+    elif result.nondeterminism:
         lines.append(
             "  no replay command: the schedule does not reproduce the failure (see above); "
             "make the program deterministic first"
@@ -78,6 +83,11 @@ def headline(result: ExplorationResult, planned_runs: int | None, *, replayed: b
         # Which search ran, and which of its schedulers failed (a Portfolio's PCT run, say).
         scheduler = f"{scheduler}, from {result.search}"
     where = f"failed on schedule {result.failing_run}{of} ({scheduler})"
+    if result.stale_run is not None:
+        return (
+            f"simloop: {where}, but schedule {result.stale_run}, which passed, fails when run "
+            "again: state outlives a run"
+        )
     if result.nondeterminism:
         return f"simloop: {where}, but its replay did not fail the same way: nondeterministic"
     if deviations == 0:

@@ -631,6 +631,12 @@ def _fail(
         report += f"\n  debug:  {command} --simloop-debug"
     for label, path in pictures:
         report += f"\n  {label}{_display_path(item.config, path)}"
+    shared = _shared_fixtures(item) if result.stale_run is not None else []
+    if shared:
+        report += (
+            f"\n  warning: this test's sync fixtures, which pytest makes once and all its "
+            f"schedules share: {', '.join(shared)}"
+        )
     report += "".join(f"\n  warning: {problem}" for problem in state.warnings)
     __tracebackhide__ = True
     state.report = report
@@ -653,6 +659,25 @@ def _fail(
         # that raised them are noise in a test report.
         exception = exception.with_traceback(None)
     raise exception
+
+
+def _shared_fixtures(item: pytest.Function) -> list[str]:
+    """The function-scoped fixtures of ``item`` whose one value all its schedules use: the
+    sync ones, but pytest's own (``tmp_path``, ``monkeypatch``...) and simloop's harness,
+    which is made fresh for each schedule. (Wider fixtures are shared by design.)"""
+    shared = []
+    for name in item.fixturenames:
+        definitions = item._fixtureinfo.name2fixturedefs.get(name)
+        if name == "simloop" or not definitions:
+            continue
+        func = definitions[-1].func
+        if (
+            definitions[-1].scope == "function"
+            and not is_async_fixture(func)
+            and not getattr(func, "__module__", "").startswith("_pytest.")
+        ):
+            shared.append(name)
+    return shared
 
 
 def _write_pictures(

@@ -346,7 +346,85 @@ def test_a_schedule_that_no_longer_fits_is_reported_as_nondeterminism() -> None:
 def test_a_deterministic_failure_is_not_reported_as_nondeterminism() -> None:
     result = simloop.explore(bank_race, runs=100)
     assert result.found
+    assert result.failing_run is not None
+    assert result.failing_run > 1  # so the schedule that passed before was run again
     assert result.nondeterminism is None
+    assert result.stale_run is None
+
+
+class _Account:
+    """State made outside the program, which every run changes."""
+
+    balance = 0
+
+
+async def deposits_twice() -> None:
+    """No race (the lock serialises the deposits), but it adds to a class attribute: the
+    first run passes, and every later one starts from what the earlier ones left."""
+    lock = asyncio.Lock()
+
+    async def deposit() -> None:
+        async with lock:
+            balance = _Account.balance
+            await asyncio.sleep(0)
+            _Account.balance = balance + 50
+
+    await asyncio.gather(deposit(), deposit())
+    assert _Account.balance == 100, f"balance {_Account.balance}"
+
+
+def test_state_that_outlives_a_run_is_reported_not_shrunk_into_a_plain_bug() -> None:
+    """Run 2 fails in every schedule, asyncio's own order too, and its replays fail the same
+    way: without running schedule 1 again, the report would call it a plain bug and give a
+    replay command that passes in a fresh process."""
+    _Account.balance = 0
+    result = simloop.explore(deposits_twice, runs=50)
+    assert result.found
+    assert result.failing_run == 2
+    assert result.stale_run == 1
+    assert result.shrink is None  # nothing to shrink: no schedule reproduces it
+    assert result.failure is not None
+    assert result.failure.summary().startswith("AssertionError: balance 200")
+    assert result.nondeterminism is not None
+    assert result.nondeterminism.startswith(
+        "schedule 1 passed, and run again after schedule 2 failed, it fails too, with "
+        "AssertionError: balance 300"
+    )
+    assert "the program does not start from the same state in every run" in (result.nondeterminism)
+    report = simloop.lowlevel.format_failure(result, planned_runs=50, replay_command="REPLAY")
+    assert report.splitlines()[0].endswith(
+        "but schedule 1, which passed, fails when run again: state outlives a run"
+    )
+    assert "REPLAY" not in report
+    assert "no replay command: a replay would start from a different state" in report
+    # Indeed: from a fresh start, the failing schedule passes.
+    _Account.balance = 0
+    assert result.recording is not None
+    assert simloop.replay(deposits_twice, result.recording).failure is None
+
+
+def test_a_module_lock_bound_to_an_earlier_runs_loop_is_state_that_outlives_a_run() -> None:
+    """The classic: an asyncio.Lock made at import binds to the first loop that waits on it;
+    a later run that waits on it fails with RuntimeError, in any schedule."""
+    shared_lock = asyncio.Lock()
+
+    async def two_writers() -> None:
+        async def write() -> None:
+            async with shared_lock:
+                await asyncio.sleep(0)
+
+        await asyncio.gather(write(), write())
+
+    result = simloop.explore(two_writers, runs=20)
+    # The runs where one writer waited for the other: the first bound the lock, a later one
+    # failed. Another schedule that passed, in which a writer waited, fails when run again.
+    assert result.failing_run is not None
+    assert result.stale_run is not None
+    assert 1 <= result.stale_run < result.failing_run
+    assert result.failure is not None
+    assert "is bound to a different event loop" in result.failure.summary()
+    assert result.nondeterminism is not None
+    assert "bound to the first loop that used it" in result.nondeterminism
 
 
 # --- coverage ----------------------------------------------------------------------------------

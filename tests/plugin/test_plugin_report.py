@@ -581,6 +581,67 @@ def test_nondeterministic_failure_gets_no_replay_command(tester: pytest.Pytester
     result.stdout.no_fnmatch_line("*replay this exact run*")
 
 
+SHARED_FIXTURE = """
+import asyncio
+import pytest
+
+
+class Counter:
+    def __init__(self):
+        self.value = 0
+        self.lock = asyncio.Lock()
+
+    async def increment(self):
+        async with self.lock:
+            value = self.value
+            await asyncio.sleep(0)
+            self.value = value + 1
+
+
+@pytest.fixture
+def counter():
+    return Counter()
+
+
+@pytest.mark.simloop(runs=50)
+async def test_increments(counter, tmp_path):
+    await asyncio.gather(counter.increment(), counter.increment())
+    assert counter.value == 2
+"""
+
+
+def test_a_sync_fixture_changed_by_the_test_is_named_not_reported_as_a_plain_bug(
+    tester: pytest.Pytester,
+) -> None:
+    """A new user's first marked test: a sync fixture holding a count and an asyncio.Lock.
+    pytest makes it once for all the schedules, so the second schedule starts from the first's
+    count, with the lock bound to the first's loop, and fails in any order. The report says
+    so, names the fixture (not pytest's own tmp_path), and gives no replay command: in a fresh
+    process the schedule passes."""
+    tester.makepyfile(test_shared=SHARED_FIXTURE)
+    result = tester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "simloop: failed on schedule 2 of 50 (*), but schedule 1, which passed, fails when "
+            "run again: state outlives a run",
+            # The second schedule starts with the count at 2, and the lock bound to the
+            # first schedule's loop: it fails on one or the other, whichever comes first.
+            "  *Error: * (test_shared.py:* in *)",
+            "  after * steps at virtual time 0s",
+            "  WARNING: schedule 1 passed, and run again after schedule 2 failed, it fails too, "
+            "with *: the program does not start from the same state in every run.*",
+            "  no replay command: a replay would start from a different state (see above); make "
+            "every run start from the same state first",
+            "  trace:  .simloop/traces/test_increments-*.json",
+            "  warning: this test's sync fixtures, which pytest makes once and all its schedules "
+            "share: counter",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*plain bug*")
+    assert replay_tokens(result) == set()
+
+
 def test_the_progress_line_is_rewritten_in_place_and_cleared() -> None:
     from pytest_simloop.plugin import _ProgressLine
 
