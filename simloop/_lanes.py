@@ -148,11 +148,19 @@ class ReadyLanes:
         return handle
 
     def option_handles(self) -> list[Any]:
-        """What each option would run, in option order."""
+        """What each option would run, in option order: :meth:`option` of each, in one pass
+        (the lanes in ``active`` order, but the oldest first and the lane at its place in
+        ``active`` where it was)."""
         first = self.oldest
         if first is None:
             return []
-        return [first] + [self.option(c) for c in range(1, len(self.active))]
+        active = self.active
+        handles = list(active)
+        pos = first._pos
+        if pos:
+            handles[pos] = active[0]
+        handles[0] = first
+        return handles
 
     def stock(self) -> Any:
         """What option 0 (stock asyncio's order) would run."""

@@ -29,9 +29,9 @@ import attrs
 
 from simloop._choices import TIMING_KINDS, ChoicePoint
 from simloop._errors import InvalidArgumentError
-from simloop._labels import task_of, task_woken_by
+from simloop._labels import task_woken_by
 from simloop._scheduling import Fifo, RandomWalk, Replay, Scheduler, weighted_option
-from simloop._stdlib import is_pending_sleep_timer
+from simloop._stdlib import is_pending_sleep_timer, tasks_of_handles
 from simloop._text import describe, plural, shown
 from simloop._trace import Trace
 
@@ -184,17 +184,28 @@ class PCTScheduler:
         return entry[0]
 
     def _highest(self, owners: list[Any]) -> int:
-        """The option whose owner has the highest priority (no owner: plumbing, first)."""
+        """The option whose owner has the highest priority (no owner: plumbing, first).
+        Every owner gets its priority, in option order, even after plumbing was found: the
+        random draws for tasks seen first must not depend on what else is ready."""
         best, best_priority = 0, -1.0
+        priorities = self._priorities
         for option, owner in enumerate(owners):
-            priority = float("inf") if owner is None else self._priority(owner)
+            if owner is None:
+                priority = _PLUMBING
+            else:
+                # _priority(owner), inlined for the tasks already seen (most of them).
+                entry = priorities.get(id(owner))
+                if entry is None or entry[1]() is not owner:
+                    priority = self._priority(owner)
+                else:
+                    priority = entry[0]
             if priority > best_priority:
                 best, best_priority = option, priority
         return best
 
     def choose(self, point: ChoicePoint) -> int:
         handles = point.option_handles()
-        owners = [task_of(h) for h in handles]
+        owners = tasks_of_handles(handles)
         if not any(owners):
             # Tied timers: each stands for the task its sleep wakes, if any.
             owners = [task_woken_by(h) for h in handles]
@@ -226,6 +237,10 @@ class PCTScheduler:
     def __repr__(self) -> str:
         return f"PCT(depth={self.depth}, seed={self.seed})"
 
+
+#: The priority of a callback that belongs to no task (timer and future callbacks): above
+#: every task's, so that it runs first, as asyncio would.
+_PLUMBING = float("inf")
 
 #: A task that wins this many contested PCT choices in a row drops below every other (see
 #: :class:`PCTScheduler`): far beyond the starvation a real bug needs (the bug family's deepest

@@ -21,7 +21,7 @@ import os
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import CodeType, FrameType
 from typing import Any
 
@@ -143,6 +143,18 @@ def task_of_callback(callback: object) -> asyncio.Task[Any] | None:
     if isinstance(owner, asyncio.Task):
         return owner
     return None
+
+
+def tasks_of_handles(handles: Iterable[Any]) -> list[asyncio.Task[Any] | None]:
+    """:func:`task_of_callback` of each handle's callback, in one call (None for a cancelled
+    handle, whose callback is gone)."""
+    tasks: list[asyncio.Task[Any] | None] = []
+    append = tasks.append
+    task_type = asyncio.Task
+    for handle in handles:
+        owner = getattr(handle._callback, "__self__", None)
+        append(owner if isinstance(owner, task_type) else None)
+    return tasks
 
 
 #: asyncio's registries of tasks (weak sets, and a set of eager tasks on 3.12+).
