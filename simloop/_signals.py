@@ -232,13 +232,18 @@ def _itimer_error() -> OSError:
     return signal.ItimerError(errno.EINVAL, "Invalid argument")
 
 
+def _index(value: Any) -> int:
+    """``value`` as an integer argument of the ``signal`` functions reads it (floats refused)."""
+    if isinstance(value, float) or not hasattr(value, "__index__"):
+        msg = f"'{type(value).__name__}' object cannot be interpreted as an integer"
+        raise TypeError(msg)
+    return int(value.__index__())
+
+
 def _check_which(which: Any, what: str) -> int:
     """``which`` as ``setitimer``/``getitimer`` read it: ITIMER_REAL is simulated; the CPU-time
     timers are escapes; anything else fails as on a real system."""
-    if isinstance(which, float) or not hasattr(which, "__index__"):
-        msg = f"'{type(which).__name__}' object cannot be interpreted as an integer"
-        raise TypeError(msg)
-    number = int(which.__index__())
+    number = _index(which)
     if number == signal.ITIMER_REAL:
         return number
     cpu_timers = {signal.ITIMER_VIRTUAL: "ITIMER_VIRTUAL", signal.ITIMER_PROF: "ITIMER_PROF"}
@@ -260,11 +265,8 @@ def _timeval_ns(seconds: Any) -> int:
         if math.isnan(seconds):
             msg = "Invalid value NaN (not a number)"
             raise ValueError(msg)
-    elif hasattr(seconds, "__index__"):
-        seconds = int(seconds.__index__())
     else:
-        msg = f"'{type(seconds).__name__}' object cannot be interpreted as an integer"
-        raise TypeError(msg)
+        seconds = _index(seconds)
     if seconds > _MAX_SECONDS:
         msg = "timestamp out of range for platform time_t"
         raise OverflowError(msg)
@@ -306,10 +308,7 @@ def set_itimer(loop: Any, which: Any, seconds: Any, interval: Any = 0.0) -> tupl
 def set_alarm(loop: Any, seconds: Any) -> int:
     """``signal.alarm(seconds)`` inside a run on ``loop``: the seconds left on the timer it
     replaces, rounded as the C library's ``alarm`` does (never 0 while one was armed)."""
-    if isinstance(seconds, float) or not hasattr(seconds, "__index__"):
-        msg = f"'{type(seconds).__name__}' object cannot be interpreted as an integer"
-        raise TypeError(msg)
-    number = int(seconds.__index__())
+    number = _index(seconds)
     if not -(2**31) <= number < 2**31:
         msg = f"Python int too {'large' if number > 0 else 'small'} to convert to C int"
         raise OverflowError(msg)
