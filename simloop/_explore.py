@@ -594,6 +594,12 @@ def _explore(
         for label, reached in (trace.marks or {}).items():
             marks[label] = marks.get(label, False) or reached
 
+    def note_passed(trace: Trace) -> None:
+        if len(passed) < RECHECKED_RUNS:
+            passed.append((count, trace))
+        else:
+            latest_passed.append((count, trace))
+
     for schedule in first_runs:
         count += 1
         result = replay_program(program, schedule, record_events=False, strict=False)
@@ -605,8 +611,7 @@ def _explore(
             failing_scheduler = SAVED_SCHEDULE
             break
         passing_first_runs.append(schedule)
-        if len(passed) < RECHECKED_RUNS:
-            passed.append((count, result.trace))
+        note_passed(result.trace)
     if first is None:
         for candidate in _schedulers_of(search):
             seed = getattr(candidate, "seed", None)
@@ -626,10 +631,7 @@ def _explore(
                 first = result
                 failing_scheduler = repr(candidate)
                 break
-            if len(passed) < RECHECKED_RUNS:
-                passed.append((count, result.trace))
-            else:
-                latest_passed.append((count, result.trace))
+            note_passed(result.trace)
             if count >= runs:
                 break
             if progress is not None and not count % 16:
@@ -662,50 +664,32 @@ def _explore(
             search=repr(search),
         )
     assert first.failure is not None
-    if passed:
-        stale = _passes_again(program, [*passed, *reversed(latest_passed)], count)
-        if stale is not None:
-            return ExplorationResult(
-                found=True,
-                runs=count,
-                failure=first.failure,
-                recording=_schedule_only(first.trace),
-                trace=with_outcome(first.trace, first.failure),
-                failing_run=count,
-                failing_scheduler=failing_scheduler,
-                shrink=None,
-                nondeterminism=stale[1],
-                seconds=_perf_counter() - started,
-                total_steps=total_steps,
-                total_virtual_ns=total_virtual_ns,
-                passing_first_runs=tuple(passing_first_runs),
-                coverage=coverage,
-                search=repr(search),
-                stale_run=stale[0],
-            )
-    recording = first.trace
+    failure: Failure | None = first.failure
+    recording = trace = first.trace
     shrink_report = None
-    # A step limit is a livelock, or a long run: each replay would take as long again, and
-    # the schedule of a livelock rarely matters. Shrink the others.
-    if shrink and first.failure.kind != "step limit":
-        recording, shrink_report = shrink_schedule(
-            program, first, budget=shrink_budget, minimality_budget=minimality_budget
-        )
-    final = replay_program(program, recording, record_events=REPORTED_STEPS)
-    nondeterminism = None
-    failure = final.failure
-    if failure is None or failure.signature != first.failure.signature:
-        # Replay once more, comparing every step with the replay just made: the first step
-        # that differs names the nondeterminism and its likely cause.
-        again = replay_program(program, final.trace, record_events=False)
-        nondeterminism = describe_divergence(recording, final, first.failure, again=again)
-        failure = first.failure
+    stale = _passes_again(program, [*passed, *reversed(latest_passed)], count)
+    nondeterminism = None if stale is None else stale[1]
+    if stale is None:
+        # A step limit is a livelock, or a long run: each replay would take as long again,
+        # and the schedule of a livelock rarely matters. Shrink the others.
+        if shrink and first.failure.kind != "step limit":
+            recording, shrink_report = shrink_schedule(
+                program, first, budget=shrink_budget, minimality_budget=minimality_budget
+            )
+        final = replay_program(program, recording, record_events=REPORTED_STEPS)
+        trace, failure = final.trace, final.failure
+        if failure is None or failure.signature != first.failure.signature:
+            # Replay once more, comparing every step with the replay just made: the first
+            # step that differs names the nondeterminism and its likely cause.
+            again = replay_program(program, final.trace, record_events=False)
+            nondeterminism = describe_divergence(recording, final, first.failure, again=again)
+            failure = first.failure
     return ExplorationResult(
         found=True,
         runs=count,
         failure=failure,
         recording=_schedule_only(recording),
-        trace=with_outcome(final.trace, failure),
+        trace=with_outcome(trace, failure),
         failing_run=count,
         failing_scheduler=failing_scheduler,
         shrink=shrink_report,
@@ -716,6 +700,7 @@ def _explore(
         passing_first_runs=tuple(passing_first_runs),
         coverage=coverage,
         search=repr(search),
+        stale_run=None if stale is None else stale[0],
     )
 
 
